@@ -1,0 +1,263 @@
+//! The in-memory location store: a sharded concurrent map plus a sharded expiry index.
+
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use registrar_types::{Aor, Binding, Timestamp};
+
+use crate::store::{LocationStore, UpdateFn};
+use crate::{Bindings, Error};
+
+/// Bindings in memory, for tests, embedding, and as the read cache of the durable engines.
+///
+/// Lookups take a read lock on one shard of the map and clone one `Arc`: they never wait for writers to other
+/// AoRs and never copy bindings. Each AoR's set is an immutable sorted slice replaced whole on change, so a
+/// reader sees a REGISTER's contacts all or none.
+///
+/// Expiry: every new expiry instant is filed under its second in a sharded ordered index. A sweep takes the
+/// due seconds and checks only the AoRs filed there, so it costs O(entries due) — never a scan of all users.
+/// A refreshed binding leaves its old entry behind; the sweep finds nothing to do for it and drops it.
+#[derive(Debug)]
+pub struct MemoryLocationStore {
+    map: DashMap<Aor, Arc<[Binding]>>,
+    expiry: ExpiryIndex,
+    gruus: DashMap<u64, Aor>,
+}
+
+impl Default for MemoryLocationStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryLocationStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            map: DashMap::new(),
+            expiry: ExpiryIndex::new(),
+            gruus: DashMap::new(),
+        }
+    }
+
+    /// An empty store with room for `capacity` AoRs.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            map: DashMap::with_capacity(capacity),
+            expiry: ExpiryIndex::new(),
+            gruus: DashMap::new(),
+        }
+    }
+
+    /// The live bindings of `aor` at `now`, without going through the async trait.
+    pub fn lookup(&self, aor: &Aor, now: Timestamp) -> Bindings {
+        Bindings::new(self.stored(aor), now)
+    }
+
+    /// The stored bindings of `aor`, expired ones included.
+    pub fn stored(&self, aor: &Aor) -> Arc<[Binding]> {
+        self.map
+            .get(aor)
+            .map_or_else(|| Arc::from(Vec::new()), |e| Arc::clone(e.value()))
+    }
+
+    /// Change `aor` with `f` under its shard's write lock.
+    ///
+    /// # Errors
+    /// Whatever `f` returns; nothing is changed then.
+    pub fn update_sync(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), Error> {
+        match self.map.entry(aor.clone()) {
+            Entry::Occupied(mut o) => {
+                let Some(new) = f(o.get())? else {
+                    return Ok(());
+                };
+                self.reindex(aor, o.get(), &new);
+                if new.is_empty() {
+                    o.remove();
+                } else {
+                    *o.get_mut() = new;
+                }
+            }
+            Entry::Vacant(v) => {
+                let Some(new) = f(&[])? else {
+                    return Ok(());
+                };
+                if !new.is_empty() {
+                    self.reindex(aor, &[], &new);
+                    v.insert(new);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove what expired at `now`, synchronously.
+    pub fn remove_expired_sync(&self, now: Timestamp) -> Vec<(Aor, Binding)> {
+        let mut due = self.expiry.take_due(now);
+        due.sort_unstable();
+        due.dedup();
+        let mut removed = Vec::new();
+        for aor in due {
+            let Entry::Occupied(mut o) = self.map.entry(aor) else {
+                continue;
+            };
+            if o.get().iter().all(|b| b.is_live(now)) {
+                continue;
+            }
+            let (live, dead): (Vec<Binding>, Vec<Binding>) =
+                o.get().iter().cloned().partition(|b| b.is_live(now));
+            let new: Arc<[Binding]> = Arc::from(live);
+            self.drop_gruus(o.get(), &new);
+            let aor = o.key().clone();
+            if new.is_empty() {
+                o.remove();
+            } else {
+                *o.get_mut() = new;
+            }
+            removed.extend(dead.into_iter().map(|b| (aor.clone(), b)));
+        }
+        removed
+    }
+
+    /// Number of AoRs with bindings.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether no AoR has bindings.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// File new expiry instants and keep the GRUU index in step with a change from `old` to `new`.
+    fn reindex(&self, aor: &Aor, old: &[Binding], new: &[Binding]) {
+        for b in new {
+            // An instant already filed for this AoR already triggers a check at that time.
+            if !old.iter().any(|o| o.expires_at == b.expires_at) {
+                self.expiry.insert(aor, b.expires_at);
+            }
+            if let Some(t) = b.temp_gruu
+                && !old
+                    .iter()
+                    .any(|o| o.temp_gruu.map(|x| x.key) == Some(t.key))
+            {
+                self.gruus.insert(t.key, aor.clone());
+            }
+        }
+        self.drop_gruus(old, new);
+    }
+
+    fn drop_gruus(&self, old: &[Binding], new: &[Binding]) {
+        for o in old {
+            if let Some(t) = o.temp_gruu
+                && !new
+                    .iter()
+                    .any(|b| b.temp_gruu.map(|x| x.key) == Some(t.key))
+            {
+                self.gruus.remove(&t.key);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LocationStore for MemoryLocationStore {
+    async fn bindings(&self, aor: &Aor) -> Result<Arc<[Binding]>, Error> {
+        Ok(self.stored(aor))
+    }
+
+    async fn update(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), Error> {
+        self.update_sync(aor, f)
+    }
+
+    async fn remove_expired(&self, now: Timestamp) -> Result<Vec<(Aor, Binding)>, Error> {
+        Ok(self.remove_expired_sync(now))
+    }
+
+    async fn next_expiry(&self) -> Result<Option<Timestamp>, Error> {
+        Ok(self.expiry.next())
+    }
+
+    async fn aor_for_temp_gruu(&self, key: u64) -> Result<Option<Aor>, Error> {
+        Ok(self.gruus.get(&key).map(|e| e.value().clone()))
+    }
+
+    async fn aor_count(&self) -> Result<usize, Error> {
+        Ok(self.map.len())
+    }
+}
+
+const EXPIRY_SHARDS: usize = 64;
+
+/// One shard of the expiry index: second → AoRs to check then.
+type Shard = Mutex<BTreeMap<u64, Vec<Aor>>>;
+
+/// AoRs filed under the second at which one of their bindings expires, sharded by AoR to keep writers on
+/// different cores apart.
+#[derive(Debug)]
+struct ExpiryIndex {
+    shards: Box<[Shard]>,
+    hasher: RandomState,
+}
+
+impl ExpiryIndex {
+    fn new() -> Self {
+        Self {
+            shards: (0..EXPIRY_SHARDS)
+                .map(|_| Mutex::new(BTreeMap::new()))
+                .collect(),
+            hasher: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, aor: &Aor) -> &Shard {
+        let h = self.hasher.hash_one(aor);
+        // The modulo keeps the index in range, so the cast cannot truncate meaningfully.
+        #[allow(clippy::cast_possible_truncation)]
+        &self.shards[(h % EXPIRY_SHARDS as u64) as usize]
+    }
+
+    /// File `aor` under the second that ends at or after `at`, so a sweep at that second finds it expired.
+    fn insert(&self, aor: &Aor, at: Timestamp) {
+        let second = at.as_millis().div_ceil(1000);
+        self.shard(aor)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(second)
+            .or_default()
+            .push(aor.clone());
+    }
+
+    fn take_due(&self, now: Timestamp) -> Vec<Aor> {
+        let now_second = now.as_millis() / 1000;
+        let mut due = Vec::new();
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            if map.first_key_value().is_none_or(|(s, _)| *s > now_second) {
+                continue;
+            }
+            let later = map.split_off(&(now_second + 1));
+            let taken = std::mem::replace(&mut *map, later);
+            drop(map);
+            due.extend(taken.into_values().flatten());
+        }
+        due
+    }
+
+    fn next(&self) -> Option<Timestamp> {
+        self.shards
+            .iter()
+            .filter_map(|s| {
+                s.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .first_key_value()
+                    .map(|(k, _)| *k)
+            })
+            .min()
+            .map(Timestamp::from_secs)
+    }
+}

@@ -1,0 +1,1 @@
+//! Runnable examples of the registrar crates; see the `[[example]]` targets of this package.
