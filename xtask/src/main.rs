@@ -1,1 +1,80 @@
-fn main() {}
+//! The project's task runner, so that local checks are exactly what CI runs.
+//!
+//! - `cargo xtask ci`: format check, clippy with `-D warnings` on all targets, every test, docs with
+//!   `-D warnings`, and a short run of every fuzz target when `cargo fuzz` is installed.
+//! - `cargo xtask bench`: the criterion benches and the whole-system figures, one `name value unit` line each.
+
+use std::env;
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!("usage: cargo xtask <ci|bench [quick]>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result<(), String> {
+    eprintln!("==> {what}");
+    let status = cmd.status().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    run("fmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run("test", cargo().args(["test", "--workspace", "--locked"]))?;
+    run(
+        "doc",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--locked"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    Ok(())
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "quick");
+    let mut criterion = cargo();
+    criterion.args(["bench", "--locked", "-p", "registrar-registry", "--bench", "registry"]);
+    if quick {
+        criterion.args(["--", "--quick"]);
+    }
+    run("criterion: registry", &mut criterion)?;
+    run(
+        "memory per registration",
+        cargo().args(["bench", "--locked", "-p", "registrar-registry", "--bench", "memory"]),
+    )?;
+    Ok(())
+}

@@ -104,17 +104,8 @@ pub fn plan_register(
         });
     }
 
-    let specs: Vec<&ContactSpec> = req
-        .contacts
-        .iter()
-        .filter_map(|c| match c {
-            ContactEntry::Contact(s) => Some(s),
-            ContactEntry::Wildcard => None,
-        })
-        .collect();
-
     // No Contact: a query; the answer is the current bindings.
-    if specs.is_empty() {
+    if req.contacts.is_empty() {
         let mut bindings: Vec<Binding> = live.into_iter().cloned().collect();
         bindings.sort_by(binding_order);
         return Ok(RegisterPlan {
@@ -128,13 +119,12 @@ pub fn plan_register(
         return Err(Error::ExtensionRequired { extension: "path" });
     }
 
-    let items = resolve_items(req, &specs, policy)?;
+    let mut items = resolve_items(req, policy)?;
     let outbound = items.iter().any(|i| i.outbound);
 
     // Find each contact's existing binding and apply the Call-ID/CSeq rule before changing anything.
-    let mut matched: Vec<Option<usize>> = Vec::with_capacity(items.len());
     let mut consumed = vec![false; live.len()];
-    for item in &items {
+    for item in &mut items {
         let found = if item.outbound {
             live.iter().position(|b| {
                 b.reg_id == item.spec.reg_id && b.instance_id == item.spec.instance_id
@@ -151,13 +141,14 @@ pub fn plan_register(
             consumed[i] = true;
             check_cseq(req, live[i])?;
         }
-        matched.push(found);
+        item.matched = found;
     }
 
+    // Bindings named by the request come first in `next`, untouched ones after: eviction picks only from
+    // the untouched tail.
     let mut next: Vec<Binding> = Vec::with_capacity(live.len() + items.len());
-    let mut touched: Vec<bool> = Vec::with_capacity(live.len() + items.len());
-    for (n, (item, found)) in items.iter().zip(&matched).enumerate() {
-        let old = found.map(|i| live[i]);
+    for (n, item) in items.iter().enumerate() {
+        let old = item.matched.map(|i| live[i]);
         if item.expires == 0 {
             if let Some(old) = old {
                 changes.push(BindingChange {
@@ -180,14 +171,14 @@ pub fn plan_register(
             binding: binding.clone(),
         });
         next.push(binding);
-        touched.push(true);
     }
-    for (i, b) in live.iter().enumerate() {
-        if !consumed[i] {
-            next.push((*b).clone());
-            touched.push(false);
-        }
-    }
+    let named = next.len();
+    next.extend(
+        live.iter()
+            .zip(&consumed)
+            .filter(|(_, c)| !**c)
+            .map(|(b, _)| (*b).clone()),
+    );
 
     if next.len() > policy.max_contacts {
         match policy.contact_limit {
@@ -197,7 +188,7 @@ pub fn plan_register(
                 });
             }
             ContactLimitPolicy::EvictOldest => {
-                evict_oldest(&mut next, &mut touched, policy.max_contacts, &mut changes)?;
+                evict_oldest(&mut next, named, policy.max_contacts, &mut changes)?;
             }
         }
     }
@@ -221,17 +212,23 @@ struct Item<'a> {
     spec: &'a ContactSpec,
     expires: u32,
     outbound: bool,
+    /// Index of the live binding this contact names.
+    matched: Option<usize>,
 }
 
 fn resolve_items<'a>(
-    req: &RegisterRequest,
-    specs: &[&'a ContactSpec],
+    req: &'a RegisterRequest,
     policy: &RegistrarPolicy,
 ) -> Result<Vec<Item<'a>>, Error> {
+    let specs = || {
+        req.contacts.iter().filter_map(|c| match c {
+            ContactEntry::Contact(s) => Some(s),
+            ContactEntry::Wildcard => None,
+        })
+    };
     // RFC 5626 §6: an outbound registration is one contact with both +sip.instance and reg-id; a reg-id without
     // an instance is ignored. One REGISTER carries at most one flow.
-    let flows = specs
-        .iter()
+    let flows = specs()
         .filter(|s| s.reg_id.is_some() && s.instance_id.is_some())
         .count();
     if policy.outbound && flows > 1 {
@@ -240,8 +237,8 @@ fn resolve_items<'a>(
     // Behind an edge proxy (Path present), the first hop must have marked itself with `ob`.
     let first_hop_ok = req.path.first().is_none_or(|p| p.has_param("ob"));
 
-    let mut items: Vec<Item<'a>> = Vec::with_capacity(specs.len());
-    for spec in specs {
+    let mut items: Vec<Item<'a>> = Vec::with_capacity(req.contacts.len());
+    for spec in specs() {
         if gruu::is_gruu_of(&spec.uri, &req.aor) {
             return Err(Error::ContactIsGruu {
                 contact: spec.uri.to_string(),
@@ -281,6 +278,7 @@ fn resolve_items<'a>(
             spec,
             expires,
             outbound,
+            matched: None,
         });
     }
     Ok(items)
@@ -340,25 +338,23 @@ fn build_binding(
     }
 }
 
+/// Evict from `next[named..]` (the bindings this request did not name), registered longest ago first.
 fn evict_oldest(
     next: &mut Vec<Binding>,
-    touched: &mut Vec<bool>,
+    named: usize,
     max: usize,
     changes: &mut Vec<BindingChange>,
 ) -> Result<(), Error> {
     while next.len() > max {
-        let oldest = next
+        let oldest = next[named..]
             .iter()
-            .zip(touched.iter())
             .enumerate()
-            .filter(|(_, (_, t))| !**t)
-            .min_by_key(|(_, (b, _))| (b.registered_at, b.last_refresh))
-            .map(|(i, _)| i);
+            .min_by_key(|(_, b)| (b.registered_at, b.last_refresh))
+            .map(|(i, _)| named + i);
         let Some(i) = oldest else {
             // Everything left was named in this request: evicting cannot make room.
             return Err(Error::TooManyContacts { max });
         };
-        touched.remove(i);
         changes.push(BindingChange {
             kind: ChangeKind::Evicted,
             binding: next.remove(i),

@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use registrar_types::{Aor, CSeq, CallId, InstanceId, QValue, RegId, SipUri, Transport};
 
@@ -25,7 +26,7 @@ pub struct RegisterRequest {
     /// The transport it came over.
     pub transport: Option<Transport>,
     /// The User-Agent header.
-    pub user_agent: Option<Box<str>>,
+    pub user_agent: Option<Arc<str>>,
 }
 
 impl RegisterRequest {

@@ -1,6 +1,7 @@
 //! A binding: one contact address registered for an address-of-record.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use crate::clock::Timestamp;
 use crate::ids::{CSeq, CallId, InstanceId, QValue, RegId, Transport};
@@ -31,7 +32,7 @@ pub struct Binding {
     /// The transport it came over.
     pub transport: Option<Transport>,
     /// The User-Agent header, if any.
-    pub user_agent: Option<Box<str>>,
+    pub user_agent: Option<Arc<str>>,
     /// When this binding was first created.
     pub registered_at: Timestamp,
     /// When it was last refreshed or changed.

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use crate::Error;
 
@@ -106,8 +107,13 @@ impl UriHeader {
 /// `PartialEq` implements the comparison of RFC 3261 §19.1.4. It is not an equivalence relation (a parameter
 /// present in only one URI is ignored, so `a;x=1 == a == a;x=2` while `a;x=1 != a;x=2`), which is why the type
 /// implements neither `Eq` nor `Hash`; use [`crate::Aor`] as a map key.
+///
+/// Cloning is cheap: the parts are shared behind an `Arc`, and the `with_*` builders copy on write.
 #[derive(Clone, Debug)]
-pub struct SipUri {
+pub struct SipUri(Arc<Parts>);
+
+#[derive(Clone, Debug)]
+struct Parts {
     scheme: Scheme,
     user: Option<Box<str>>,
     host: Host,
@@ -128,49 +134,49 @@ impl SipUri {
         let user = user
             .map(|u| normalize("SIP URI user", u, is_user_char).map(String::into_boxed_str))
             .transpose()?;
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             scheme,
             user,
             host: parse_host(host)?,
             port: None,
             params: Vec::new(),
             headers: Vec::new(),
-        })
+        })))
     }
 
     /// The scheme.
-    pub const fn scheme(&self) -> Scheme {
-        self.scheme
+    pub fn scheme(&self) -> Scheme {
+        self.0.scheme
     }
 
     /// The user part, in normalized escaped form.
     pub fn user(&self) -> Option<&str> {
-        self.user.as_deref()
+        self.0.user.as_deref()
     }
 
     /// The host.
-    pub const fn host(&self) -> &Host {
-        &self.host
+    pub fn host(&self) -> &Host {
+        &self.0.host
     }
 
     /// The port, if one was written.
-    pub const fn port(&self) -> Option<u16> {
-        self.port
+    pub fn port(&self) -> Option<u16> {
+        self.0.port
     }
 
     /// The URI parameters in the order written.
     pub fn params(&self) -> &[UriParam] {
-        &self.params
+        &self.0.params
     }
 
     /// The headers in the order written.
     pub fn headers(&self) -> &[UriHeader] {
-        &self.headers
+        &self.0.headers
     }
 
     /// The parameter `name` (case-insensitive): `None` if absent, `Some(None)` if present without a value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.params
+        self.0.params
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
             .map(|p| p.value.as_deref())
@@ -183,8 +189,8 @@ impl SipUri {
 
     /// This URI with the port set.
     #[must_use]
-    pub const fn with_port(mut self, port: Option<u16>) -> Self {
-        self.port = port;
+    pub fn with_port(mut self, port: Option<u16>) -> Self {
+        Arc::make_mut(&mut self.0).port = port;
         self
     }
 
@@ -202,8 +208,9 @@ impl SipUri {
         let value = value
             .map(|v| normalize("SIP URI parameter", v, is_param_char).map(String::into_boxed_str))
             .transpose()?;
-        self.params.retain(|p| !p.name.eq_ignore_ascii_case(&name));
-        self.params.push(UriParam {
+        let parts = Arc::make_mut(&mut self.0);
+        parts.params.retain(|p| !p.name.eq_ignore_ascii_case(&name));
+        parts.params.push(UriParam {
             name: name.into_boxed_str(),
             value,
         });
@@ -213,8 +220,9 @@ impl SipUri {
     /// This URI without any parameters or headers.
     #[must_use]
     pub fn without_params(mut self) -> Self {
-        self.params = Vec::new();
-        self.headers = Vec::new();
+        let parts = Arc::make_mut(&mut self.0);
+        parts.params = Vec::new();
+        parts.headers = Vec::new();
         self
     }
 }
@@ -222,14 +230,14 @@ impl SipUri {
 impl PartialEq for SipUri {
     /// RFC 3261 §19.1.4.
     fn eq(&self, other: &Self) -> bool {
-        if self.scheme != other.scheme
-            || self.user != other.user
-            || self.host != other.host
-            || self.port != other.port
+        if self.0.scheme != other.0.scheme
+            || self.0.user != other.0.user
+            || self.0.host != other.0.host
+            || self.0.port != other.0.port
         {
             return false;
         }
-        for p in &self.params {
+        for p in &self.0.params {
             match other.param(&p.name) {
                 Some(v) => {
                     if !opt_eq_ignore_case(p.value.as_deref(), v) {
@@ -244,14 +252,14 @@ impl PartialEq for SipUri {
             }
         }
         // Parameters present in both were compared above; only presence matters from the other side.
-        for p in &other.params {
+        for p in &other.0.params {
             if self.param(&p.name).is_none()
                 && STRICT_PARAMS.iter().any(|s| p.name.eq_ignore_ascii_case(s))
             {
                 return false;
             }
         }
-        headers_eq(&self.headers, &other.headers)
+        headers_eq(&self.0.headers, &other.0.headers)
     }
 }
 
@@ -277,22 +285,22 @@ fn headers_eq(a: &[UriHeader], b: &[UriHeader]) -> bool {
 
 impl fmt::Display for SipUri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.scheme.as_str())?;
+        f.write_str(self.0.scheme.as_str())?;
         f.write_str(":")?;
-        if let Some(user) = &self.user {
+        if let Some(user) = &self.0.user {
             write!(f, "{user}@")?;
         }
-        write!(f, "{}", self.host)?;
-        if let Some(port) = self.port {
+        write!(f, "{}", self.0.host)?;
+        if let Some(port) = self.0.port {
             write!(f, ":{port}")?;
         }
-        for p in &self.params {
+        for p in &self.0.params {
             write!(f, ";{}", p.name)?;
             if let Some(v) = &p.value {
                 write!(f, "={v}")?;
             }
         }
-        for (i, h) in self.headers.iter().enumerate() {
+        for (i, h) in self.0.headers.iter().enumerate() {
             let sep = if i == 0 { '?' } else { '&' };
             write!(f, "{sep}{}={}", h.name, h.value)?;
         }
@@ -393,14 +401,14 @@ impl FromStr for SipUri {
             }
         }
 
-        Ok(Self {
+        Ok(Self(Arc::new(Parts {
             scheme,
             user,
             host: parse_host(host)?,
             port,
             params,
             headers,
-        })
+        })))
     }
 }
 
