@@ -30,14 +30,27 @@ async fn main() -> Result<(), Error> {
         .supported(Supported::from_tags(["gruu", "outbound", "path"]))
         .expires(300);
     let laptop = RegisterRequest::new(alice.clone(), "laptop-1".parse()?, CSeq::new(1)?)
-        .contact(ContactSpec::new("sip:alice@203.0.113.5:5080".parse()?).q(QValue::from_thousandths(500)?))
+        .contact(
+            ContactSpec::new("sip:alice@203.0.113.5:5080".parse()?)
+                .q(QValue::from_thousandths(500)?),
+        )
         .expires(120);
 
-    for (name, req) in [("desk phone", &desk), ("mobile", &mobile), ("laptop", &laptop)] {
+    for (name, req) in [
+        ("desk phone", &desk),
+        ("mobile", &mobile),
+        ("laptop", &laptop),
+    ] {
         let outcome = registry.register(clock.now(), req).await?;
-        println!("REGISTER from the {name}: 200 OK with {} contacts", outcome.contacts().count());
+        println!(
+            "REGISTER from the {name}: 200 OK with {} contacts",
+            outcome.contacts().count()
+        );
         for c in outcome.contacts() {
-            print!("  Contact: <{}>;q={};expires={}", c.binding.contact, c.binding.q, c.expires);
+            print!(
+                "  Contact: <{}>;q={};expires={}",
+                c.binding.contact, c.binding.q, c.expires
+            );
             if let (Some(p), Some(t)) = (&c.pub_gruu, &c.temp_gruu) {
                 print!(";pub-gruu=\"{p}\";temp-gruu=\"{t}\"");
             }
@@ -74,7 +87,13 @@ async fn main() -> Result<(), Error> {
     let bye = RegisterRequest::new(alice.clone(), "desk-1".parse()?, CSeq::new(2)?)
         .contact(ContactSpec::new("sip:alice@192.0.2.10:5060".parse()?).expires(0));
     registry.register(clock.now(), &bye).await?;
-    show(&registry, &alice, &clock, "after the desk phone unregistered").await?;
+    show(
+        &registry,
+        &alice,
+        &clock,
+        "after the desk phone unregistered",
+    )
+    .await?;
     Ok(())
 }
 
@@ -87,7 +106,12 @@ async fn show(
     let found = registry.lookup(aor, clock.now()).await?;
     println!("lookup {aor} {when}: {} binding(s)", found.len());
     for b in found.iter() {
-        println!("  q={} expires in {:>4} s  {}", b.q, b.expires_in(clock.now()), b.contact);
+        println!(
+            "  q={} expires in {:>4} s  {}",
+            b.q,
+            b.expires_in(clock.now()),
+            b.contact
+        );
     }
     Ok(())
 }

@@ -32,7 +32,9 @@ fn cargo() -> Command {
 
 fn run(what: &str, cmd: &mut Command) -> Result<(), String> {
     eprintln!("==> {what}");
-    let status = cmd.status().map_err(|e| format!("{what}: cannot start: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{what}: cannot start: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -67,14 +69,28 @@ fn ci() -> Result<(), String> {
 fn bench(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "quick");
     let mut criterion = cargo();
-    criterion.args(["bench", "--locked", "-p", "registrar-registry", "--bench", "registry"]);
+    criterion.args([
+        "bench",
+        "--locked",
+        "-p",
+        "registrar-registry",
+        "--bench",
+        "registry",
+    ]);
     if quick {
         criterion.args(["--", "--quick"]);
     }
     run("criterion: registry", &mut criterion)?;
     run(
         "memory per registration",
-        cargo().args(["bench", "--locked", "-p", "registrar-registry", "--bench", "memory"]),
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-registry",
+            "--bench",
+            "memory",
+        ]),
     )?;
     Ok(())
 }

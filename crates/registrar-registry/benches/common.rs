@@ -21,7 +21,9 @@ pub(crate) fn ready<F: Future>(f: F) -> F::Output {
 }
 
 pub(crate) fn aor(i: usize) -> Aor {
-    format!("sip:user{i:07}@example.com").parse().expect("valid AoR")
+    format!("sip:user{i:07}@example.com")
+        .parse()
+        .expect("valid AoR")
 }
 
 /// A REGISTER as a typical phone sends it: one contact with a transport parameter, a 32-character Call-ID,
@@ -35,7 +37,9 @@ pub(crate) fn request(i: usize, call: &str, cseq: u32) -> RegisterRequest {
     );
     RegisterRequest::new(
         aor(i),
-        format!("{call}{i:024x}@10.0.0.1").parse().expect("valid Call-ID"),
+        format!("{call}{i:024x}@10.0.0.1")
+            .parse()
+            .expect("valid Call-ID"),
         CSeq::new(cseq).expect("valid CSeq"),
     )
     .contact(ContactSpec::new(contact.parse().expect("valid contact")))
@@ -44,6 +48,10 @@ pub(crate) fn request(i: usize, call: &str, cseq: u32) -> RegisterRequest {
     .expires(3600)
 }
 
+#[allow(
+    dead_code,
+    reason = "used by the criterion bench, not by the memory bench"
+)]
 pub(crate) fn filled(n: usize) -> Registry<MemoryLocationStore> {
     let registry = Registry::new(MemoryLocationStore::with_capacity(n), Default::default())
         .expect("default policy is valid");

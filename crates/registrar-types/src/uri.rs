@@ -176,7 +176,8 @@ impl SipUri {
 
     /// The parameter `name` (case-insensitive): `None` if absent, `Some(None)` if present without a value.
     pub fn param(&self, name: &str) -> Option<Option<&str>> {
-        self.0.params
+        self.0
+            .params
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
             .map(|p| p.value.as_deref())
