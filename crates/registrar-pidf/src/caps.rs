@@ -1,0 +1,147 @@
+//! Capabilities (RFC 5196): `<servcaps>` in a tuple, `<devcaps>` in a device.
+
+use crate::common::{Note, trimmed};
+use crate::ns;
+use crate::xml::{Attribute, Element, Name};
+
+/// A `<servcaps>` or `<devcaps>` element.
+#[derive(Clone, Debug, Default, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub struct Caps {
+    /// The capability elements in order.
+    pub items: Vec<Capability>,
+    /// Elements of other namespaces inside, kept for round trips.
+    pub extensions: Vec<Element>,
+    /// Unknown attributes.
+    pub other_attrs: Vec<Attribute>,
+}
+
+/// One capability, e.g. `audio` = true, or `methods` with supported and unsupported lists.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub struct Capability {
+    /// The local name (`audio`, `methods`, `description`, …).
+    pub name: String,
+    /// Its value.
+    pub value: CapValue,
+}
+
+/// What a capability says.
+#[derive(Clone, Debug, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum CapValue {
+    /// `true` / `false` features (`audio`, `video`, `message`, `isfocus`, …).
+    Bool(bool),
+    /// Text such as `description`.
+    Text(Note),
+    /// `<supported>` and `<notsupported>` lists; their entries are kept as elements
+    /// (`<caps:INVITE/>`, `<caps:s>sip</caps:s>`, `<caps:lowerthan maxvalue="10"/>`).
+    Lists {
+        /// Entries of `<supported>`.
+        supported: Vec<Element>,
+        /// Entries of `<notsupported>`.
+        notsupported: Vec<Element>,
+    },
+}
+
+impl Caps {
+    /// Whether the capability `name` is set to true.
+    pub fn flag(&self, name: &str) -> Option<bool> {
+        self.items
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| match c.value {
+                CapValue::Bool(b) => Some(b),
+                _ => None,
+            })
+    }
+
+    pub(crate) fn from_element(mut e: Element) -> Self {
+        let mut caps = Self::default();
+        for mut child in e.take_elements() {
+            if child.name.ns() != Some(ns::CAPS) {
+                caps.extensions.push(child);
+                continue;
+            }
+            let name = child.name.local().to_owned();
+            let lists: Vec<Element> = child.elements().cloned().collect();
+            let value = if lists
+                .iter()
+                .any(|l| l.name.is(ns::CAPS, "supported") || l.name.is(ns::CAPS, "notsupported"))
+            {
+                let mut supported = Vec::new();
+                let mut notsupported = Vec::new();
+                let mut other = Vec::new();
+                for mut l in child.take_elements() {
+                    if l.name.is(ns::CAPS, "supported") {
+                        supported.extend(l.take_elements());
+                    } else if l.name.is(ns::CAPS, "notsupported") {
+                        notsupported.extend(l.take_elements());
+                    } else {
+                        other.push(l);
+                    }
+                }
+                if !other.is_empty() || !child.attrs.is_empty() {
+                    // Not the RFC's shape: keep it whole.
+                    child
+                        .children
+                        .extend(other.into_iter().map(crate::xml::Node::Element));
+                    caps.extensions.push(child);
+                    continue;
+                }
+                CapValue::Lists {
+                    supported,
+                    notsupported,
+                }
+            } else if child.elements().next().is_none() {
+                match trimmed(&child).as_str() {
+                    "true" if child.attrs.is_empty() => CapValue::Bool(true),
+                    "false" if child.attrs.is_empty() => CapValue::Bool(false),
+                    _ => CapValue::Text(Note::from_element(child)),
+                }
+            } else {
+                caps.extensions.push(child);
+                continue;
+            };
+            caps.items.push(Capability { name, value });
+        }
+        caps.other_attrs = e.attrs;
+        caps
+    }
+
+    pub(crate) fn to_element(&self, local: &str) -> Element {
+        let mut e = Element::new(Name::new(Some(ns::CAPS), local));
+        e.attrs.extend(self.other_attrs.iter().cloned());
+        for c in &self.items {
+            let child = match &c.value {
+                CapValue::Bool(b) => {
+                    Element::with_text(ns::CAPS, &c.name, if *b { "true" } else { "false" })
+                }
+                CapValue::Text(n) => n.to_element(ns::CAPS, &c.name),
+                CapValue::Lists {
+                    supported,
+                    notsupported,
+                } => {
+                    let mut x = Element::new(Name::new(Some(ns::CAPS), &c.name));
+                    for (list, entries) in
+                        [("supported", supported), ("notsupported", notsupported)]
+                    {
+                        if !entries.is_empty() {
+                            let mut l = Element::new(Name::new(Some(ns::CAPS), list));
+                            for en in entries {
+                                l.push(en.clone());
+                            }
+                            x.push(l);
+                        }
+                    }
+                    x
+                }
+            };
+            e.push(child);
+        }
+        for x in &self.extensions {
+            e.push(x.clone());
+        }
+        e
+    }
+}
