@@ -1,2 +1,76 @@
-//! bench
-fn main() {}
+//! Parse and build of a typical 1 KiB presence document (a phone's PUBLISH with RPID and a person), reported
+//! in bytes per second.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use registrar_pidf::{Document, Presence, Source, compose};
+
+/// About 1 KiB: what a desk phone or softphone publishes.
+const TYPICAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf"
+          xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model"
+          xmlns:rpid="urn:ietf:params:xml:ns:pidf:rpid"
+          xmlns:c="urn:ietf:params:xml:ns:pidf:cipid"
+          entity="sip:alice@example.com">
+  <tuple id="t5a5ed77e-desk">
+    <status>
+      <basic>open</basic>
+    </status>
+    <dm:deviceID>urn:uuid:d27459b7-8213-4395-aa77-ed859a3e5b3a</dm:deviceID>
+    <contact priority="0.8">sip:alice@192.0.2.10:5060;transport=udp</contact>
+    <note xml:lang="en">At my desk, call me</note>
+    <timestamp>2026-11-21T09:12:44Z</timestamp>
+  </tuple>
+  <dm:person id="p06360c4a">
+    <rpid:activities>
+      <rpid:on-the-phone/>
+    </rpid:activities>
+    <rpid:mood>
+      <rpid:happy/>
+    </rpid:mood>
+    <rpid:place-type><rpid:office xmlns:rpid="urn:ietf:params:xml:ns:location-type"/></rpid:place-type>
+    <c:display-name>Alice Lewis</c:display-name>
+    <dm:note>Talking to the web team</dm:note>
+    <dm:timestamp>2026-11-21T09:12:44Z</dm:timestamp>
+  </dm:person>
+  <dm:device id="pc147">
+    <rpid:user-input idle-threshold="600">active</rpid:user-input>
+    <dm:deviceID>urn:uuid:d27459b7-8213-4395-aa77-ed859a3e5b3a</dm:deviceID>
+  </dm:device>
+</presence>
+"#;
+
+fn parse_and_build(c: &mut Criterion) {
+    let bytes = TYPICAL.as_bytes();
+    let mut g = c.benchmark_group("pidf");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("parse_1k", |b| {
+        b.iter(|| Presence::parse(black_box(bytes)).unwrap())
+    });
+    g.bench_function("parse_any_1k", |b| {
+        b.iter(|| Document::parse(black_box(bytes)).unwrap())
+    });
+    let doc = Presence::parse(bytes).unwrap();
+    g.bench_function("build_1k", |b| b.iter(|| black_box(&doc).to_xml()));
+    let sources: Vec<_> = (0..3)
+        .map(|i| Source {
+            presence: &doc,
+            updated: i,
+            tag: ["a", "b", "c"][i as usize],
+        })
+        .collect();
+    g.bench_function("compose_3_publications", |b| {
+        b.iter(|| compose("sip:alice@example.com", black_box(&sources)))
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = parse_and_build
+}
+criterion_main!(benches);

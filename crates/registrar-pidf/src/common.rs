@@ -32,7 +32,7 @@ impl Note {
     pub(crate) fn from_element(mut e: Element) -> Self {
         let lang = e.take_lang();
         Self {
-            text: e.text(),
+            text: e.take_text(),
             lang,
         }
     }
@@ -111,7 +111,11 @@ pub(crate) fn set_once<T>(
 
 /// The trimmed text of an element.
 pub(crate) fn trimmed(e: &Element) -> String {
-    e.text().trim().to_owned()
+    let text = match e.children.as_slice() {
+        [crate::xml::Node::Text(t)] => std::borrow::Cow::Borrowed(t.as_str()),
+        _ => std::borrow::Cow::Owned(e.text()),
+    };
+    text.trim().to_owned()
 }
 
 /// A non-negative integer attribute value (versions, durations), as written.

@@ -279,12 +279,12 @@ impl Tuple {
             if child.name.ns() == Some(ns::PIDF) {
                 match child.name.local() {
                     "status" => {
-                        let s = Status::from_element(child, &format!("{at}/status"))?;
+                        let s = Status::from_element(child, at)?;
                         set_once(&mut status, s, at, "status")?;
                         continue;
                     }
                     "contact" => {
-                        let c = Contact::from_element(child, &format!("{at}/contact"))?;
+                        let c = Contact::from_element(child, at)?;
                         set_once(&mut t.contact, c, at, "contact")?;
                         continue;
                     }
@@ -365,11 +365,17 @@ impl Status {
             if child.name.is(ns::PIDF, "basic") {
                 let v = trimmed(&child);
                 let b = v.parse::<Basic>().map_err(|()| Error::InvalidValue {
-                    at: format!("{at}/basic"),
+                    at: format!("{at}/status/basic"),
                     value: v,
                     expected: "open or closed",
                 })?;
-                set_once(&mut s.basic, b, at, "basic")?;
+                if s.basic.is_some() {
+                    return Err(Error::Repeated {
+                        at: format!("{at}/status"),
+                        element: "basic",
+                    });
+                }
+                s.basic = Some(b);
             } else {
                 s.extensions.push(child);
             }
@@ -401,7 +407,7 @@ impl Contact {
                 && p.trim().bytes().all(|b| b.is_ascii_digit() || b == b'.');
             if !ok {
                 return Err(Error::InvalidValue {
-                    at: format!("{at}@priority"),
+                    at: format!("{at}/contact@priority"),
                     value: p.clone(),
                     expected: "a number from 0 to 1",
                 });

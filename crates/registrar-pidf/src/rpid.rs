@@ -59,7 +59,6 @@ impl Rpid {
         if e.name.ns() != Some(ns::RPID) {
             return Ok(Some(e));
         }
-        let here = format!("{at}/{}", e.name.local());
         match e.name.local() {
             "activities" => set_once(
                 &mut self.activities,
@@ -97,7 +96,7 @@ impl Rpid {
             "time-offset" => {
                 set_once(
                     &mut self.time_offset,
-                    TimeOffset::from_element(e, &here)?,
+                    TimeOffset::from_element(e, at)?,
                     at,
                     "time-offset",
                 )?;
@@ -105,7 +104,7 @@ impl Rpid {
             "user-input" => {
                 set_once(
                     &mut self.user_input,
-                    UserInput::from_element(e, &here)?,
+                    UserInput::from_element(e, at)?,
                     at,
                     "user-input",
                 )?;
@@ -260,7 +259,7 @@ impl UserInput {
         let value = trimmed(&e);
         if value != "active" && value != "idle" {
             return Err(Error::InvalidValue {
-                at: at.to_owned(),
+                at: format!("{at}/user-input"),
                 value,
                 expected: "active or idle",
             });
@@ -307,7 +306,7 @@ impl TimeOffset {
         let minutes = trimmed(&e);
         if minutes.parse::<i32>().is_err() {
             return Err(Error::InvalidValue {
-                at: at.to_owned(),
+                at: format!("{at}/time-offset"),
                 value: minutes,
                 expected: "an integer number of minutes",
             });

@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 use quick_xml::NsReader;
 use quick_xml::XmlVersion;
@@ -63,18 +62,21 @@ impl Limits {
 
 /// An expanded XML name: namespace URI (if any) and local name. Prefixes are never kept: two documents that
 /// differ only in prefixes read to the same tree.
+///
+/// Names from the RFCs' vocabulary borrow static strings, so reading a typical document allocates nothing
+/// for names.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
 pub struct Name {
-    ns: Option<Arc<str>>,
-    local: Box<str>,
+    ns: Option<Cow<'static, str>>,
+    local: Cow<'static, str>,
 }
 
 impl Name {
     /// A name in namespace `ns` (or none).
     pub fn new(ns: Option<&str>, local: &str) -> Self {
         Self {
-            ns: ns.map(Arc::from),
-            local: local.into(),
+            ns: ns.map(ns::intern),
+            local: ns::intern_local(local),
         }
     }
 
@@ -88,9 +90,16 @@ impl Name {
         &self.local
     }
 
+    fn from_parts(ns: Option<Cow<'static, str>>, local: &str) -> Self {
+        Self {
+            ns,
+            local: ns::intern_local(local),
+        }
+    }
+
     /// Whether this is `local` in namespace `ns`.
     pub fn is(&self, ns: &str, local: &str) -> bool {
-        self.ns.as_deref() == Some(ns) && &*self.local == local
+        self.ns.as_deref() == Some(ns) && self.local == local
     }
 
     /// `{ns}local`, for messages.
@@ -179,7 +188,7 @@ impl Element {
     pub fn attribute(&self, local: &str) -> Option<&str> {
         self.attrs
             .iter()
-            .find(|a| a.name.ns.is_none() && &*a.name.local == local)
+            .find(|a| a.name.ns.is_none() && a.name.local == local)
             .map(|a| a.value.as_str())
     }
 
@@ -192,6 +201,16 @@ impl Element {
             }
         }
         out
+    }
+
+    /// Move the character data out (without copying when there is a single text child).
+    pub(crate) fn take_text(&mut self) -> String {
+        if let [Node::Text(_)] = self.children.as_slice() {
+            if let Some(Node::Text(t)) = self.children.pop() {
+                return t;
+            }
+        }
+        self.text()
     }
 
     /// Child elements in order.
@@ -207,7 +226,7 @@ impl Element {
         let i = self
             .attrs
             .iter()
-            .position(|a| a.name.ns.is_none() && &*a.name.local == local)?;
+            .position(|a| a.name.ns.is_none() && a.name.local == local)?;
         Some(self.attrs.remove(i).value)
     }
 
@@ -219,6 +238,15 @@ impl Element {
 
     /// Take the child elements out, leaving text.
     pub(crate) fn take_elements(&mut self) -> Vec<Self> {
+        if self.children.iter().all(|c| matches!(c, Node::Element(_))) {
+            return std::mem::take(&mut self.children)
+                .into_iter()
+                .filter_map(|c| match c {
+                    Node::Element(e) => Some(e),
+                    Node::Text(_) => None,
+                })
+                .collect();
+        }
         let mut out = Vec::new();
         let mut kept = Vec::new();
         for c in std::mem::take(&mut self.children) {
@@ -257,7 +285,6 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
         c.trim_text_end = false;
     }
     let line = |off: u64| line_at(&text, off);
-    let mut interned: Vec<Arc<str>> = Vec::new();
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
@@ -275,7 +302,7 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
         };
         // Resolve the element's namespace now: the result borrows the reader.
         let element_ns = match res {
-            ResolveResult::Bound(n) => Ok(Some(intern(&mut interned, n.0))),
+            ResolveResult::Bound(n) => Ok(Some(ns::intern(n.0))),
             ResolveResult::Unbound => Ok(None),
             ResolveResult::Unknown(p) => Err(p),
         };
@@ -304,7 +331,7 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                     prefix,
                     line: line(here),
                 })?;
-                let local: Box<str> = e.local_name().into_inner().into();
+                let local = e.local_name();
                 let mut attrs = Vec::new();
                 for a in e.attributes().with_checks(true) {
                     let a = a.map_err(|err| Error::Syntax {
@@ -316,11 +343,9 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                     }
                     let (r, alocal) = reader.resolver().resolve_attribute(a.key);
                     let ans = match r {
-                        ResolveResult::Bound(n) => Some(intern(&mut interned, n.0)),
+                        ResolveResult::Bound(n) => Some(ns::intern(n.0)),
                         ResolveResult::Unbound => None,
-                        ResolveResult::Unknown(p) if p == "xml" => {
-                            Some(intern(&mut interned, ns::XML))
-                        }
+                        ResolveResult::Unknown(p) if p == "xml" => Some(Cow::Borrowed(ns::XML)),
                         ResolveResult::Unknown(p) => {
                             return Err(Error::UnboundPrefix {
                                 prefix: p,
@@ -328,23 +353,24 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                             });
                         }
                     };
+                    let has_refs = a.value.contains('&');
                     let value = a
                         .normalized_value(XmlVersion::Implicit1_0)
                         .map_err(|err| entity_error(&err.to_string(), line(here)))?;
-                    check_chars(&value).map_err(|_| Error::ForbiddenCharacter {
-                        code: first_forbidden(&value),
-                        line: line(here),
-                    })?;
+                    // Raw characters were checked with the whole input; only references can add new ones.
+                    if has_refs {
+                        check_chars(&value).map_err(|_| Error::ForbiddenCharacter {
+                            code: first_forbidden(&value),
+                            line: line(here),
+                        })?;
+                    }
                     attrs.push(Attribute {
-                        name: Name {
-                            ns: ans,
-                            local: alocal.into_inner().into(),
-                        },
+                        name: Name::from_parts(ans, alocal.into_inner()),
                         value: value.into_owned(),
                     });
                 }
                 let el = Element {
-                    name: Name { ns, local },
+                    name: Name::from_parts(ns, local.into_inner()),
                     attrs,
                     children: Vec::new(),
                 };
@@ -441,15 +467,6 @@ fn entity_error(message: &str, line: usize) -> Error {
     }
 }
 
-fn intern(cache: &mut Vec<Arc<str>>, ns: &str) -> Arc<str> {
-    if let Some(a) = cache.iter().find(|a| &***a == ns) {
-        return Arc::clone(a);
-    }
-    let a: Arc<str> = Arc::from(ns);
-    cache.push(Arc::clone(&a));
-    a
-}
-
 fn close(mut el: Element, stack: &mut [Element], root: &mut Option<Element>) {
     if el.children.iter().any(|c| matches!(c, Node::Element(_))) {
         el.children
@@ -479,6 +496,8 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), &'static str> {
     };
     if let Some(Node::Text(t)) = top.children.last_mut() {
         t.push_str(text);
+    } else if text.trim().is_empty() && top.children.iter().any(|c| matches!(c, Node::Element(_))) {
+        // Indentation between child elements: dropped when the element closes anyway, so never stored.
     } else {
         top.children.push(Node::Text(text.to_owned()));
     }
@@ -547,19 +566,33 @@ const fn is_forbidden(c: char) -> bool {
     (c < 0x20 && c != 0x09 && c != 0x0A && c != 0x0D) || c == 0xFFFE || c == 0xFFFF
 }
 
+/// Bytes that need a closer look: control characters other than tab, LF and CR (always forbidden), and 0xEF,
+/// the lead byte of U+FFFE and U+FFFF.
+static SUSPECT: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = !matches!(i, 0x09 | 0x0A | 0x0D);
+        i += 1;
+    }
+    t[0xEF] = true;
+    t
+};
+
 fn check_chars(text: &str) -> Result<(), Error> {
     let b = text.as_bytes();
-    for (i, &c) in b.iter().enumerate() {
-        let bad = (c < 0x20 && c != b'\t' && c != b'\n' && c != b'\r')
-            || (c == 0xEF
-                && b.get(i + 1) == Some(&0xBF)
-                && matches!(b.get(i + 2), Some(0xBE | 0xBF)));
+    let mut from = 0;
+    while let Some(off) = b[from..].iter().position(|&c| SUSPECT[usize::from(c)]) {
+        let i = from + off;
+        let bad = b[i] != 0xEF
+            || (b.get(i + 1) == Some(&0xBF) && matches!(b.get(i + 2), Some(0xBE | 0xBF)));
         if bad {
             return Err(Error::ForbiddenCharacter {
                 code: first_forbidden(&text[i..]),
                 line: line_at(text, i as u64),
             });
         }
+        from = i + 1;
     }
     Ok(())
 }
@@ -583,17 +616,17 @@ pub fn write_document(root: &Element) -> String {
 }
 
 struct Prefixes {
-    default: Option<Arc<str>>,
+    default: Option<String>,
     /// namespace → prefix, in declaration order. The default namespace appears here only when an attribute
     /// needs it (attributes never take the default namespace).
-    map: Vec<(Arc<str>, String)>,
+    map: Vec<(String, String)>,
     next: usize,
 }
 
 impl Prefixes {
     fn new(default: Option<&str>) -> Self {
         Self {
-            default: default.map(Arc::from),
+            default: default.map(str::to_owned),
             map: Vec::new(),
             next: 1,
         }
@@ -615,8 +648,8 @@ impl Prefixes {
         }
     }
 
-    fn assign(&mut self, ns: &Arc<str>) {
-        if &**ns == ns::XML || self.map.iter().any(|(n, _)| n == ns) {
+    fn assign(&mut self, ns: &str) {
+        if ns == ns::XML || self.map.iter().any(|(n, _)| n == ns) {
             return;
         }
         let known = ns::preferred_prefix(ns).filter(|p| !self.map.iter().any(|(_, q)| q == p));
@@ -630,7 +663,7 @@ impl Prefixes {
             },
             str::to_owned,
         );
-        self.map.push((Arc::clone(ns), prefix));
+        self.map.push((ns.to_owned(), prefix));
     }
 
     fn prefix(&self, ns: &str) -> Option<&str> {
@@ -639,7 +672,7 @@ impl Prefixes {
         }
         self.map
             .iter()
-            .find(|(n, _)| &**n == ns)
+            .find(|(n, _)| n == ns)
             .map(|(_, p)| p.as_str())
     }
 }
