@@ -63,47 +63,15 @@ impl Caps {
                 caps.extensions.push(child);
                 continue;
             }
-            let name = child.name.local().to_owned();
-            let lists: Vec<Element> = child.elements().cloned().collect();
-            let value = if lists
-                .iter()
-                .any(|l| l.name.is(ns::CAPS, "supported") || l.name.is(ns::CAPS, "notsupported"))
-            {
-                let mut supported = Vec::new();
-                let mut notsupported = Vec::new();
-                let mut other = Vec::new();
-                for mut l in child.take_elements() {
-                    if l.name.is(ns::CAPS, "supported") {
-                        supported.extend(l.take_elements());
-                    } else if l.name.is(ns::CAPS, "notsupported") {
-                        notsupported.extend(l.take_elements());
-                    } else {
-                        other.push(l);
-                    }
-                }
-                if !other.is_empty() || !child.attrs.is_empty() {
-                    // Not the RFC's shape: keep it whole.
-                    child
-                        .children
-                        .extend(other.into_iter().map(crate::xml::Node::Element));
-                    caps.extensions.push(child);
-                    continue;
-                }
-                CapValue::Lists {
-                    supported,
-                    notsupported,
-                }
-            } else if child.elements().next().is_none() {
-                match trimmed(&child).as_str() {
-                    "true" if child.attrs.is_empty() => CapValue::Bool(true),
-                    "false" if child.attrs.is_empty() => CapValue::Bool(false),
-                    _ => CapValue::Text(Note::from_element(child)),
-                }
-            } else {
+            let Some(value) = cap_value(&mut child) else {
+                // Not a shape RFC 5196 defines: kept whole, untouched.
                 caps.extensions.push(child);
                 continue;
             };
-            caps.items.push(Capability { name, value });
+            caps.items.push(Capability {
+                name: child.name.local().to_owned(),
+                value,
+            });
         }
         caps.other_attrs = e.attrs;
         caps
@@ -123,10 +91,12 @@ impl Caps {
                     notsupported,
                 } => {
                     let mut x = Element::new(Name::new(Some(ns::CAPS), &c.name));
+                    let both_empty = supported.is_empty() && notsupported.is_empty();
                     for (list, entries) in
                         [("supported", supported), ("notsupported", notsupported)]
                     {
-                        if !entries.is_empty() {
+                        // Two empty lists are still lists: an empty <supported/> keeps the shape.
+                        if !entries.is_empty() || (both_empty && list == "supported") {
                             let mut l = Element::new(Name::new(Some(ns::CAPS), list));
                             for en in entries {
                                 l.push(en.clone());
@@ -144,4 +114,45 @@ impl Caps {
         }
         e
     }
+}
+
+/// Read a capability element, or `None` (leaving it untouched) when it has a shape the RFC does not define.
+fn cap_value(child: &mut Element) -> Option<CapValue> {
+    let is_list =
+        |l: &Element| l.name.is(ns::CAPS, "supported") || l.name.is(ns::CAPS, "notsupported");
+    if child.elements().next().is_none() {
+        if child.attrs.iter().any(|a| !a.name.is(ns::XML, "lang")) {
+            return None;
+        }
+        return Some(match trimmed(child).as_str() {
+            "true" if child.attrs.is_empty() => CapValue::Bool(true),
+            "false" if child.attrs.is_empty() => CapValue::Bool(false),
+            _ => CapValue::Text(Note::from_element(std::mem::replace(
+                child,
+                Element::new(child.name.clone()),
+            ))),
+        });
+    }
+    // Lists: only <supported>/<notsupported> children, each holding only elements, no attributes, no text.
+    let rfc_lists = child.attrs.is_empty()
+        && child.text().trim().is_empty()
+        && child
+            .elements()
+            .all(|l| is_list(l) && l.attrs.is_empty() && l.text().trim().is_empty());
+    if !rfc_lists {
+        return None;
+    }
+    let mut supported = Vec::new();
+    let mut notsupported = Vec::new();
+    for mut l in child.take_elements() {
+        if l.name.is(ns::CAPS, "supported") {
+            supported.extend(l.take_elements());
+        } else {
+            notsupported.extend(l.take_elements());
+        }
+    }
+    Some(CapValue::Lists {
+        supported,
+        notsupported,
+    })
 }

@@ -288,6 +288,7 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     let mut count = 0usize;
+    let mut pending = String::new();
 
     loop {
         let here = reader.buffer_position();
@@ -302,10 +303,14 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
         };
         // Resolve the element's namespace now: the result borrows the reader.
         let element_ns = match res {
-            ResolveResult::Bound(n) => Ok(Some(ns::intern(n.0))),
+            ResolveResult::Bound(n) => Ok(Some(namespace_value(n.0, &|| line(here))?)),
             ResolveResult::Unbound => Ok(None),
             ResolveResult::Unknown(p) => Err(p),
         };
+        if matches!(event, Event::Start(_) | Event::Empty(_) | Event::End(_)) {
+            // Whitespace between tags: indentation.
+            pending.clear();
+        }
         match event {
             Event::Start(ref e) | Event::Empty(ref e) => {
                 if root.is_some() {
@@ -332,6 +337,14 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                     line: line(here),
                 })?;
                 let local = e.local_name();
+                if !is_ncname(local.as_ref())
+                    || e.name().prefix().is_some_and(|p| !is_ncname(p.as_ref()))
+                {
+                    return Err(Error::Syntax {
+                        message: format!("invalid element name {:?}", e.name().as_ref()),
+                        line: line(here),
+                    });
+                }
                 let mut attrs = Vec::new();
                 for a in e.attributes().with_checks(true) {
                     let a = a.map_err(|err| Error::Syntax {
@@ -342,8 +355,16 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                         continue;
                     }
                     let (r, alocal) = reader.resolver().resolve_attribute(a.key);
+                    if !is_ncname(alocal.as_ref())
+                        || a.key.prefix().is_some_and(|p| !is_ncname(p.as_ref()))
+                    {
+                        return Err(Error::Syntax {
+                            message: format!("invalid attribute name {:?}", a.key.as_ref()),
+                            line: line(here),
+                        });
+                    }
                     let ans = match r {
-                        ResolveResult::Bound(n) => Some(ns::intern(n.0)),
+                        ResolveResult::Bound(n) => Some(namespace_value(n.0, &|| line(here))?),
                         ResolveResult::Unbound => None,
                         ResolveResult::Unknown(p) if p == "xml" => Some(Cow::Borrowed(ns::XML)),
                         ResolveResult::Unknown(p) => {
@@ -391,11 +412,11 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
             }
             Event::Text(t) => {
                 let content = t.xml10_content();
-                push_text(&mut stack, &content).map_err(|m| syntax(m, line(here)))?;
+                push_text(&mut stack, &content, &mut pending).map_err(|m| syntax(m, line(here)))?;
             }
             Event::CData(c) => {
                 let content = c.xml10_content();
-                push_text(&mut stack, &content).map_err(|m| syntax(m, line(here)))?;
+                push_text(&mut stack, &content, &mut pending).map_err(|m| syntax(m, line(here)))?;
             }
             Event::GeneralRef(r) => {
                 let ch = if r.is_char_ref() {
@@ -429,7 +450,7 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                         line: line(here),
                     });
                 }
-                push_text(&mut stack, ch.encode_utf8(&mut [0; 4]))
+                push_text(&mut stack, ch.encode_utf8(&mut [0; 4]), &mut pending)
                     .map_err(|m| syntax(m, line(here)))?;
             }
             Event::DocType(_) => {
@@ -478,6 +499,39 @@ fn close(mut el: Element, stack: &mut [Element], root: &mut Option<Element>) {
     }
 }
 
+/// A namespace URI as declared. The resolver hands back the declaration's raw text, so it gets the
+/// attribute-value normalization of XML 1.0 §3.3.3 here (literal line ends and tabs become spaces, then
+/// references are resolved), or two spellings of one URI would be two namespaces.
+fn namespace_value(raw: &str, line: &dyn Fn() -> usize) -> Result<Cow<'static, str>, Error> {
+    if !raw.contains(['&', '\t', '\n', '\r']) {
+        return Ok(ns::intern(raw));
+    }
+    let spaced = raw.replace("\r\n", " ").replace(['\t', '\n', '\r'], " ");
+    let value =
+        quick_xml::escape::unescape(&spaced).map_err(|e| entity_error(&e.to_string(), line()))?;
+    if let Err(e) = check_chars(&value) {
+        return Err(match e {
+            Error::ForbiddenCharacter { code, .. } => {
+                Error::ForbiddenCharacter { code, line: line() }
+            }
+            other => other,
+        });
+    }
+    Ok(ns::intern(&value))
+}
+
+/// An XML name without a colon (XML Namespaces §3 NCName), checked loosely for non-ASCII characters: what the
+/// writer can write back.
+fn is_ncname(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    (first.is_alphabetic() || first == '_')
+        && chars
+            .all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_') || u32::from(c) >= 0xB7)
+}
+
 fn syntax(message: &str, line: usize) -> Error {
     Error::Syntax {
         message: message.to_owned(),
@@ -487,19 +541,26 @@ fn syntax(message: &str, line: usize) -> Error {
 
 /// Append text to the open element. The error carries no line: computing one costs a scan of the input, so
 /// it is done only when an error is reported.
-fn push_text(stack: &mut [Element], text: &str) -> Result<(), &'static str> {
+///
+/// Whitespace right after a child element is most likely indentation, which is dropped when the element
+/// closes; it waits in `pending` (a reused buffer) and is stored only if more character data follows before
+/// the next tag, so text split across events (`"\n  "`, `&gt;`) is kept whole.
+fn push_text(stack: &mut [Element], text: &str, pending: &mut String) -> Result<(), &'static str> {
     let Some(top) = stack.last_mut() else {
         if text.trim().is_empty() {
             return Ok(());
         }
         return Err("text outside the root element");
     };
-    if let Some(Node::Text(t)) = top.children.last_mut() {
-        t.push_str(text);
-    } else if text.trim().is_empty() && top.children.iter().any(|c| matches!(c, Node::Element(_))) {
-        // Indentation between child elements: dropped when the element closes anyway, so never stored.
-    } else {
-        top.children.push(Node::Text(text.to_owned()));
+    match top.children.last_mut() {
+        Some(Node::Text(t)) => t.push_str(text),
+        Some(Node::Element(_)) if text.trim().is_empty() => pending.push_str(text),
+        Some(Node::Element(_)) if !pending.is_empty() => {
+            let mut t = std::mem::take(pending);
+            t.push_str(text);
+            top.children.push(Node::Text(t));
+        }
+        _ => top.children.push(Node::Text(text.to_owned())),
     }
     Ok(())
 }
@@ -867,6 +928,9 @@ mod tests {
             "<x a='1' a='2'/>",
             "<p:x/>",
             "</x>",
+            "<a xmlns:a='u'><a:/></a>",
+            "<1x/>",
+            "<x 1a='v'/>",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }

@@ -78,3 +78,26 @@ fn truncations_of_a_valid_document_never_panic() {
         let _ = Document::parse(&doc[..cut]);
     }
 }
+
+/// Inputs the fuzzer found: each must write and read back to the same document.
+#[test]
+fn fuzz_regressions_round_trip() {
+    let dir = crate::support::fixtures().join("fuzz");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("xml") {
+            continue;
+        }
+        n += 1;
+        let doc = Document::parse(&std::fs::read(&path).unwrap()).unwrap();
+        let xml = doc.to_xml();
+        assert_eq!(
+            Document::parse(xml.as_bytes()).unwrap(),
+            doc,
+            "{}",
+            path.display()
+        );
+    }
+    assert!(n >= 5);
+}
