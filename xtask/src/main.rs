@@ -1,7 +1,7 @@
 //! The project's task runner, so that local checks are exactly what CI runs.
 //!
 //! - `cargo xtask ci`: format check, clippy with `-D warnings` on all targets, every test, docs with
-//!   `-D warnings`, and a short run of every fuzz target when `cargo fuzz` is installed.
+//!   `-D warnings`, and a short run of every fuzz target when `cargo fuzz` is installed (`FUZZ_SECONDS`, 30).
 //! - `cargo xtask bench`: the criterion benches and the whole-system figures, one `name value unit` line each.
 
 use std::env;
@@ -63,6 +63,39 @@ fn ci() -> Result<(), String> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    fuzz_briefly()
+}
+
+/// Every fuzz target for a short while, from the checked-in seeds, when `cargo fuzz` is installed
+/// (`.ci/run` installs it). New inputs go to `target/fuzz-corpus`, never into the seeds.
+fn fuzz_briefly() -> Result<(), String> {
+    let installed = cargo()
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        eprintln!(
+            "==> fuzz: skipped, cargo-fuzz is not installed (cargo install cargo-fuzz --locked)"
+        );
+        return Ok(());
+    }
+    let seconds = env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
+    for target in ["pidf_parse", "sip_uri"] {
+        let corpus = format!("target/fuzz-corpus/{target}");
+        std::fs::create_dir_all(&corpus).map_err(|e| format!("{corpus}: {e}"))?;
+        run(
+            &format!("fuzz {target} for {seconds} s"),
+            cargo()
+                .args(["fuzz", "run", "--sanitizer", "none", target, &corpus])
+                .arg(format!("fuzz/seeds/{target}"))
+                .args([
+                    "--",
+                    &format!("-max_total_time={seconds}"),
+                    "-rss_limit_mb=2048",
+                ])
+                .env("RUSTC_BOOTSTRAP", "1"),
+        )?;
+    }
     Ok(())
 }
 
@@ -81,6 +114,19 @@ fn bench(args: &[String]) -> Result<(), String> {
         criterion.args(["--", "--quick"]);
     }
     run("criterion: registry", &mut criterion)?;
+    let mut pidf = cargo();
+    pidf.args([
+        "bench",
+        "--locked",
+        "-p",
+        "registrar-pidf",
+        "--bench",
+        "pidf",
+    ]);
+    if quick {
+        pidf.args(["--", "--quick"]);
+    }
+    run("criterion: pidf", &mut pidf)?;
     run(
         "memory per registration",
         cargo().args([

@@ -129,7 +129,7 @@ impl ResourceList {
         let mut e = Element::new(Name::new(Some(ns::RLMI), "list"))
             .attr("uri", &self.uri)
             .attr("version", &self.version)
-            .attr("fullState", if self.full_state { "true" } else { "false" })
+            .attr("fullState", self.full_state_attr())
             .attr_opt("cid", self.cid.as_deref());
         e.attrs.extend(self.other_attrs.iter().cloned());
         for n in &self.names {
@@ -158,6 +158,24 @@ impl ResourceList {
             e.push(x.clone());
         }
         e
+    }
+}
+
+impl ResourceList {
+    /// `fullState` as written when it means `full_state`, else the canonical spelling.
+    fn full_state_attr(&self) -> &str {
+        let written = match self.full_state_text.trim() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        };
+        if written == Some(self.full_state) {
+            &self.full_state_text
+        } else if self.full_state {
+            "true"
+        } else {
+            "false"
+        }
     }
 }
 

@@ -205,10 +205,10 @@ impl Element {
 
     /// Move the character data out (without copying when there is a single text child).
     pub(crate) fn take_text(&mut self) -> String {
-        if let [Node::Text(_)] = self.children.as_slice() {
-            if let Some(Node::Text(t)) = self.children.pop() {
-                return t;
-            }
+        if let [Node::Text(_)] = self.children.as_slice()
+            && let Some(Node::Text(t)) = self.children.pop()
+        {
+            return t;
         }
         self.text()
     }
@@ -473,13 +473,13 @@ fn entity_error(message: &str, line: usize) -> Error {
     // quick-xml reports an unknown entity in an attribute as an escape error naming it.
     if let Some(start) = message.find('\'') {
         let rest = &message[start + 1..];
-        if let Some(end) = rest.find('\'') {
-            if message.contains("entity") || message.contains("Unrecognized") {
-                return Error::UnknownEntity {
-                    name: rest[..end].trim_matches(['&', ';']).to_owned(),
-                    line,
-                };
-            }
+        if let Some(end) = rest.find('\'')
+            && (message.contains("entity") || message.contains("Unrecognized"))
+        {
+            return Error::UnknownEntity {
+                name: rest[..end].trim_matches(['&', ';']).to_owned(),
+                line,
+            };
         }
     }
     Error::Syntax {
@@ -694,10 +694,10 @@ impl Prefixes {
     }
 
     fn collect(&mut self, e: &Element) {
-        if let Some(ns) = &e.name.ns {
-            if self.default.as_deref() != Some(&**ns) {
-                self.assign(ns);
-            }
+        if let Some(ns) = &e.name.ns
+            && self.default.as_deref() != Some(&**ns)
+        {
+            self.assign(ns);
         }
         for a in &e.attrs {
             if let Some(ns) = &a.name.ns {
@@ -741,11 +741,9 @@ impl Prefixes {
 fn write_name(out: &mut String, name: &Name, prefixes: &Prefixes, is_attr: bool) {
     if let Some(ns) = name.ns.as_deref() {
         let default = !is_attr && prefixes.default.as_deref() == Some(ns);
-        if !default {
-            if let Some(p) = prefixes.prefix(ns) {
-                out.push_str(p);
-                out.push(':');
-            }
+        if !default && let Some(p) = prefixes.prefix(ns) {
+            out.push_str(p);
+            out.push(':');
         }
     }
     out.push_str(&name.local);
@@ -861,7 +859,7 @@ mod tests {
             parse("<x>&nbsp;</x>"),
             Err(Error::UnknownEntity { .. })
         ));
-        assert!(matches!(parse("<x>&#0;</x>"), Err(_)));
+        assert!(parse("<x>&#0;</x>").is_err());
         assert!(parse("<x a='&bogus;'/>").is_err());
     }
 

@@ -41,7 +41,8 @@ fn every_invalid_document_is_refused() {
 /// Each synthetic invalid document is refused for the reason it was written for.
 #[test]
 fn invalid_documents_fail_for_the_right_reason() {
-    let cases: &[(&str, fn(&Error) -> bool)] = &[
+    type Check = fn(&Error) -> bool;
+    let cases: &[(&str, Check)] = &[
         (
             "bad-basic-invalid-value.xml",
             |e| matches!(e, Error::InvalidValue { at, .. } if at.ends_with("status/basic")),
