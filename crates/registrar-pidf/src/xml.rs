@@ -15,6 +15,9 @@ use quick_xml::name::ResolveResult;
 use crate::Error;
 use crate::ns;
 
+/// The namespace the `xmlns` prefix is bound to; no element or attribute may be in it.
+const XMLNS: &str = "http://www.w3.org/2000/xmlns/";
+
 /// Limits applied while reading a document. The defaults suit presence traffic with room to spare.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 #[non_exhaustive]
@@ -336,6 +339,13 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                     prefix,
                     line: line(here),
                 })?;
+                if ns.as_deref() == Some(XMLNS) {
+                    // Namespaces in XML §3: element names must not have the prefix xmlns.
+                    return Err(Error::Syntax {
+                        message: "the xmlns prefix is reserved for namespace declarations".into(),
+                        line: line(here),
+                    });
+                }
                 let local = e.local_name();
                 if !is_ncname(local.as_ref())
                     || e.name().prefix().is_some_and(|p| !is_ncname(p.as_ref()))
@@ -929,6 +939,7 @@ mod tests {
             "<a xmlns:a='u'><a:/></a>",
             "<1x/>",
             "<x 1a='v'/>",
+            "<x><xmlns:y/></x>",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
