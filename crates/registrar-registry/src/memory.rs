@@ -1,13 +1,11 @@
 //! The in-memory location store: a sharded concurrent map plus a sharded expiry index.
 
-use std::collections::BTreeMap;
-use std::hash::{BuildHasher, RandomState};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use registrar_types::{Aor, Binding, Timestamp};
+use registrar_types::{Aor, Binding, ExpiryIndex, Timestamp};
 
 use crate::store::{LocationStore, UpdateFn};
 use crate::{Bindings, Error};
@@ -24,7 +22,7 @@ use crate::{Bindings, Error};
 #[derive(Debug)]
 pub struct MemoryLocationStore {
     map: DashMap<Aor, Arc<[Binding]>>,
-    expiry: ExpiryIndex,
+    expiry: ExpiryIndex<Aor>,
     gruus: DashMap<u64, Aor>,
 }
 
@@ -188,76 +186,5 @@ impl LocationStore for MemoryLocationStore {
 
     async fn aor_count(&self) -> Result<usize, Error> {
         Ok(self.map.len())
-    }
-}
-
-const EXPIRY_SHARDS: usize = 64;
-
-/// One shard of the expiry index: second → AoRs to check then.
-type Shard = Mutex<BTreeMap<u64, Vec<Aor>>>;
-
-/// AoRs filed under the second at which one of their bindings expires, sharded by AoR to keep writers on
-/// different cores apart.
-#[derive(Debug)]
-struct ExpiryIndex {
-    shards: Box<[Shard]>,
-    hasher: RandomState,
-}
-
-impl ExpiryIndex {
-    fn new() -> Self {
-        Self {
-            shards: (0..EXPIRY_SHARDS)
-                .map(|_| Mutex::new(BTreeMap::new()))
-                .collect(),
-            hasher: RandomState::new(),
-        }
-    }
-
-    fn shard(&self, aor: &Aor) -> &Shard {
-        let h = self.hasher.hash_one(aor);
-        // The modulo keeps the index in range, so the cast cannot truncate meaningfully.
-        #[allow(clippy::cast_possible_truncation)]
-        &self.shards[(h % EXPIRY_SHARDS as u64) as usize]
-    }
-
-    /// File `aor` under the second that ends at or after `at`, so a sweep at that second finds it expired.
-    fn insert(&self, aor: &Aor, at: Timestamp) {
-        let second = at.as_millis().div_ceil(1000);
-        self.shard(aor)
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(second)
-            .or_default()
-            .push(aor.clone());
-    }
-
-    fn take_due(&self, now: Timestamp) -> Vec<Aor> {
-        let now_second = now.as_millis() / 1000;
-        let mut due = Vec::new();
-        for shard in &self.shards {
-            let mut map = shard.lock().unwrap_or_else(PoisonError::into_inner);
-            if map.first_key_value().is_none_or(|(s, _)| *s > now_second) {
-                continue;
-            }
-            let later = map.split_off(&(now_second + 1));
-            let taken = std::mem::replace(&mut *map, later);
-            drop(map);
-            due.extend(taken.into_values().flatten());
-        }
-        due
-    }
-
-    fn next(&self) -> Option<Timestamp> {
-        self.shards
-            .iter()
-            .filter_map(|s| {
-                s.lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .first_key_value()
-                    .map(|(k, _)| *k)
-            })
-            .min()
-            .map(Timestamp::from_secs)
     }
 }

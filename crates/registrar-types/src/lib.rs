@@ -21,12 +21,14 @@
 mod binding;
 mod clock;
 mod error;
+mod expiry;
 mod ids;
 mod uri;
 
 pub use binding::{Binding, TempGruu};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::Error;
+pub use expiry::ExpiryIndex;
 pub use ids::{
     Aor, CSeq, CallId, InstanceId, MAX_CALL_ID_LEN, MAX_INSTANCE_ID_LEN, QValue, RegId, Transport,
     host_matches,
