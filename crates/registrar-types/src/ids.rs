@@ -455,6 +455,62 @@ impl fmt::Display for Transport {
     }
 }
 
+/// An entity-tag naming one publication (RFC 3903 §4): the `SIP-ETag` we issue and the `SIP-If-Match` a
+/// client sends back. A token of at most 128 characters, compared exactly.
+#[derive(Clone, Eq, Hash, Ord, PartialEq, PartialOrd)]
+pub struct ETag(Arc<str>);
+
+impl ETag {
+    /// The longest entity-tag accepted.
+    pub const MAX_LEN: usize = 128;
+
+    /// An entity-tag made from 128 random bits: unguessable, and unique across restarts without any state.
+    pub fn from_random(bits: u128) -> Self {
+        Self(Arc::from(format!("{bits:032x}")))
+    }
+
+    /// The tag text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ETag {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        const WHAT: &str = "entity-tag";
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(Error::Empty { what: WHAT });
+        }
+        if s.len() > Self::MAX_LEN {
+            return Err(Error::TooLong {
+                what: WHAT,
+                max: Self::MAX_LEN,
+            });
+        }
+        // RFC 3261 token characters.
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b);
+        if !s.bytes().all(token) {
+            return Err(Error::invalid(WHAT, "not a token", s));
+        }
+        Ok(Self(Arc::from(s)))
+    }
+}
+
+impl fmt::Display for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ETag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ETag({})", self.0)
+    }
+}
+
 /// Whether `host` is one of ours: used when a registrar serves a list of domains.
 pub fn host_matches(host: &Host, domain: &str) -> bool {
     match host {
@@ -575,6 +631,18 @@ mod tests {
         for bad in ["0", "", "x", "2147483648"] {
             assert!(bad.parse::<RegId>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn etag_rules() {
+        let e = ETag::from_random(0xdead_beef);
+        assert_eq!(e.as_str(), "000000000000000000000000deadbeef");
+        assert_eq!(e.as_str().parse::<ETag>().unwrap(), e);
+        assert_eq!(" dx200xyz ".parse::<ETag>().unwrap().as_str(), "dx200xyz");
+        for bad in ["", "a b", "a;b", "\"q\""] {
+            assert!(bad.parse::<ETag>().is_err(), "{bad}");
+        }
+        assert!("x".repeat(129).parse::<ETag>().is_err());
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use error::Error;
 pub use expiry::ExpiryIndex;
 pub use ids::{
-    Aor, CSeq, CallId, InstanceId, MAX_CALL_ID_LEN, MAX_INSTANCE_ID_LEN, QValue, RegId, Transport,
-    host_matches,
+    Aor, CSeq, CallId, ETag, InstanceId, MAX_CALL_ID_LEN, MAX_INSTANCE_ID_LEN, QValue, RegId,
+    Transport, host_matches,
 };
 pub use uri::{Host, MAX_URI_LEN, Scheme, SipUri, UriHeader, UriParam};

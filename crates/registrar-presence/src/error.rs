@@ -1,0 +1,62 @@
+use thiserror::Error;
+
+/// Why a presence operation failed. Each variant a peer can cause maps to one SIP status in
+/// [`Error::sip_status`].
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Event package is not one this server serves (RFC 6665 §8.2.2: 489 Bad Event).
+    #[error("event package {0:?} is not supported")]
+    BadEvent(String),
+    /// `SIP-If-Match` names no live publication (RFC 3903 §6 step 4: 412 Conditional Request Failed).
+    #[error("no publication has entity-tag {0}")]
+    UnknownETag(String),
+    /// An initial PUBLISH without a body (RFC 3903 §6 step 5: 400).
+    #[error("an initial PUBLISH needs a body")]
+    MissingBody,
+    /// `Expires: 0` without `SIP-If-Match` names nothing to remove.
+    #[error("removing a publication needs SIP-If-Match")]
+    RemoveWithoutETag,
+    /// A body type other than `application/pidf+xml` (415).
+    #[error("body type {0:?} is not accepted; use application/pidf+xml")]
+    UnsupportedMediaType(String),
+    /// The body is not a valid PIDF document (400).
+    #[error("invalid PIDF body: {0}")]
+    InvalidDocument(#[from] registrar_pidf::Error),
+    /// A non-zero expiry below the minimum (423 with `Min-Expires`).
+    #[error("interval too brief: the minimum is {min} seconds")]
+    IntervalTooBrief {
+        /// The minimum, for `Min-Expires`.
+        min: u32,
+    },
+    /// The presentity has as many publications as allowed (503).
+    #[error("too many publications: at most {max} per presentity")]
+    TooManyPublications {
+        /// The limit.
+        max: usize,
+    },
+    /// The policy contradicts itself.
+    #[error("invalid presence policy: {0}")]
+    InvalidPolicy(&'static str),
+    /// The operating system gave no randomness for an entity-tag.
+    #[error("no randomness available: {0}")]
+    Entropy(String),
+    /// The presence store failed; nothing was changed.
+    #[error("presence store failed: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// The SIP status a presence server answers with for this error.
+    pub const fn sip_status(&self) -> u16 {
+        match self {
+            Self::MissingBody | Self::RemoveWithoutETag | Self::InvalidDocument(_) => 400,
+            Self::UnknownETag(_) => 412,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::IntervalTooBrief { .. } => 423,
+            Self::BadEvent(_) => 489,
+            Self::InvalidPolicy(_) | Self::Entropy(_) => 500,
+            Self::TooManyPublications { .. } | Self::Storage(_) => 503,
+        }
+    }
+}

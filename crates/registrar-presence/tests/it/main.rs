@@ -1,0 +1,6 @@
+//! Integration tests of the presence layer, by RFC.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod composition;
+mod rfc3903;
+mod support;
