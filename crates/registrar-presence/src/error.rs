@@ -35,6 +35,18 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The watcher is blocked by the presentity (403).
+    #[error("the presentity does not accept this watcher")]
+    Forbidden,
+    /// A refresh for a subscription that no longer exists (481).
+    #[error("no such subscription")]
+    NoSuchSubscription,
+    /// The watcher holds as many subscriptions as allowed (503).
+    #[error("too many subscriptions: at most {max} per watcher")]
+    TooManySubscriptions {
+        /// The limit.
+        max: usize,
+    },
     /// The policy contradicts itself.
     #[error("invalid presence policy: {0}")]
     InvalidPolicy(&'static str),
@@ -51,12 +63,16 @@ impl Error {
     pub const fn sip_status(&self) -> u16 {
         match self {
             Self::MissingBody | Self::RemoveWithoutETag | Self::InvalidDocument(_) => 400,
+            Self::Forbidden => 403,
             Self::UnknownETag(_) => 412,
             Self::UnsupportedMediaType(_) => 415,
             Self::IntervalTooBrief { .. } => 423,
+            Self::NoSuchSubscription => 481,
             Self::BadEvent(_) => 489,
             Self::InvalidPolicy(_) | Self::Entropy(_) => 500,
-            Self::TooManyPublications { .. } | Self::Storage(_) => 503,
+            Self::TooManyPublications { .. }
+            | Self::TooManySubscriptions { .. }
+            | Self::Storage(_) => 503,
         }
     }
 }

@@ -12,8 +12,17 @@
 //!   path as a PUBLISH.
 //! - [`PresenceStore`], owned here, with [`MemoryPresenceStore`]; expiry sweeps cost O(expired).
 //!
-//! Not yet: subscriptions (RFC 6665/3856), watcher authorization and watcher information (RFC 3857/3858),
-//! registration-state subscriptions (RFC 3680), buddy and resource lists (RFC 4662).
+//! - Subscriptions to `presence` (RFC 6665, RFC 3856): [`plan_subscribe`] and [`Subscriptions`] — initial
+//!   SUBSCRIBE (200 active, 202 pending), refresh, unsubscribe with a final `terminated` NOTIFY, 481 for a
+//!   refresh of a gone subscription, 423, 489, a per-watcher limit; expiry ends subscriptions with
+//!   `terminated;reason=timeout`. Every operation returns [`NotifyIntent`]s carrying the body (shared), the
+//!   `Subscription-State` and the dialog's next CSeq.
+//! - Watcher authorization: per-presentity rules (allow, block, polite-block — the watcher sees `closed` —,
+//!   confirm — the subscription stays pending) with a default policy (allow the same domain, confirm others);
+//!   a later decision activates or ends pending subscriptions and notifies.
+//!
+//! Not yet: rate control of NOTIFYs, watcher information (RFC 3857/3858), registration-state subscriptions
+//! (RFC 3680), buddy and resource lists (RFC 4662), a storage trait for subscriptions.
 //!
 //! It performs no network or disk IO and never reads the clock.
 
@@ -23,6 +32,8 @@ mod policy;
 mod publish;
 mod server;
 mod store;
+mod subscribe;
+mod watchers;
 
 pub use error::Error;
 pub use event::EventPackage;
@@ -33,3 +44,9 @@ pub use publish::{
 };
 pub use server::{ComposedPresence, Presences, PublishResult};
 pub use store::{MemoryPresenceStore, PresenceStore, UpdateFn};
+pub use subscribe::{
+    DefaultWatcherPolicy, DialogId, NotifyIntent, Reason, SubState, SubscribeOutcome,
+    SubscribeRequest, Subscription, SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision,
+    closed_document, plan_subscribe,
+};
+pub use watchers::Subscriptions;

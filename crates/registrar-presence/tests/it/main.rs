@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod composition;
+mod rfc3856;
 mod rfc3903;
 mod support;
