@@ -21,7 +21,9 @@
 //!   confirm — the subscription stays pending) with a default policy (allow the same domain, confirm others);
 //!   a later decision activates or ends pending subscriptions and notifies.
 //!
-//! Not yet: rate control of NOTIFYs, watcher information (RFC 3857/3858), registration-state subscriptions
+//! - Rate control: changes faster than a minimum interval are coalesced per subscription, newest state wins.
+//!
+//! Not yet: watcher information (RFC 3857/3858), registration-state subscriptions
 //! (RFC 3680), buddy and resource lists (RFC 4662), a storage trait for subscriptions.
 //!
 //! It performs no network or disk IO and never reads the clock.

@@ -145,6 +145,10 @@ pub struct Subscription {
     pub decision: WatcherDecision,
     /// CSeq of the last NOTIFY sent in its dialog.
     pub notify_cseq: u32,
+    /// When the last NOTIFY was sent (for rate control).
+    pub last_notify_at: Timestamp,
+    /// A change arrived too soon after the last NOTIFY and waits to be sent (newest state wins).
+    pub deferred: bool,
     /// When it was created.
     pub created_at: Timestamp,
 }
@@ -282,6 +286,10 @@ pub struct SubscriptionPolicy {
     pub max_per_watcher: usize,
     /// What watchers without an explicit rule get.
     pub default_watcher_policy: DefaultWatcherPolicy,
+    /// Shortest time between two NOTIFYs of one subscription caused by state changes, in milliseconds
+    /// (default 0: off). Changes inside the interval are coalesced: one NOTIFY with the newest state is sent
+    /// when the interval ends, so nothing is lost.
+    pub min_notify_interval_ms: u64,
 }
 
 impl Default for SubscriptionPolicy {
@@ -292,6 +300,7 @@ impl Default for SubscriptionPolicy {
             max_expires: 86_400,
             max_per_watcher: 1000,
             default_watcher_policy: DefaultWatcherPolicy::default(),
+            min_notify_interval_ms: 0,
         }
     }
 }
@@ -381,6 +390,8 @@ pub fn plan_subscribe(
         state,
         decision,
         notify_cseq: cseq,
+        last_notify_at: now,
+        deferred: false,
         created_at: existing.map_or(now, |s| s.created_at),
     };
     let notify = NotifyIntent {

@@ -24,6 +24,7 @@ pub struct Subscriptions {
     rules: DashMap<(Aor, Aor), WatcherDecision>,
     closed: DashMap<Aor, Arc<str>>,
     expiry: ExpiryIndex<DialogId>,
+    deferred: ExpiryIndex<DialogId>,
 }
 
 impl Subscriptions {
@@ -106,7 +107,9 @@ impl Subscriptions {
     }
 
     /// The NOTIFYs that a change of `presentity`'s composed presence causes: one per active, allowed
-    /// subscription, all sharing `presence`. Pending and politely blocked watchers are not told.
+    /// subscription, all sharing `presence`. Pending and politely blocked watchers are not told. A
+    /// subscription notified less than `min_notify_interval_ms` ago is deferred instead (see
+    /// [`flush_deferred`](Self::flush_deferred)).
     pub fn notify_change(
         &self,
         presentity: &Aor,
@@ -127,10 +130,71 @@ impl Subscriptions {
             {
                 continue;
             }
+            let allowed_at = self.allowed_at(&sub);
+            if now < allowed_at {
+                if !sub.deferred {
+                    sub.deferred = true;
+                    self.deferred.insert(&sub.dialog, allowed_at);
+                }
+                continue;
+            }
             sub.notify_cseq = sub.notify_cseq.saturating_add(1);
+            sub.last_notify_at = now;
+            sub.deferred = false;
             out.push(intent(&sub, now, Some(Arc::clone(presence))));
         }
         out
+    }
+
+    /// Send what rate control held back and is now due, each with the presentity's *current* state from
+    /// `presence_of`: the newest state wins, intermediate ones are skipped, the last one never is.
+    pub fn flush_deferred(
+        &self,
+        now: Timestamp,
+        presence_of: &dyn Fn(&Aor) -> Arc<str>,
+    ) -> Vec<NotifyIntent> {
+        let mut due = self.deferred.take_due(now);
+        due.sort_unstable();
+        due.dedup();
+        let mut out = Vec::new();
+        for d in due {
+            let Some(mut sub) = self.by_dialog.get_mut(&d) else {
+                continue;
+            };
+            if !sub.deferred {
+                continue;
+            }
+            let allowed_at = self.allowed_at(&sub);
+            if now < allowed_at {
+                // Filed under a whole second that came before the interval's end: look again then.
+                self.deferred.insert(&d, allowed_at);
+                continue;
+            }
+            sub.deferred = false;
+            if sub.state != SubState::Active
+                || sub.decision != WatcherDecision::Allow
+                || sub.expires_at <= now
+            {
+                continue;
+            }
+            sub.notify_cseq = sub.notify_cseq.saturating_add(1);
+            sub.last_notify_at = now;
+            let body = presence_of(&sub.presentity);
+            out.push(intent(&sub, now, Some(body)));
+        }
+        out
+    }
+
+    /// When the next deferred NOTIFY may be due.
+    pub fn next_flush(&self) -> Option<Timestamp> {
+        self.deferred.next()
+    }
+
+    fn allowed_at(&self, sub: &Subscription) -> Timestamp {
+        sub.last_notify_at
+            .saturating_add(std::time::Duration::from_millis(
+                self.policy.min_notify_interval_ms,
+            ))
     }
 
     /// Record the presentity's decision about a watcher and apply it to the watcher's live subscriptions:
@@ -161,6 +225,8 @@ impl Subscriptions {
             }
             sub.decision = decision;
             sub.notify_cseq = sub.notify_cseq.saturating_add(1);
+            sub.last_notify_at = now;
+            sub.deferred = false;
             let body = match decision {
                 WatcherDecision::Allow => {
                     sub.state = SubState::Active;

@@ -350,3 +350,59 @@ fn default_watcher_policy() {
         WatcherDecision::Block
     );
 }
+
+/// Rate control: changes faster than the minimum interval are coalesced; the newest state is sent when the
+/// interval ends, nothing is lost.
+#[test]
+fn notifications_are_coalesced_newest_state_wins() {
+    let mut policy = SubscriptionPolicy::default();
+    policy.min_notify_interval_ms = 5_000;
+    let s = Subscriptions::new(policy).unwrap();
+    s.subscribe(
+        T0,
+        &SubscribeRequest::new(dialog(1), aor(BOB), aor(ALICE)),
+        &doc("closed"),
+    )
+    .unwrap();
+    let t = |ms: u64| registrar_types::Timestamp::from_millis(T0.as_millis() + ms);
+    assert!(
+        s.notify_change(&aor(ALICE), &doc("open"), t(1_000))
+            .is_empty(),
+        "too soon: deferred"
+    );
+    assert!(
+        s.notify_change(&aor(ALICE), &doc("closed"), t(2_000))
+            .is_empty()
+    );
+    assert_eq!(s.next_flush(), Some(t(5_000)));
+    let newest = doc("open");
+    let current = |_: &registrar_types::Aor| Arc::clone(&newest);
+    assert!(s.flush_deferred(t(4_999), &current).is_empty());
+    let sent = s.flush_deferred(t(5_000), &current);
+    assert_eq!(sent.len(), 1, "one NOTIFY for both changes");
+    assert!(
+        Arc::ptr_eq(sent[0].body.as_ref().unwrap(), &newest),
+        "with the newest state"
+    );
+    assert_eq!(sent[0].cseq, 2);
+    assert!(
+        s.flush_deferred(t(10_000), &current).is_empty(),
+        "nothing left"
+    );
+    assert_eq!(
+        s.notify_change(&aor(ALICE), &doc("closed"), t(20_000))
+            .len(),
+        1,
+        "after the interval: at once"
+    );
+    // Without rate control every change is sent.
+    let s = subs();
+    s.subscribe(
+        T0,
+        &SubscribeRequest::new(dialog(1), aor(BOB), aor(ALICE)),
+        &doc("closed"),
+    )
+    .unwrap();
+    assert_eq!(s.notify_change(&aor(ALICE), &doc("open"), T0).len(), 1);
+    assert_eq!(s.notify_change(&aor(ALICE), &doc("closed"), T0).len(), 1);
+}
