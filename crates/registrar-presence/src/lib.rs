@@ -23,7 +23,9 @@
 //!
 //! - Rate control: changes faster than a minimum interval are coalesced per subscription, newest state wins.
 //!
-//! Not yet: watcher information (RFC 3857/3858), registration-state subscriptions
+//! - Watcher information (RFC 3857/3858): `presence.winfo` for the presentity itself, full then partial.
+//!
+//! Not yet: registration-state subscriptions
 //! (RFC 3680), buddy and resource lists (RFC 4662), a storage trait for subscriptions.
 //!
 //! It performs no network or disk IO and never reads the clock.

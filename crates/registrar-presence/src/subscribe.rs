@@ -145,6 +145,8 @@ pub struct Subscription {
     pub decision: WatcherDecision,
     /// CSeq of the last NOTIFY sent in its dialog.
     pub notify_cseq: u32,
+    /// Version of the last watcherinfo document sent (`presence.winfo` subscriptions; RFC 3858 §4.2).
+    pub version: u64,
     /// When the last NOTIFY was sent (for rate control).
     pub last_notify_at: Timestamp,
     /// A change arrived too soon after the last NOTIFY and waits to be sent (newest state wins).
@@ -252,9 +254,14 @@ pub struct NotifyIntent {
 }
 
 impl NotifyIntent {
-    /// The `Content-Type` to send: `application/pidf+xml` exactly (some phones refuse parameters), or none.
+    /// The `Content-Type` to send, exactly and without parameters (some phones refuse them):
+    /// `application/pidf+xml`, `application/watcherinfo+xml` for `presence.winfo`, or none without body.
     pub fn content_type(&self) -> Option<&'static str> {
-        self.body.as_ref().map(|_| "application/pidf+xml")
+        let ct = match self.event {
+            EventPackage::PresenceWinfo => "application/watcherinfo+xml",
+            _ => "application/pidf+xml",
+        };
+        self.body.as_ref().map(|_| ct)
     }
 }
 
@@ -270,6 +277,9 @@ pub struct SubscribeOutcome {
     pub notify: NotifyIntent,
     /// The subscription after the request (`None` when it ended: unsubscribe or fetch).
     pub subscription: Option<Subscription>,
+    /// Further NOTIFYs the request causes: partial watcher information to the presentity's
+    /// `presence.winfo` subscribers when a watcher comes, goes or changes state.
+    pub also_notify: Vec<NotifyIntent>,
 }
 
 /// Limits and defaults of subscriptions.
@@ -324,7 +334,10 @@ pub fn plan_subscribe(
     presence: &Arc<str>,
     closed: &Arc<str>,
 ) -> Result<SubscribeOutcome, Error> {
-    if req.event != EventPackage::Presence {
+    if !matches!(
+        req.event,
+        EventPackage::Presence | EventPackage::PresenceWinfo
+    ) {
         return Err(Error::BadEvent(req.event.as_str().to_owned()));
     }
     let asked = req.expires.unwrap_or(policy.default_expires);
@@ -379,6 +392,7 @@ pub fn plan_subscribe(
             expires: 0,
             notify,
             subscription: None,
+            also_notify: Vec::new(),
         });
     }
     let sub = Subscription {
@@ -390,6 +404,7 @@ pub fn plan_subscribe(
         state,
         decision,
         notify_cseq: cseq,
+        version: existing.map_or(0, |s| s.version),
         last_notify_at: now,
         deferred: false,
         created_at: existing.map_or(now, |s| s.created_at),
@@ -411,6 +426,7 @@ pub fn plan_subscribe(
         expires,
         notify,
         subscription: Some(sub),
+        also_notify: Vec::new(),
     })
 }
 

@@ -3,9 +3,11 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
+use registrar_pidf::{DocState, Watcher, WatcherEvent, WatcherInfo, WatcherList, WatcherStatus};
 use registrar_types::{Aor, ExpiryIndex, Timestamp};
 
 use crate::Error;
+use crate::event::EventPackage;
 use crate::subscribe::{
     DialogId, NotifyIntent, Reason, SubState, SubscribeOutcome, SubscribeRequest, Subscription,
     SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision, closed_document, plan_subscribe,
@@ -20,6 +22,7 @@ pub struct Subscriptions {
     policy: SubscriptionPolicy,
     by_dialog: DashMap<DialogId, Subscription>,
     by_presentity: DashMap<Aor, Vec<DialogId>>,
+    winfo_by_presentity: DashMap<Aor, Vec<DialogId>>,
     per_watcher: DashMap<Aor, usize>,
     rules: DashMap<(Aor, Aor), WatcherDecision>,
     closed: DashMap<Aor, Arc<str>>,
@@ -71,24 +74,46 @@ impl Subscriptions {
         req: &SubscribeRequest,
         presence: &Arc<str>,
     ) -> Result<SubscribeOutcome, Error> {
-        let decision = self.decision(&req.presentity, &req.watcher);
+        let winfo = req.event == EventPackage::PresenceWinfo;
+        let existing = self.by_dialog.get(&req.dialog).map(|s| s.clone());
+        // Only the presentity may see who watches it (RFC 3857 §5.1.1 leaves the policy to us).
+        let decision = if winfo {
+            if req.watcher == req.presentity {
+                WatcherDecision::Allow
+            } else {
+                WatcherDecision::Block
+            }
+        } else {
+            self.decision(&req.presentity, &req.watcher)
+        };
         let count = self.per_watcher.get(&req.watcher).map_or(0, |c| *c);
         let closed = self.closed_for(&req.presentity);
-        let existing = self.by_dialog.get(&req.dialog).map(|s| s.clone());
-        let outcome = plan_subscribe(
+        let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
+        let body = if winfo {
+            Arc::from(self.full_winfo(&req.presentity, version, now))
+        } else {
+            Arc::clone(presence)
+        };
+        let mut outcome = plan_subscribe(
             now,
             req,
             existing.as_ref(),
             decision,
             count,
             &self.policy,
-            presence,
+            &body,
             &closed,
         )?;
-        match &outcome.subscription {
+        let index = if winfo {
+            &self.winfo_by_presentity
+        } else {
+            &self.by_presentity
+        };
+        match &mut outcome.subscription {
             Some(sub) => {
+                sub.version = version;
                 if existing.is_none() {
-                    self.by_presentity
+                    index
                         .entry(sub.presentity.clone())
                         .or_default()
                         .push(sub.dialog.clone());
@@ -96,10 +121,20 @@ impl Subscriptions {
                 }
                 self.expiry.insert(&sub.dialog, sub.expires_at);
                 self.by_dialog.insert(sub.dialog.clone(), sub.clone());
+                let changed = existing.as_ref().is_none_or(|e| e.state != sub.state);
+                if !winfo && changed {
+                    outcome.also_notify =
+                        self.winfo_changes(&sub.presentity, &[(sub.clone(), sub.state)], now);
+                }
             }
             None => {
-                if existing.is_some() {
+                if let Some(old) = existing {
                     self.remove(&req.dialog);
+                    if !winfo {
+                        let state = SubState::Terminated(Reason::Timeout);
+                        let presentity = old.presentity.clone();
+                        outcome.also_notify = self.winfo_changes(&presentity, &[(old, state)], now);
+                    }
                 }
             }
         }
@@ -251,6 +286,34 @@ impl Subscriptions {
         for d in ended {
             self.remove(&d);
         }
+        let changed: Vec<(Subscription, SubState)> = out
+            .iter()
+            .filter_map(|n| {
+                let sub = self
+                    .by_dialog
+                    .get(&n.dialog)
+                    .map(|s| s.clone())
+                    .or_else(|| {
+                        // Ended just now: rebuild what the watcher list needs from the NOTIFY.
+                        Some(Subscription {
+                            dialog: n.dialog.clone(),
+                            watcher: n.watcher.clone(),
+                            presentity: n.presentity.clone(),
+                            event: n.event.clone(),
+                            expires_at: now,
+                            state: n.state.state,
+                            decision,
+                            notify_cseq: n.cseq,
+                            version: 0,
+                            last_notify_at: now,
+                            deferred: false,
+                            created_at: now,
+                        })
+                    })?;
+                Some((sub, n.state.state))
+            })
+            .collect();
+        out.extend(self.winfo_changes(presentity, &changed, now));
         out
     }
 
@@ -269,6 +332,11 @@ impl Subscriptions {
                 sub.notify_cseq = sub.notify_cseq.saturating_add(1);
                 sub.state = SubState::Terminated(Reason::Timeout);
                 out.push(intent(&sub, now, None));
+                if sub.event == EventPackage::Presence {
+                    let presentity = sub.presentity.clone();
+                    let state = sub.state;
+                    out.extend(self.winfo_changes(&presentity, &[(sub, state)], now));
+                }
             }
         }
         out
@@ -320,6 +388,100 @@ impl Subscriptions {
                 .value(),
         )
     }
+}
+
+impl Subscriptions {
+    /// The complete watcher list of `presentity` (RFC 3858, `state="full"`).
+    fn full_winfo(&self, presentity: &Aor, version: u64, now: Timestamp) -> String {
+        let mut doc = WatcherInfo::new(version, DocState::Full);
+        let mut list = WatcherList::new(presentity.as_str(), "presence");
+        for sub in self.watchers_of(presentity, now) {
+            let state = sub.state;
+            list.watchers.push(winfo_watcher(&sub, state, now));
+        }
+        doc.lists.push(list);
+        doc.to_xml()
+    }
+
+    /// Partial watcher information about `changed` watchers, to every active `presence.winfo` subscription of
+    /// `presentity`, each with its next document version.
+    fn winfo_changes(
+        &self,
+        presentity: &Aor,
+        changed: &[(Subscription, SubState)],
+        now: Timestamp,
+    ) -> Vec<NotifyIntent> {
+        if changed.is_empty() {
+            return Vec::new();
+        }
+        let Some(dialogs) = self.winfo_by_presentity.get(presentity).map(|d| d.clone()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for d in dialogs {
+            let Some(mut sub) = self.by_dialog.get_mut(&d) else {
+                continue;
+            };
+            if sub.state != SubState::Active || sub.expires_at <= now {
+                continue;
+            }
+            sub.version = sub.version.saturating_add(1);
+            sub.notify_cseq = sub.notify_cseq.saturating_add(1);
+            sub.last_notify_at = now;
+            let mut doc = WatcherInfo::new(sub.version, DocState::Partial);
+            let mut list = WatcherList::new(presentity.as_str(), "presence");
+            for (w, state) in changed {
+                list.watchers.push(winfo_watcher(w, *state, now));
+            }
+            doc.lists.push(list);
+            out.push(intent(&sub, now, Some(Arc::from(doc.to_xml()))));
+        }
+        out
+    }
+}
+
+/// A watcher element for a presence subscription in `state`.
+fn winfo_watcher(sub: &Subscription, state: SubState, now: Timestamp) -> Watcher {
+    let (status, event) = match state {
+        SubState::Pending => (WatcherStatus::Pending, WatcherEvent::Subscribe),
+        SubState::Active => (WatcherStatus::Active, WatcherEvent::Approved),
+        SubState::Terminated(r) => (
+            WatcherStatus::Terminated,
+            match r {
+                Reason::Rejected => WatcherEvent::Rejected,
+                Reason::Deactivated => WatcherEvent::Deactivated,
+                Reason::Noresource => WatcherEvent::Noresource,
+                Reason::Giveup => WatcherEvent::Giveup,
+                Reason::Probation => WatcherEvent::Probation,
+                // Timeout, and any reason added later.
+                _ => WatcherEvent::Timeout,
+            },
+        ),
+    };
+    let mut w = Watcher::new(
+        &watcher_id(&sub.dialog),
+        sub.watcher.as_str(),
+        status,
+        event,
+    );
+    w.duration_subscribed = Some(now.saturating_since(sub.created_at).as_secs().to_string());
+    if !matches!(state, SubState::Terminated(_)) {
+        w.expiration = Some(sub.expires_at.secs_until(now).to_string());
+    }
+    w
+}
+
+/// A stable id for a subscription in watcher information: FNV-1a of its dialog, so it does not reveal the
+/// watcher's Call-ID and survives restarts.
+fn watcher_id(d: &DialogId) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in [d.call_id.as_str(), &d.remote_tag, &d.local_tag] {
+        for b in part.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
 }
 
 fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>) -> NotifyIntent {

@@ -3,5 +3,6 @@
 
 mod composition;
 mod rfc3856;
+mod rfc3857;
 mod rfc3903;
 mod support;
