@@ -25,8 +25,9 @@
 //!
 //! - Watcher information (RFC 3857/3858): `presence.winfo` for the presentity itself, full then partial.
 //!
-//! Not yet: registration-state subscriptions
-//! (RFC 3680), buddy and resource lists (RFC 4662), a storage trait for subscriptions.
+//! - Registration state (RFC 3680): `reg` subscriptions fed with bindings by the service layer.
+//!
+//! Not yet: buddy and resource lists (RFC 4662), a storage trait for subscriptions.
 //!
 //! It performs no network or disk IO and never reads the clock.
 

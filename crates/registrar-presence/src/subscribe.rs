@@ -145,7 +145,7 @@ pub struct Subscription {
     pub decision: WatcherDecision,
     /// CSeq of the last NOTIFY sent in its dialog.
     pub notify_cseq: u32,
-    /// Version of the last watcherinfo document sent (`presence.winfo` subscriptions; RFC 3858 §4.2).
+    /// Version of the last watcherinfo or reginfo document sent (RFC 3858 §4.2, RFC 3680 §5.2).
     pub version: u64,
     /// When the last NOTIFY was sent (for rate control).
     pub last_notify_at: Timestamp,
@@ -255,10 +255,12 @@ pub struct NotifyIntent {
 
 impl NotifyIntent {
     /// The `Content-Type` to send, exactly and without parameters (some phones refuse them):
-    /// `application/pidf+xml`, `application/watcherinfo+xml` for `presence.winfo`, or none without body.
+    /// `application/pidf+xml`, `application/watcherinfo+xml` for `presence.winfo`, `application/reginfo+xml`
+    /// for `reg`, or none without body.
     pub fn content_type(&self) -> Option<&'static str> {
         let ct = match self.event {
             EventPackage::PresenceWinfo => "application/watcherinfo+xml",
+            EventPackage::Reg => "application/reginfo+xml",
             _ => "application/pidf+xml",
         };
         self.body.as_ref().map(|_| ct)
@@ -336,7 +338,7 @@ pub fn plan_subscribe(
 ) -> Result<SubscribeOutcome, Error> {
     if !matches!(
         req.event,
-        EventPackage::Presence | EventPackage::PresenceWinfo
+        EventPackage::Presence | EventPackage::PresenceWinfo | EventPackage::Reg
     ) {
         return Err(Error::BadEvent(req.event.as_str().to_owned()));
     }

@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use dashmap::DashMap;
-use registrar_pidf::{DocState, Watcher, WatcherEvent, WatcherInfo, WatcherList, WatcherStatus};
-use registrar_types::{Aor, ExpiryIndex, Timestamp};
+use registrar_pidf::{
+    ContactEvent, ContactState, DocState, RegContact, RegInfo, Registration, RegistrationState,
+    Watcher, WatcherEvent, WatcherInfo, WatcherList, WatcherStatus,
+};
+use registrar_types::{Aor, Binding, ExpiryIndex, Timestamp};
 
 use crate::Error;
 use crate::event::EventPackage;
@@ -23,6 +26,7 @@ pub struct Subscriptions {
     by_dialog: DashMap<DialogId, Subscription>,
     by_presentity: DashMap<Aor, Vec<DialogId>>,
     winfo_by_presentity: DashMap<Aor, Vec<DialogId>>,
+    reg_by_aor: DashMap<Aor, Vec<DialogId>>,
     per_watcher: DashMap<Aor, usize>,
     rules: DashMap<(Aor, Aor), WatcherDecision>,
     closed: DashMap<Aor, Arc<str>>,
@@ -74,6 +78,10 @@ impl Subscriptions {
         req: &SubscribeRequest,
         presence: &Arc<str>,
     ) -> Result<SubscribeOutcome, Error> {
+        if req.event == EventPackage::Reg {
+            // The body of a `reg` subscription comes from the location service.
+            return self.subscribe_reg(now, req, &[]);
+        }
         let winfo = req.event == EventPackage::PresenceWinfo;
         let existing = self.by_dialog.get(&req.dialog).map(|s| s.clone());
         // Only the presentity may see who watches it (RFC 3857 §5.1.1 leaves the policy to us).
@@ -347,6 +355,16 @@ impl Subscriptions {
         self.remove(dialog)
     }
 
+    /// How many subscriptions of any package are live or waiting for their expiry sweep.
+    pub fn len(&self) -> usize {
+        self.by_dialog.len()
+    }
+
+    /// Whether there is no subscription.
+    pub fn is_empty(&self) -> bool {
+        self.by_dialog.is_empty()
+    }
+
     /// The live subscriptions to `presentity` (its watchers).
     pub fn watchers_of(&self, presentity: &Aor, now: Timestamp) -> Vec<Subscription> {
         let dialogs = self
@@ -368,11 +386,11 @@ impl Subscriptions {
 
     fn remove(&self, dialog: &DialogId) -> Option<Subscription> {
         let (_, sub) = self.by_dialog.remove(dialog)?;
-        if let Some(mut list) = self.by_presentity.get_mut(&sub.presentity) {
+        let index = self.index_of(&sub.event);
+        if let Some(mut list) = index.get_mut(&sub.presentity) {
             list.retain(|d| d != dialog);
         }
-        self.by_presentity
-            .remove_if(&sub.presentity, |_, l| l.is_empty());
+        index.remove_if(&sub.presentity, |_, l| l.is_empty());
         if let Some(mut c) = self.per_watcher.get_mut(&sub.watcher) {
             *c = c.saturating_sub(1);
         }
@@ -391,6 +409,123 @@ impl Subscriptions {
 }
 
 impl Subscriptions {
+    fn index_of(&self, event: &EventPackage) -> &DashMap<Aor, Vec<DialogId>> {
+        match event {
+            EventPackage::PresenceWinfo => &self.winfo_by_presentity,
+            EventPackage::Reg => &self.reg_by_aor,
+            _ => &self.by_presentity,
+        }
+    }
+
+    /// Process a SUBSCRIBE to `reg` (RFC 3680) for an AoR whose live bindings are `bindings`: the first
+    /// NOTIFY carries the full registration state. Only the AoR itself may subscribe (others get 403).
+    ///
+    /// # Errors
+    /// See [`plan_subscribe`].
+    pub fn subscribe_reg(
+        &self,
+        now: Timestamp,
+        req: &SubscribeRequest,
+        bindings: &[Binding],
+    ) -> Result<SubscribeOutcome, Error> {
+        let existing = self.by_dialog.get(&req.dialog).map(|s| s.clone());
+        let decision = if req.watcher == req.presentity {
+            WatcherDecision::Allow
+        } else {
+            WatcherDecision::Block
+        };
+        let count = self.per_watcher.get(&req.watcher).map_or(0, |c| *c);
+        let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
+        let changes: Vec<(&Binding, ContactState, ContactEvent)> = bindings
+            .iter()
+            .filter(|b| b.is_live(now))
+            .map(|b| (b, ContactState::Active, ContactEvent::Registered))
+            .collect();
+        let registered = !changes.is_empty();
+        let body: Arc<str> = Arc::from(reginfo(
+            &req.presentity,
+            version,
+            DocState::Full,
+            &changes,
+            registered,
+            now,
+        ));
+        let closed = Arc::clone(&body);
+        let mut outcome = plan_subscribe(
+            now,
+            req,
+            existing.as_ref(),
+            decision,
+            count,
+            &self.policy,
+            &body,
+            &closed,
+        )?;
+        match &mut outcome.subscription {
+            Some(sub) => {
+                sub.version = version;
+                if existing.is_none() {
+                    self.reg_by_aor
+                        .entry(sub.presentity.clone())
+                        .or_default()
+                        .push(sub.dialog.clone());
+                    *self.per_watcher.entry(sub.watcher.clone()).or_insert(0) += 1;
+                }
+                self.expiry.insert(&sub.dialog, sub.expires_at);
+                self.by_dialog.insert(sub.dialog.clone(), sub.clone());
+            }
+            None => {
+                if existing.is_some() {
+                    self.remove(&req.dialog);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The NOTIFYs a change of `aor`'s bindings causes: a partial reginfo document with the changed contacts,
+    /// to every active `reg` subscription of the AoR. `changes` pairs each changed binding with its new
+    /// state and what happened (RFC 3680 §5.1: registered, refreshed, expired, unregistered, …);
+    /// `still_registered` says whether the AoR has any live binding left (the registration's state).
+    pub fn registration_changed(
+        &self,
+        aor: &Aor,
+        changes: &[(Binding, ContactState, ContactEvent)],
+        still_registered: bool,
+        now: Timestamp,
+    ) -> Vec<NotifyIntent> {
+        if changes.is_empty() {
+            return Vec::new();
+        }
+        let Some(dialogs) = self.reg_by_aor.get(aor).map(|d| d.clone()) else {
+            return Vec::new();
+        };
+        let refs: Vec<(&Binding, ContactState, ContactEvent)> =
+            changes.iter().map(|(b, s, e)| (b, *s, *e)).collect();
+        let mut out = Vec::new();
+        for d in dialogs {
+            let Some(mut sub) = self.by_dialog.get_mut(&d) else {
+                continue;
+            };
+            if sub.state != SubState::Active || sub.expires_at <= now {
+                continue;
+            }
+            sub.version = sub.version.saturating_add(1);
+            sub.notify_cseq = sub.notify_cseq.saturating_add(1);
+            sub.last_notify_at = now;
+            let body = reginfo(
+                aor,
+                sub.version,
+                DocState::Partial,
+                &refs,
+                still_registered,
+                now,
+            );
+            out.push(intent(&sub, now, Some(Arc::from(body))));
+        }
+        out
+    }
+
     /// The complete watcher list of `presentity` (RFC 3858, `state="full"`).
     fn full_winfo(&self, presentity: &Aor, version: u64, now: Timestamp) -> String {
         let mut doc = WatcherInfo::new(version, DocState::Full);
@@ -440,6 +575,50 @@ impl Subscriptions {
     }
 }
 
+/// A reginfo document (RFC 3680) about `aor` with the given contacts.
+fn reginfo(
+    aor: &Aor,
+    version: u64,
+    state: DocState,
+    contacts: &[(&Binding, ContactState, ContactEvent)],
+    registered: bool,
+    now: Timestamp,
+) -> String {
+    let mut doc = RegInfo::new(version, state);
+    let reg_state = match (state, registered) {
+        (_, true) => RegistrationState::Active,
+        (DocState::Full, false) => RegistrationState::Init,
+        (_, false) => RegistrationState::Terminated,
+    };
+    let mut reg = Registration::new(aor.as_str(), &short_hash(&[aor.as_str()]), reg_state);
+    for (b, cstate, event) in contacts {
+        let uri = b.contact.to_string();
+        let mut c = RegContact::new(&short_hash(&[aor.as_str(), &uri]), &uri, *cstate, *event);
+        c.duration_registered = Some(now.saturating_since(b.registered_at).as_secs().to_string());
+        if *cstate == ContactState::Active {
+            c.expires = Some(b.expires_in(now).to_string());
+        }
+        c.q = Some(b.q.to_string());
+        c.callid = Some(b.call_id.to_string());
+        c.cseq = Some(b.cseq.to_string());
+        reg.contacts.push(c);
+    }
+    doc.registrations.push(reg);
+    doc.to_xml()
+}
+
+/// A stable short id (FNV-1a, hex) of some strings.
+fn short_hash(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain([0u8]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
 /// A watcher element for a presence subscription in `state`.
 fn winfo_watcher(sub: &Subscription, state: SubState, now: Timestamp) -> Watcher {
     let (status, event) = match state {
@@ -474,14 +653,7 @@ fn winfo_watcher(sub: &Subscription, state: SubState, now: Timestamp) -> Watcher
 /// A stable id for a subscription in watcher information: FNV-1a of its dialog, so it does not reveal the
 /// watcher's Call-ID and survives restarts.
 fn watcher_id(d: &DialogId) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in [d.call_id.as_str(), &d.remote_tag, &d.local_tag] {
-        for b in part.bytes().chain([0u8]) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    short_hash(&[d.call_id.as_str(), &d.remote_tag, &d.local_tag])
 }
 
 fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>) -> NotifyIntent {

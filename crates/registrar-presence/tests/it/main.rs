@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod composition;
+mod rfc3680;
 mod rfc3856;
 mod rfc3857;
 mod rfc3903;
