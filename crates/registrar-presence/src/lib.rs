@@ -22,12 +22,11 @@
 //!   a later decision activates or ends pending subscriptions and notifies.
 //!
 //! - Rate control: changes faster than a minimum interval are coalesced per subscription, newest state wins.
-//!
 //! - Watcher information (RFC 3857/3858): `presence.winfo` for the presentity itself, full then partial.
-//!
 //! - Registration state (RFC 3680): `reg` subscriptions fed with bindings by the service layer.
 //!
-//! Not yet: buddy and resource lists (RFC 4662), a storage trait for subscriptions.
+//! Not yet: buddy and resource lists (RFC 4662), automatic buddy lists, a storage trait for subscriptions,
+//! the fan-out and subscription benches.
 //!
 //! It performs no network or disk IO and never reads the clock.
 
