@@ -47,6 +47,12 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A buddy list is full (503).
+    #[error("too many buddies: at most {max} per list")]
+    TooManyBuddies {
+        /// The limit.
+        max: usize,
+    },
     /// The policy contradicts itself.
     #[error("invalid presence policy: {0}")]
     InvalidPolicy(&'static str),
@@ -72,6 +78,7 @@ impl Error {
             Self::InvalidPolicy(_) | Self::Entropy(_) => 500,
             Self::TooManyPublications { .. }
             | Self::TooManySubscriptions { .. }
+            | Self::TooManyBuddies { .. }
             | Self::Storage(_) => 503,
         }
     }

@@ -25,11 +25,15 @@
 //! - Watcher information (RFC 3857/3858): `presence.winfo` for the presentity itself, full then partial.
 //! - Registration state (RFC 3680): `reg` subscriptions fed with bindings by the service layer.
 //!
-//! Not yet: buddy and resource lists (RFC 4662), automatic buddy lists, a storage trait for subscriptions,
+//! - Buddy lists: add, remove, list (display names, groups), automatic same-domain lists, and the presence of a
+//!   whole list in one call as each buddy's watcher rules allow.
+//!
+//! Not yet: resource lists (RFC 4662), a storage trait for subscriptions and buddy lists,
 //! the fan-out and subscription benches.
 //!
 //! It performs no network or disk IO and never reads the clock.
 
+mod buddies;
 mod error;
 mod event;
 mod policy;
@@ -39,6 +43,7 @@ mod store;
 mod subscribe;
 mod watchers;
 
+pub use buddies::{Buddy, BuddyLists, BuddyPresence};
 pub use error::Error;
 pub use event::EventPackage;
 pub use policy::PresencePolicy;

@@ -1,6 +1,7 @@
 //! Integration tests of the presence layer, by RFC.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod buddies;
 mod composition;
 mod rfc3680;
 mod rfc3856;
