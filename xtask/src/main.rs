@@ -127,6 +127,30 @@ fn bench(args: &[String]) -> Result<(), String> {
         pidf.args(["--", "--quick"]);
     }
     run("criterion: pidf", &mut pidf)?;
+    let mut presence = cargo();
+    presence.args([
+        "bench",
+        "--locked",
+        "-p",
+        "registrar-presence",
+        "--bench",
+        "presence",
+    ]);
+    if quick {
+        presence.args(["--", "--quick"]);
+    }
+    run("criterion: presence", &mut presence)?;
+    run(
+        "memory per subscription",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-presence",
+            "--bench",
+            "subscription_memory",
+        ]),
+    )?;
     run(
         "memory per registration",
         cargo().args([

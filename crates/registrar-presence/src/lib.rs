@@ -28,8 +28,7 @@
 //! - Buddy lists: add, remove, list (display names, groups), automatic same-domain lists, and the presence of a
 //!   whole list in one call as each buddy's watcher rules allow.
 //!
-//! Not yet: resource lists (RFC 4662), a storage trait for subscriptions and buddy lists,
-//! the fan-out and subscription benches.
+//! Not yet: resource lists (RFC 4662), a storage trait for subscriptions and buddy lists.
 //!
 //! It performs no network or disk IO and never reads the clock.
 
