@@ -112,23 +112,10 @@ impl Subscriptions {
             &body,
             &closed,
         )?;
-        let index = if winfo {
-            &self.winfo_by_presentity
-        } else {
-            &self.by_presentity
-        };
         match &mut outcome.subscription {
             Some(sub) => {
                 sub.version = version;
-                if existing.is_none() {
-                    index
-                        .entry(sub.presentity.clone())
-                        .or_default()
-                        .push(sub.dialog.clone());
-                    *self.per_watcher.entry(sub.watcher.clone()).or_insert(0) += 1;
-                }
-                self.expiry.insert(&sub.dialog, sub.expires_at);
-                self.by_dialog.insert(sub.dialog.clone(), sub.clone());
+                self.store(sub, existing.is_none());
                 let changed = existing.as_ref().is_none_or(|e| e.state != sub.state);
                 if !winfo && changed {
                     outcome.also_notify =
@@ -464,15 +451,7 @@ impl Subscriptions {
         match &mut outcome.subscription {
             Some(sub) => {
                 sub.version = version;
-                if existing.is_none() {
-                    self.reg_by_aor
-                        .entry(sub.presentity.clone())
-                        .or_default()
-                        .push(sub.dialog.clone());
-                    *self.per_watcher.entry(sub.watcher.clone()).or_insert(0) += 1;
-                }
-                self.expiry.insert(&sub.dialog, sub.expires_at);
-                self.by_dialog.insert(sub.dialog.clone(), sub.clone());
+                self.store(sub, existing.is_none());
             }
             None => {
                 if existing.is_some() {
@@ -502,28 +481,16 @@ impl Subscriptions {
         };
         let refs: Vec<(&Binding, ContactState, ContactEvent)> =
             changes.iter().map(|(b, s, e)| (b, *s, *e)).collect();
-        let mut out = Vec::new();
-        for d in dialogs {
-            let Some(mut sub) = self.by_dialog.get_mut(&d) else {
-                continue;
-            };
-            if sub.state != SubState::Active || sub.expires_at <= now {
-                continue;
-            }
-            sub.version = sub.version.saturating_add(1);
-            sub.notify_cseq = sub.notify_cseq.saturating_add(1);
-            sub.last_notify_at = now;
-            let body = reginfo(
+        self.notify_next_version(&dialogs, now, |version| {
+            reginfo(
                 aor,
-                sub.version,
+                version,
                 DocState::Partial,
                 &refs,
                 still_registered,
                 now,
-            );
-            out.push(intent(&sub, now, Some(Arc::from(body))));
-        }
-        out
+            )
+        })
     }
 
     /// The complete watcher list of `presentity` (RFC 3858, `state="full"`).
@@ -552,9 +519,28 @@ impl Subscriptions {
         let Some(dialogs) = self.winfo_by_presentity.get(presentity).map(|d| d.clone()) else {
             return Vec::new();
         };
+        self.notify_next_version(&dialogs, now, |version| {
+            let mut doc = WatcherInfo::new(version, DocState::Partial);
+            let mut list = WatcherList::new(presentity.as_str(), "presence");
+            for (w, state) in changed {
+                list.watchers.push(winfo_watcher(w, *state, now));
+            }
+            doc.lists.push(list);
+            doc.to_xml()
+        })
+    }
+
+    /// Send each active subscription among `dialogs` (watcherinfo or reginfo subscribers) the next version of
+    /// its document, as `build(version)` writes it.
+    fn notify_next_version(
+        &self,
+        dialogs: &[DialogId],
+        now: Timestamp,
+        build: impl Fn(u64) -> String,
+    ) -> Vec<NotifyIntent> {
         let mut out = Vec::new();
         for d in dialogs {
-            let Some(mut sub) = self.by_dialog.get_mut(&d) else {
+            let Some(mut sub) = self.by_dialog.get_mut(d) else {
                 continue;
             };
             if sub.state != SubState::Active || sub.expires_at <= now {
@@ -563,15 +549,24 @@ impl Subscriptions {
             sub.version = sub.version.saturating_add(1);
             sub.notify_cseq = sub.notify_cseq.saturating_add(1);
             sub.last_notify_at = now;
-            let mut doc = WatcherInfo::new(sub.version, DocState::Partial);
-            let mut list = WatcherList::new(presentity.as_str(), "presence");
-            for (w, state) in changed {
-                list.watchers.push(winfo_watcher(w, *state, now));
-            }
-            doc.lists.push(list);
-            out.push(intent(&sub, now, Some(Arc::from(doc.to_xml()))));
+            let body = Arc::from(build(sub.version));
+            out.push(intent(&sub, now, Some(body)));
         }
         out
+    }
+
+    /// Keep a new or refreshed subscription: in its package's index (when new), the watcher's count, the
+    /// expiry index and the dialog map.
+    fn store(&self, sub: &Subscription, is_new: bool) {
+        if is_new {
+            self.index_of(&sub.event)
+                .entry(sub.presentity.clone())
+                .or_default()
+                .push(sub.dialog.clone());
+            *self.per_watcher.entry(sub.watcher.clone()).or_insert(0) += 1;
+        }
+        self.expiry.insert(&sub.dialog, sub.expires_at);
+        self.by_dialog.insert(sub.dialog.clone(), sub.clone());
     }
 }
 
