@@ -1,5 +1,5 @@
 //! PUBLISH fan-out to 1, 100 and 10 000 watchers (the composed body is built once and shared), and
-//! subscribe / refresh throughput.
+//! subscribe / refresh throughput, and resource list NOTIFYs (RFC 4662) for a 100-buddy list.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::future::Future;
@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use registrar_presence::{
-    DialogId, MemoryPresenceStore, PresencePolicy, Presences, PublishRequest, SubscribeRequest,
-    SubscriptionPolicy, Subscriptions,
+    Buddy, BuddyLists, DialogId, ListContext, MemoryPresenceStore, PresencePolicy, Presences,
+    PublishRequest, ResourceLists, SubscribeRequest, SubscriptionPolicy, Subscriptions,
 };
 use registrar_types::{Aor, ETag, Timestamp};
 
@@ -132,9 +132,46 @@ fn subscribe(c: &mut Criterion) {
     g.finish();
 }
 
+fn resource_list(c: &mut Criterion) {
+    let alice: Aor = "sip:alice@example.com".parse().unwrap();
+    let list: Aor = "sip:alice-buddies@example.com".parse().unwrap();
+    let lists = BuddyLists::default();
+    let mut buddies = Vec::new();
+    for n in 0..100 {
+        let b: Aor = format!("sip:b{n}@example.com").parse().unwrap();
+        lists
+            .add(&alice, Buddy::new(b.clone()).named(&format!("Buddy {n}")))
+            .unwrap();
+        buddies.push(b);
+    }
+    let subs = Subscriptions::new(SubscriptionPolicy::default()).unwrap();
+    let rls = ResourceLists::new(SubscriptionPolicy::default()).unwrap();
+    let xml: Arc<str> = Arc::from(String::from_utf8(body("open")).unwrap());
+    let presence_of = |_: &Aor| Arc::clone(&xml);
+    let ctx = ListContext::new(&lists, &subs, &presence_of);
+    let req = SubscribeRequest::new(dialog(1), alice.clone(), list).expires(3600);
+    rls.subscribe(T0, &req, true, ctx).unwrap();
+    let mut g = c.benchmark_group("resource_list_100");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("full_state_refresh", |b| {
+        let refresh = req.clone().in_dialog();
+        b.iter(|| black_box(rls.subscribe(T0, &refresh, true, ctx).unwrap()));
+    });
+    let mut k = 0usize;
+    g.bench_function("one_buddy_changed", |b| {
+        b.iter(|| {
+            k += 1;
+            let n = rls.buddy_changed(T0, &buddies[k % buddies.len()], ctx);
+            assert_eq!(n.len(), 1);
+            black_box(n)
+        });
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = fanout, subscribe
+    targets = fanout, subscribe, resource_list
 }
 criterion_main!(benches);

@@ -11,6 +11,9 @@ use crate::store::PresenceStore;
 use crate::subscribe::WatcherDecision;
 use crate::watchers::Subscriptions;
 
+/// What follows a user's name in the URI of their buddy list.
+pub const DEFAULT_LIST_SUFFIX: &str = "-buddies";
+
 /// One entry of a buddy list.
 #[derive(Clone, Debug, Eq, Hash, PartialEq)]
 #[non_exhaustive]
@@ -67,6 +70,7 @@ pub struct BuddyLists {
     holders: DashMap<Aor, Vec<Aor>>,
     domain_members: DashMap<String, Vec<Aor>>,
     max_per_list: usize,
+    list_suffix: String,
 }
 
 impl Default for BuddyLists {
@@ -83,7 +87,47 @@ impl BuddyLists {
             holders: DashMap::new(),
             domain_members: DashMap::new(),
             max_per_list,
+            list_suffix: DEFAULT_LIST_SUFFIX.to_owned(),
         }
+    }
+
+    /// Use `suffix` for the users' list URIs instead of `-buddies` (see [`list_uri`](Self::list_uri)).
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] for an empty suffix or one with characters other than letters, digits, `-`,
+    /// `_` and `.`.
+    pub fn with_list_suffix(mut self, suffix: &str) -> Result<Self, Error> {
+        let valid = !suffix.is_empty()
+            && suffix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !valid {
+            return Err(Error::InvalidPolicy(
+                "the buddy list suffix must be letters, digits, '-', '_' or '.'",
+            ));
+        }
+        self.list_suffix = suffix.to_owned();
+        Ok(self)
+    }
+
+    /// The URI of `owner`'s buddy list as a resource list (RFC 4662): the owner's user part followed by the
+    /// suffix (`-buddies` by default), at the owner's host — `sip:alice@example.com` has
+    /// `sip:alice-buddies@example.com`. `None` for an AoR without user part.
+    pub fn list_uri(&self, owner: &Aor) -> Option<Aor> {
+        let user = owner.user()?;
+        format!("sip:{user}{}@{}", self.list_suffix, owner.hostport())
+            .parse()
+            .ok()
+    }
+
+    /// The owner of the list that `uri` names, if `uri` has the form of a list URI (whether or not the list
+    /// holds anyone yet).
+    pub fn owner_of_list(&self, uri: &Aor) -> Option<Aor> {
+        let user = uri.user()?.strip_suffix(self.list_suffix.as_str())?;
+        if user.is_empty() {
+            return None;
+        }
+        format!("sip:{user}@{}", uri.hostport()).parse().ok()
     }
 
     /// Add `buddy` to `owner`'s list, or update its name and group if it is already there. Returns whether it

@@ -53,6 +53,13 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A SUBSCRIBE to a resource list without `Supported: eventlist` (RFC 4662 §4.1: 421 with
+    /// `Require: eventlist`).
+    #[error("subscribing to a resource list needs the eventlist extension")]
+    EventlistRequired,
+    /// The request names a resource list that does not exist (404).
+    #[error("no such resource list")]
+    NoSuchList,
     /// The policy contradicts itself.
     #[error("invalid presence policy: {0}")]
     InvalidPolicy(&'static str),
@@ -70,6 +77,8 @@ impl Error {
         match self {
             Self::MissingBody | Self::RemoveWithoutETag | Self::InvalidDocument(_) => 400,
             Self::Forbidden => 403,
+            Self::NoSuchList => 404,
+            Self::EventlistRequired => 421,
             Self::UnknownETag(_) => 412,
             Self::UnsupportedMediaType(_) => 415,
             Self::IntervalTooBrief { .. } => 423,

@@ -28,7 +28,13 @@
 //! - Buddy lists: add, remove, list (display names, groups), automatic same-domain lists, and the presence of a
 //!   whole list in one call as each buddy's watcher rules allow.
 //!
-//! Not yet: resource lists (RFC 4662), a storage trait for subscriptions and buddy lists.
+//! - Resource lists (RFC 4662): [`ResourceLists`] — a SUBSCRIBE with `Supported: eventlist` to a buddy list's
+//!   URI ([`BuddyLists::list_uri`]) watches every buddy through one subscription: `multipart/related`
+//!   NOTIFYs with RLMI plus one PIDF per visible buddy, full state first, then only what changed; 421 without
+//!   eventlist support.
+//!
+//! Not here: storage of subscriptions, watcher rules and buddy lists across restarts (the storage crate's
+//! job); back-end subscriptions to other servers' presentities (every buddy is served here).
 //!
 //! It performs no network or disk IO and never reads the clock.
 
@@ -37,12 +43,13 @@ mod error;
 mod event;
 mod policy;
 mod publish;
+mod rls;
 mod server;
 mod store;
 mod subscribe;
 mod watchers;
 
-pub use buddies::{Buddy, BuddyLists, BuddyPresence};
+pub use buddies::{Buddy, BuddyLists, BuddyPresence, DEFAULT_LIST_SUFFIX};
 pub use error::Error;
 pub use event::EventPackage;
 pub use policy::PresencePolicy;
@@ -50,6 +57,7 @@ pub use publish::{
     Origin, Publication, PublishKind, PublishOutcome, PublishPlan, PublishRequest,
     compose_publications, plan_publish,
 };
+pub use rls::{ListContext, ListSubscription, ResourceLists};
 pub use server::{ComposedPresence, Presences, PublishResult};
 pub use store::{MemoryPresenceStore, PresenceStore, UpdateFn};
 pub use subscribe::{

@@ -251,19 +251,29 @@ pub struct NotifyIntent {
     pub body: Option<Arc<str>>,
     /// CSeq for this NOTIFY in the dialog.
     pub cseq: u32,
+    /// The `Content-Type` of a resource list NOTIFY (RFC 4662 `multipart/related` with its `type`, `start`
+    /// and `boundary` parameters); `None` for the package's own type.
+    pub list_content_type: Option<Arc<str>>,
 }
 
 impl NotifyIntent {
-    /// The `Content-Type` to send, exactly and without parameters (some phones refuse them):
-    /// `application/pidf+xml`, `application/watcherinfo+xml` for `presence.winfo`, `application/reginfo+xml`
-    /// for `reg`, or none without body.
-    pub fn content_type(&self) -> Option<&'static str> {
-        let ct = match self.event {
-            EventPackage::PresenceWinfo => "application/watcherinfo+xml",
-            EventPackage::Reg => "application/reginfo+xml",
-            _ => "application/pidf+xml",
+    /// The `Content-Type` to send: `application/pidf+xml`, `application/watcherinfo+xml` for
+    /// `presence.winfo`, `application/reginfo+xml` for `reg` — exactly, without parameters (some phones refuse
+    /// them) —, the `multipart/related` type of a resource list NOTIFY, or none without body.
+    pub fn content_type(&self) -> Option<&str> {
+        let ct = match (&self.list_content_type, &self.event) {
+            (Some(list), _) => list,
+            (None, EventPackage::PresenceWinfo) => "application/watcherinfo+xml",
+            (None, EventPackage::Reg) => "application/reginfo+xml",
+            (None, _) => "application/pidf+xml",
         };
         self.body.as_ref().map(|_| ct)
+    }
+
+    /// Whether the NOTIFY belongs to a resource list subscription and must carry `Require: eventlist`
+    /// (RFC 4662 §4.4).
+    pub const fn requires_eventlist(&self) -> bool {
+        self.list_content_type.is_some()
     }
 }
 
@@ -282,6 +292,9 @@ pub struct SubscribeOutcome {
     /// Further NOTIFYs the request causes: partial watcher information to the presentity's
     /// `presence.winfo` subscribers when a watcher comes, goes or changes state.
     pub also_notify: Vec<NotifyIntent>,
+    /// Whether the answer is to a resource list subscription and carries `Require: eventlist` (RFC 4662
+    /// §4.1).
+    pub eventlist: bool,
 }
 
 /// Limits and defaults of subscriptions.
@@ -388,6 +401,7 @@ pub fn plan_subscribe(
             },
             body,
             cseq,
+            list_content_type: None,
         };
         return Ok(SubscribeOutcome {
             status,
@@ -395,6 +409,7 @@ pub fn plan_subscribe(
             notify,
             subscription: None,
             also_notify: Vec::new(),
+            eventlist: false,
         });
     }
     let sub = Subscription {
@@ -422,6 +437,7 @@ pub fn plan_subscribe(
         },
         body,
         cseq,
+        list_content_type: None,
     };
     Ok(SubscribeOutcome {
         status,
@@ -429,6 +445,7 @@ pub fn plan_subscribe(
         notify,
         subscription: Some(sub),
         also_notify: Vec::new(),
+        eventlist: false,
     })
 }
 

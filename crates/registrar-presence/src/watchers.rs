@@ -385,7 +385,8 @@ impl Subscriptions {
         Some(sub)
     }
 
-    fn closed_for(&self, presentity: &Aor) -> Arc<str> {
+    /// The document a politely blocked watcher of `presentity` sees, built once per presentity.
+    pub(crate) fn closed_for(&self, presentity: &Aor) -> Arc<str> {
         Arc::clone(
             self.closed
                 .entry(presentity.clone())
@@ -603,7 +604,7 @@ fn reginfo(
 }
 
 /// A stable short id (FNV-1a, hex) of some strings.
-fn short_hash(parts: &[&str]) -> String {
+pub(crate) fn short_hash(parts: &[&str]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for b in part.bytes().chain([0u8]) {
@@ -651,7 +652,7 @@ fn watcher_id(d: &DialogId) -> String {
     short_hash(&[d.call_id.as_str(), &d.remote_tag, &d.local_tag])
 }
 
-fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>) -> NotifyIntent {
+pub(crate) fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>) -> NotifyIntent {
     let expires = match sub.state {
         SubState::Terminated(_) => None,
         _ => Some(sub.expires_at.secs_until(now)),
@@ -667,5 +668,6 @@ fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>) -> NotifyI
         },
         body,
         cseq: sub.notify_cseq,
+        list_content_type: None,
     }
 }

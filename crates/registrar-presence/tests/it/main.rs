@@ -7,4 +7,6 @@ mod rfc3680;
 mod rfc3856;
 mod rfc3857;
 mod rfc3903;
+mod rfc4662;
+mod rfc6665;
 mod support;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use registrar_pidf::{DocState, Document, WatcherEvent, WatcherInfo, WatcherStatus};
 use registrar_presence::{
-    DialogId, EventPackage, NotifyIntent, SubscribeRequest, SubscriptionPolicy, Subscriptions,
+    EventPackage, NotifyIntent, SubscribeRequest, SubscriptionPolicy, Subscriptions,
     WatcherDecision,
 };
 
@@ -12,14 +12,6 @@ use crate::support::*;
 
 const BOB: &str = "sip:bob@example.com";
 const EVE: &str = "sip:eve@elsewhere.example.org";
-
-fn dialog(n: u32) -> DialogId {
-    DialogId::new(
-        format!("call-{n}").parse().unwrap(),
-        &format!("from-{n}"),
-        &format!("to-{n}"),
-    )
-}
 
 fn doc() -> Arc<str> {
     Arc::from(String::from_utf8(pidf("t", "open")).unwrap())
