@@ -60,6 +60,9 @@ pub enum Error {
     /// The request names a resource list that does not exist (404).
     #[error("no such resource list")]
     NoSuchList,
+    /// The subscriber's `Accept` excludes the only body type the package has (RFC 6665 §4.2.1: 406).
+    #[error("the subscriber does not accept {0}")]
+    NotAcceptable(&'static str),
     /// The policy contradicts itself.
     #[error("invalid presence policy: {0}")]
     InvalidPolicy(&'static str),
@@ -78,6 +81,7 @@ impl Error {
             Self::MissingBody | Self::RemoveWithoutETag | Self::InvalidDocument(_) => 400,
             Self::Forbidden => 403,
             Self::NoSuchList => 404,
+            Self::NotAcceptable(_) => 406,
             Self::EventlistRequired => 421,
             Self::UnknownETag(_) => 412,
             Self::UnsupportedMediaType(_) => 415,

@@ -138,6 +138,12 @@ impl ResourceLists {
         if !supports_eventlist {
             return Err(Error::EventlistRequired);
         }
+        // RFC 4662 §4.1: list NOTIFYs are multipart/related with an RLMI root.
+        for needed in ["multipart/related", "application/rlmi+xml"] {
+            if !req.accepts(needed) {
+                return Err(Error::NotAcceptable(needed));
+            }
+        }
         let existing = self.subs.get(&req.dialog).map(|s| s.subscription.clone());
         // A buddy list is personal: only its owner may watch it.
         let decision = if req.watcher == owner {

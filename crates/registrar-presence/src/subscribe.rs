@@ -153,6 +153,9 @@ pub struct Subscription {
     pub deferred: bool,
     /// When it was created.
     pub created_at: Timestamp,
+    /// The body types the subscriber accepts (its `Accept` header; empty when it sent none, which means the
+    /// package's default type).
+    pub accept: Vec<String>,
 }
 
 /// One SUBSCRIBE, as the SIP layer hands it over.
@@ -171,6 +174,8 @@ pub struct SubscribeRequest {
     pub expires: Option<u32>,
     /// Whether the SUBSCRIBE was sent inside the dialog (it carried a To-tag): a refresh or unsubscribe.
     pub refresh: bool,
+    /// The media ranges of its `Accept` header, without parameters (empty when it had none).
+    pub accept: Vec<String>,
 }
 
 impl SubscribeRequest {
@@ -183,6 +188,7 @@ impl SubscribeRequest {
             event: EventPackage::Presence,
             expires: None,
             refresh: false,
+            accept: Vec::new(),
         }
     }
 
@@ -198,6 +204,36 @@ impl SubscribeRequest {
     pub const fn expires(mut self, secs: u32) -> Self {
         self.expires = Some(secs);
         self
+    }
+
+    /// Set the `Accept` media ranges from the header's value (`application/pidf+xml, multipart/related;q=0.5`):
+    /// parameters are dropped, types lower-cased.
+    #[must_use]
+    pub fn accept(mut self, header: &str) -> Self {
+        self.accept = header
+            .split(',')
+            .filter_map(|range| {
+                let t = range.split(';').next().unwrap_or("").trim();
+                (!t.is_empty()).then(|| t.to_ascii_lowercase())
+            })
+            .collect();
+        self
+    }
+
+    /// Whether the subscriber accepts `media_type` (RFC 3261 §20.1: no `Accept` means the package's default
+    /// type; `*/*` and `type/*` match).
+    pub fn accepts(&self, media_type: &str) -> bool {
+        if self.accept.is_empty() {
+            return true;
+        }
+        let main = media_type.split('/').next().unwrap_or("");
+        self.accept.iter().any(|range| {
+            range == "*/*"
+                || range.eq_ignore_ascii_case(media_type)
+                || range
+                    .strip_suffix("/*")
+                    .is_some_and(|m| m.eq_ignore_ascii_case(main))
+        })
     }
 
     /// Set the package.
@@ -336,7 +372,8 @@ impl Default for SubscriptionPolicy {
 /// subscriptions) and `closed` the document a politely blocked watcher sees.
 ///
 /// # Errors
-/// 489 for another package, 423 below the minimum expiry, 403 for a blocked watcher, 503 past the watcher's
+/// 489 for another package, 406 when the subscriber does not accept the package's body type, 423 below the
+/// minimum expiry, 403 for a blocked watcher, 503 past the watcher's
 /// limit, 481 for a refresh of a subscription that is gone.
 #[allow(clippy::too_many_arguments)]
 pub fn plan_subscribe(
@@ -362,6 +399,14 @@ pub fn plan_subscribe(
         });
     }
     let expires = asked.min(policy.max_expires);
+    let body_type = match req.event {
+        EventPackage::PresenceWinfo => "application/watcherinfo+xml",
+        EventPackage::Reg => "application/reginfo+xml",
+        _ => "application/pidf+xml",
+    };
+    if !req.accepts(body_type) {
+        return Err(Error::NotAcceptable(body_type));
+    }
     let existing =
         existing.filter(|s| s.expires_at > now && !matches!(s.state, SubState::Terminated(_)));
     if existing.is_none() && req.refresh {
@@ -425,6 +470,7 @@ pub fn plan_subscribe(
         last_notify_at: now,
         deferred: false,
         created_at: existing.map_or(now, |s| s.created_at),
+        accept: req.accept.clone(),
     };
     let notify = NotifyIntent {
         dialog: sub.dialog.clone(),

@@ -303,6 +303,7 @@ impl Subscriptions {
                             last_notify_at: now,
                             deferred: false,
                             created_at: now,
+                            accept: Vec::new(),
                         })
                     })?;
                 Some((sub, n.state.state))

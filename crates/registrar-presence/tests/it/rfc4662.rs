@@ -221,6 +221,14 @@ fn negotiation_and_errors() {
     let not_a_list = SubscribeRequest::new(dialog(4), aor(ALICE), aor(BOB));
     assert_eq!(w.subscribe(&not_a_list, T0).unwrap_err().sip_status(), 404);
 
+    // §4.1: list NOTIFYs are multipart/related with RLMI; a subscriber that accepts neither gets 406.
+    let pidf_only = list_request(6).accept("application/pidf+xml");
+    assert_eq!(w.subscribe(&pidf_only, T0).unwrap_err().sip_status(), 406);
+    let all =
+        list_request(7).accept("multipart/related, application/rlmi+xml, application/pidf+xml");
+    w.subscribe(&all, T0).unwrap();
+    w.subscribe(&all.in_dialog().expires(0), T0).unwrap();
+
     let brief = list_request(5).expires(10);
     assert_eq!(w.subscribe(&brief, T0).unwrap_err().sip_status(), 423);
     assert!(w.rls.is_empty());

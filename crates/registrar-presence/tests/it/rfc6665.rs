@@ -120,6 +120,34 @@ fn request_errors() {
             .sip_status(),
         423
     );
+    // §4.2.1: a subscriber that accepts none of the package's body types gets 406; no Accept, `*/*` and
+    // `application/*` accept the default type.
+    let req = SubscribeRequest::new(dialog(1), aor(BOB), aor(ALICE))
+        .accept("text/plain, application/cpim-pidf+xml");
+    assert_eq!(
+        s.subscribe(T0, &req, &doc("open"))
+            .unwrap_err()
+            .sip_status(),
+        406
+    );
+    for (n, accept) in [
+        (20, "*/*"),
+        (21, "application/*;q=0.5"),
+        (22, "Application/PIDF+XML;charset=utf-8"),
+    ] {
+        let req = SubscribeRequest::new(dialog(n), aor(BOB), aor(ALICE)).accept(accept);
+        let out = s.subscribe(T0, &req, &doc("open")).unwrap();
+        assert_eq!(out.subscription.unwrap().accept.len(), 1, "{accept}");
+    }
+    let winfo = SubscribeRequest::new(dialog(23), aor(ALICE), aor(ALICE))
+        .event(EventPackage::PresenceWinfo)
+        .accept("application/pidf+xml");
+    assert_eq!(
+        s.subscribe(T0, &winfo, &doc("open"))
+            .unwrap_err()
+            .sip_status(),
+        406
+    );
     let mut policy = SubscriptionPolicy::default();
     policy.max_per_watcher = 2;
     let s = Subscriptions::new(policy).unwrap();
