@@ -313,6 +313,11 @@ impl ResourceLists {
             .collect()
     }
 
+    /// The list subscription of `dialog`, if it exists.
+    pub fn get(&self, dialog: &DialogId) -> Option<ListSubscription> {
+        self.subs.get(dialog).map(|s| s.clone())
+    }
+
     /// How many list subscriptions are live or waiting for their expiry sweep.
     pub fn len(&self) -> usize {
         self.subs.len()

@@ -181,6 +181,12 @@ impl<S: PresenceStore> Presences<S> {
         Ok(composed)
     }
 
+    /// The cached composed presence of `aor`, without touching the store: `None` when it has no live
+    /// publication (or has not been read since start).
+    pub fn cached(&self, aor: &Aor) -> Option<Arc<ComposedPresence>> {
+        self.cache.get(aor).map(|c| Arc::clone(c.value()))
+    }
+
     /// The live publications of `aor`.
     ///
     /// # Errors

@@ -27,7 +27,7 @@ pub struct Subscriptions {
     by_presentity: DashMap<Aor, Vec<DialogId>>,
     winfo_by_presentity: DashMap<Aor, Vec<DialogId>>,
     reg_by_aor: DashMap<Aor, Vec<DialogId>>,
-    per_watcher: DashMap<Aor, usize>,
+    by_watcher: DashMap<Aor, Vec<DialogId>>,
     rules: DashMap<(Aor, Aor), WatcherDecision>,
     closed: DashMap<Aor, Arc<str>>,
     expiry: ExpiryIndex<DialogId>,
@@ -94,7 +94,7 @@ impl Subscriptions {
         } else {
             self.decision(&req.presentity, &req.watcher)
         };
-        let count = self.per_watcher.get(&req.watcher).map_or(0, |c| *c);
+        let count = self.by_watcher.get(&req.watcher).map_or(0, |d| d.len());
         let closed = self.closed_for(&req.presentity);
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
         let body = if winfo {
@@ -367,6 +367,37 @@ impl Subscriptions {
             .collect()
     }
 
+    /// The live subscriptions `watcher` holds, of any package.
+    pub fn watching(&self, watcher: &Aor, now: Timestamp) -> Vec<Subscription> {
+        let dialogs = self
+            .by_watcher
+            .get(watcher)
+            .map(|d| d.clone())
+            .unwrap_or_default();
+        dialogs
+            .iter()
+            .filter_map(|d| self.by_dialog.get(d).map(|s| s.clone()))
+            .filter(|s| s.expires_at > now)
+            .collect()
+    }
+
+    /// The subscription of `dialog`, if it exists.
+    pub fn get(&self, dialog: &DialogId) -> Option<Subscription> {
+        self.by_dialog.get(dialog).map(|s| s.clone())
+    }
+
+    /// The presentity's explicit rules: each watcher with the decision made about it.
+    pub fn rules_of(&self, presentity: &Aor) -> Vec<(Aor, WatcherDecision)> {
+        let mut out: Vec<(Aor, WatcherDecision)> = self
+            .rules
+            .iter()
+            .filter(|e| &e.key().0 == presentity)
+            .map(|e| (e.key().1.clone(), *e.value()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
     /// When the next subscription may expire.
     pub fn next_expiry(&self) -> Option<Timestamp> {
         self.expiry.next()
@@ -379,10 +410,10 @@ impl Subscriptions {
             list.retain(|d| d != dialog);
         }
         index.remove_if(&sub.presentity, |_, l| l.is_empty());
-        if let Some(mut c) = self.per_watcher.get_mut(&sub.watcher) {
-            *c = c.saturating_sub(1);
+        if let Some(mut d) = self.by_watcher.get_mut(&sub.watcher) {
+            d.retain(|x| x != dialog);
         }
-        self.per_watcher.remove_if(&sub.watcher, |_, c| *c == 0);
+        self.by_watcher.remove_if(&sub.watcher, |_, d| d.is_empty());
         Some(sub)
     }
 
@@ -423,7 +454,7 @@ impl Subscriptions {
         } else {
             WatcherDecision::Block
         };
-        let count = self.per_watcher.get(&req.watcher).map_or(0, |c| *c);
+        let count = self.by_watcher.get(&req.watcher).map_or(0, |d| d.len());
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
         let changes: Vec<(&Binding, ContactState, ContactEvent)> = bindings
             .iter()
@@ -565,7 +596,10 @@ impl Subscriptions {
                 .entry(sub.presentity.clone())
                 .or_default()
                 .push(sub.dialog.clone());
-            *self.per_watcher.entry(sub.watcher.clone()).or_insert(0) += 1;
+            self.by_watcher
+                .entry(sub.watcher.clone())
+                .or_default()
+                .push(sub.dialog.clone());
         }
         self.expiry.insert(&sub.dialog, sub.expires_at);
         self.by_dialog.insert(sub.dialog.clone(), sub.clone());

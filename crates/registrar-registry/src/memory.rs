@@ -121,6 +121,28 @@ impl MemoryLocationStore {
         removed
     }
 
+    /// Up to `limit` stored AoRs after `after`, ascending. One pass over the map, keeping only the `limit`
+    /// smallest candidates: O(n log limit) without sorting every key.
+    pub fn aors_sync(&self, after: Option<&Aor>, limit: usize) -> Vec<Aor> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        let mut best: std::collections::BinaryHeap<Aor> = std::collections::BinaryHeap::new();
+        for e in self.map.iter() {
+            let k = e.key();
+            if after.is_some_and(|a| k <= a) {
+                continue;
+            }
+            if best.len() < limit {
+                best.push(k.clone());
+            } else if best.peek().is_some_and(|top| k < top) {
+                best.pop();
+                best.push(k.clone());
+            }
+        }
+        best.into_sorted_vec()
+    }
+
     /// Number of AoRs with bindings.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -186,5 +208,9 @@ impl LocationStore for MemoryLocationStore {
 
     async fn aor_count(&self) -> Result<usize, Error> {
         Ok(self.map.len())
+    }
+
+    async fn aors(&self, after: Option<&Aor>, limit: usize) -> Result<Vec<Aor>, Error> {
+        Ok(self.aors_sync(after, limit))
     }
 }

@@ -98,6 +98,19 @@ impl<S: LocationStore> Registry<S> {
         Ok(Bindings::new(self.store.bindings(aor).await?, now))
     }
 
+    /// A page of the AoRs with stored bindings, ascending, after `after` (see [`LocationStore::aors`]). An AoR
+    /// whose bindings all expired may appear until the next expiry sweep.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn registered_users(
+        &self,
+        after: Option<&Aor>,
+        limit: usize,
+    ) -> Result<Vec<Aor>, Error> {
+        self.store.aors(after, limit).await
+    }
+
     /// Remove every binding of `aor` (an operator's action) and return what was live.
     ///
     /// # Errors

@@ -38,6 +38,10 @@ pub trait LocationStore: Send + Sync {
 
     /// How many AoRs have bindings stored.
     async fn aor_count(&self) -> Result<usize, Error>;
+
+    /// Up to `limit` AoRs with bindings stored, in ascending order, starting after `after` (a page of the
+    /// registered users; pass the last AoR of one page to get the next).
+    async fn aors(&self, after: Option<&Aor>, limit: usize) -> Result<Vec<Aor>, Error>;
 }
 
 #[async_trait]
@@ -59,5 +63,8 @@ impl<T: LocationStore + ?Sized> LocationStore for Arc<T> {
     }
     async fn aor_count(&self) -> Result<usize, Error> {
         (**self).aor_count().await
+    }
+    async fn aors(&self, after: Option<&Aor>, limit: usize) -> Result<Vec<Aor>, Error> {
+        (**self).aors(after, limit).await
     }
 }

@@ -146,3 +146,45 @@ async fn expiry_retires_temporary_gruus() {
         None
     );
 }
+
+/// Registered users in pages: ascending, each page after the last AoR of the previous one, every user once.
+#[tokio::test]
+async fn registered_users_in_pages() {
+    let h = Harness::new();
+    for i in (0..25).rev() {
+        h.register(
+            &req(&format!("sip:u{i:02}@example.com"), "c", 1)
+                .contact(contact(&format!("sip:u{i}@192.0.2.1")))
+                .expires(3600),
+        )
+        .await
+        .unwrap();
+    }
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .registry
+            .registered_users(after.as_ref(), 10)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 10);
+        after = page.last().cloned();
+        all.extend(page);
+    }
+    let expected: Vec<String> = (0..25)
+        .map(|i| format!("sip:u{i:02}@example.com"))
+        .collect();
+    let got: Vec<String> = all.iter().map(ToString::to_string).collect();
+    assert_eq!(got, expected);
+    assert!(
+        h.registry
+            .registered_users(None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
