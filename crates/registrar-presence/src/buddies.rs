@@ -69,6 +69,7 @@ pub struct BuddyLists {
     lists: DashMap<Aor, Vec<Buddy>>,
     holders: DashMap<Aor, Vec<Aor>>,
     domain_members: DashMap<String, Vec<Aor>>,
+    joined: DashMap<Aor, ()>,
     max_per_list: usize,
     list_suffix: String,
 }
@@ -86,6 +87,7 @@ impl BuddyLists {
             lists: DashMap::new(),
             holders: DashMap::new(),
             domain_members: DashMap::new(),
+            joined: DashMap::new(),
             max_per_list,
             list_suffix: DEFAULT_LIST_SUFFIX.to_owned(),
         }
@@ -185,18 +187,21 @@ impl BuddyLists {
     }
 
     /// Automatic buddy lists: when `user` registers for the first time, it and every known user of its domain
-    /// are added to each other's lists. Calling it again for the same user changes nothing. Returns the
-    /// users newly paired with `user`.
+    /// are added to each other's lists (the first `max_per_list` members of the domain, so the work per user
+    /// is bounded). Calling it again for the same user changes nothing. Returns the users newly paired with
+    /// `user`.
     pub fn join_domain(&self, user: &Aor) -> Vec<Aor> {
+        if self.joined.insert(user.clone(), ()).is_some() {
+            return Vec::new();
+        }
         let mut members = self
             .domain_members
             .entry(user.domain().to_ascii_lowercase())
             .or_default();
-        if members.contains(user) {
-            return Vec::new();
-        }
         let mut paired = Vec::new();
-        for other in members.iter() {
+        // Bounded work: the new user's list holds at most `max_per_list` buddies, so at most that many of the
+        // domain's members are paired with it.
+        for other in members.iter().take(self.max_per_list) {
             // A full list simply stops growing; the pairing is best effort.
             let a = self.add(user, Buddy::new(other.clone())).unwrap_or(false);
             let b = self.add(other, Buddy::new(user.clone())).unwrap_or(false);

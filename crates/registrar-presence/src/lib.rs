@@ -58,7 +58,7 @@ pub use publish::{
     compose_publications, plan_publish,
 };
 pub use rls::{ListContext, ListSubscription, ResourceLists};
-pub use server::{ComposedPresence, Presences, PublishResult};
+pub use server::{ComposedPresence, ExpiredPresence, Presences, PublishResult};
 pub use store::{MemoryPresenceStore, PresenceStore, UpdateFn};
 pub use subscribe::{
     DefaultWatcherPolicy, DialogId, NotifyIntent, Reason, SubState, SubscribeOutcome,

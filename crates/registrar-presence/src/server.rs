@@ -31,6 +31,18 @@ impl ComposedPresence {
     }
 }
 
+/// What an expiry sweep did to one presentity.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ExpiredPresence {
+    /// The presentity.
+    pub aor: Aor,
+    /// Its publications that expired.
+    pub expired: Vec<Publication>,
+    /// Its composed presence afterwards, for its watchers.
+    pub composed: Arc<ComposedPresence>,
+}
+
 /// The result of a PUBLISH: what to answer, and the new composed state when it changed.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -203,25 +215,32 @@ impl<S: PresenceStore> Presences<S> {
     }
 
     /// Remove what expired at `now` and recompose the presentities it touched; returns each touched
-    /// presentity with its new composed presence, so watchers can be told.
+    /// presentity with what expired and its new composed presence, so watchers can be told.
     ///
     /// # Errors
     /// A store failure.
-    pub async fn expire(&self, now: Timestamp) -> Result<Vec<(Aor, Arc<ComposedPresence>)>, Error> {
-        let removed = self.store.remove_expired(now).await?;
-        let mut touched: Vec<Aor> = removed.into_iter().map(|(a, _)| a).collect();
-        touched.sort_unstable();
-        touched.dedup();
-        let mut out = Vec::with_capacity(touched.len());
-        for aor in touched {
-            let set = self.store.publications(&aor).await?;
-            let composed = ComposedPresence::build(&aor, &set, now);
-            if set.is_empty() {
-                self.cache.remove(&aor);
-            } else {
-                self.cache.insert(aor.clone(), Arc::clone(&composed));
+    pub async fn expire(&self, now: Timestamp) -> Result<Vec<ExpiredPresence>, Error> {
+        let mut removed = self.store.remove_expired(now).await?;
+        removed.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<ExpiredPresence> = Vec::new();
+        for (aor, publication) in removed {
+            match out.last_mut() {
+                Some(last) if last.aor == aor => last.expired.push(publication),
+                _ => {
+                    let set = self.store.publications(&aor).await?;
+                    let composed = ComposedPresence::build(&aor, &set, now);
+                    if set.is_empty() {
+                        self.cache.remove(&aor);
+                    } else {
+                        self.cache.insert(aor.clone(), Arc::clone(&composed));
+                    }
+                    out.push(ExpiredPresence {
+                        aor,
+                        expired: vec![publication],
+                        composed,
+                    });
+                }
             }
-            out.push((aor, composed));
         }
         Ok(out)
     }

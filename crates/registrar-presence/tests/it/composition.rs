@@ -34,10 +34,12 @@ async fn expiry_changes_the_composed_state() {
     assert!(p.expire(T0.plus_secs(59)).await.unwrap().is_empty());
     let changed = p.expire(T0.plus_secs(60)).await.unwrap();
     assert_eq!(changed.len(), 1);
-    assert_eq!(changed[0].0, aor(ALICE));
-    assert_eq!(changed[0].1.document.basic(), Some(Basic::Closed));
+    assert_eq!(changed[0].aor, aor(ALICE));
+    assert_eq!(changed[0].expired.len(), 1);
+    assert_eq!(changed[0].expired[0].etag, tag(2));
+    assert_eq!(changed[0].composed.document.basic(), Some(Basic::Closed));
     let cached = p.presence(&aor(ALICE), T0.plus_secs(60)).await.unwrap();
-    assert!(Arc::ptr_eq(&cached, &changed[0].1));
+    assert!(Arc::ptr_eq(&cached, &changed[0].composed));
 }
 
 /// The cache holds one document per presentity, shared by every reader, rebuilt only when it changes.
