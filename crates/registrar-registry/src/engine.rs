@@ -33,6 +33,14 @@ pub struct BindingChange {
     pub binding: Binding,
 }
 
+impl BindingChange {
+    /// A change of `kind` to `binding` (for layers that report changes made outside a REGISTER, such as an
+    /// operator's removal or an expiry sweep).
+    pub const fn new(kind: ChangeKind, binding: Binding) -> Self {
+        Self { kind, binding }
+    }
+}
+
 /// What happened to a binding.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 #[non_exhaustive]

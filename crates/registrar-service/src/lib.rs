@@ -1,0 +1,26 @@
+//! `RegistrarService`: the registry, presence server, buddy lists and events composed into the API a SIP stack
+//! calls.
+//!
+//! - [`RegistrarService::builder`]: stores (memory by default; any `LocationStore` / `PresenceStore`),
+//!   policies, clock, [`registrar_events::EventBus`], [`Notifier`] (where NOTIFYs leave), and [`Mode`]: P2P or
+//!   B2BUA (automatic buddy lists on by default).
+//! - Async API: `register`, `unregister`, `lookup`, `lookup_many`, `registered_users` (paged), `publish`,
+//!   `update_presence`, `presence` (the cached composed PIDF), `presence_many`, `subscribe` (presence, winfo,
+//!   reg, and buddy lists as RFC 4662 resource lists), `unsubscribe`, `authorize_watcher`, buddy list
+//!   operations, `watchers_of`, `watching`.
+//! - Every change emits its events as one batch and hands its NOTIFYs to the notifier.
+//! - Background expiry: [`RegistrarService::start`] runs a task that sleeps until the earliest deadline of
+//!   the expiry indexes (registrations, publications, subscriptions, held-back NOTIFYs), not a fixed poll;
+//!   [`RegistrarService::shutdown`] stops it after the sweep in progress. [`RegistrarService::run_due`] does
+//!   one sweep on demand (tests on a manual clock).
+//!
+//! Not here: SIP parsing and transactions (the SIP adapter), durable storage (the storage crate provides
+//! stores), HTTP.
+
+mod error;
+mod notifier;
+mod service;
+
+pub use error::Error;
+pub use notifier::{ChannelNotifier, NoNotifier, Notifier};
+pub use service::{Mode, RegistrarService, ServiceBuilder, UsersPage};

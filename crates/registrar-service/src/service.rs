@@ -1,0 +1,1066 @@
+//! `RegistrarService`: the layers composed behind their traits.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use registrar_events::{
+    BuddyChange, EventBus, EventFilter, EventStream, InProcessBus, RegistrarEvent, SubscriptionRef,
+};
+use registrar_pidf::{ContactEvent, ContactState, Presence};
+use registrar_presence::{
+    Buddy, BuddyLists, BuddyPresence, ComposedPresence, DialogId, EventPackage, ListContext,
+    MemoryPresenceStore, NotifyIntent, PresencePolicy, PresenceStore, Presences, PublishKind,
+    PublishRequest, PublishResult, ResourceLists, SubState, SubscribeOutcome, SubscribeRequest,
+    Subscription, SubscriptionPolicy, Subscriptions, WatcherDecision,
+};
+use registrar_registry::{
+    BindingChange, Bindings, ChangeKind, LocationStore, MemoryLocationStore, RegisterOutcome,
+    RegisterRequest, RegistrarPolicy, Registry,
+};
+use registrar_types::{Aor, Binding, Clock, SystemClock, Timestamp};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+use crate::Error;
+use crate::notifier::{NoNotifier, Notifier};
+
+/// How the server stands between users.
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]
+#[non_exhaustive]
+pub enum Mode {
+    /// Users register and reach each other directly: lookups hand out their contacts. Automatic buddy lists
+    /// are off unless enabled.
+    #[default]
+    P2P,
+    /// The server fronts every user (a back-to-back user agent anchors calls). Automatic buddy lists are on
+    /// unless disabled.
+    B2BUA,
+}
+
+/// Builds a [`RegistrarService`].
+pub struct ServiceBuilder<L, P> {
+    location: L,
+    presence: P,
+    registrar_policy: RegistrarPolicy,
+    presence_policy: PresencePolicy,
+    subscription_policy: SubscriptionPolicy,
+    clock: Arc<dyn Clock>,
+    bus: Arc<dyn EventBus>,
+    notifier: Arc<dyn Notifier>,
+    mode: Mode,
+    automatic_buddy_lists: Option<bool>,
+    max_buddies: usize,
+    list_suffix: Option<String>,
+}
+
+impl<L, P> std::fmt::Debug for ServiceBuilder<L, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceBuilder")
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P> {
+    /// Keep registrations in `store` instead of memory.
+    pub fn location_store<L2: LocationStore + 'static>(self, store: L2) -> ServiceBuilder<L2, P> {
+        ServiceBuilder {
+            location: store,
+            presence: self.presence,
+            registrar_policy: self.registrar_policy,
+            presence_policy: self.presence_policy,
+            subscription_policy: self.subscription_policy,
+            clock: self.clock,
+            bus: self.bus,
+            notifier: self.notifier,
+            mode: self.mode,
+            automatic_buddy_lists: self.automatic_buddy_lists,
+            max_buddies: self.max_buddies,
+            list_suffix: self.list_suffix,
+        }
+    }
+
+    /// Keep publications in `store` instead of memory.
+    pub fn presence_store<P2: PresenceStore + 'static>(self, store: P2) -> ServiceBuilder<L, P2> {
+        ServiceBuilder {
+            location: self.location,
+            presence: store,
+            registrar_policy: self.registrar_policy,
+            presence_policy: self.presence_policy,
+            subscription_policy: self.subscription_policy,
+            clock: self.clock,
+            bus: self.bus,
+            notifier: self.notifier,
+            mode: self.mode,
+            automatic_buddy_lists: self.automatic_buddy_lists,
+            max_buddies: self.max_buddies,
+            list_suffix: self.list_suffix,
+        }
+    }
+
+    /// The REGISTER rules' limits.
+    #[must_use]
+    pub fn registrar_policy(mut self, policy: RegistrarPolicy) -> Self {
+        self.registrar_policy = policy;
+        self
+    }
+
+    /// The PUBLISH rules' limits.
+    #[must_use]
+    pub fn presence_policy(mut self, policy: PresencePolicy) -> Self {
+        self.presence_policy = policy;
+        self
+    }
+
+    /// The SUBSCRIBE rules' limits, default watcher policy and NOTIFY rate control.
+    #[must_use]
+    pub fn subscription_policy(mut self, policy: SubscriptionPolicy) -> Self {
+        self.subscription_policy = policy;
+        self
+    }
+
+    /// The clock (the system clock by default; a `ManualClock` in tests).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where events go (an [`InProcessBus`] by default).
+    #[must_use]
+    pub fn event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
+        self.bus = bus;
+        self
+    }
+
+    /// Where NOTIFYs go ([`NoNotifier`] by default).
+    #[must_use]
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
+    /// P2P (the default) or B2BUA.
+    #[must_use]
+    pub const fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether users of one domain are put on each other's buddy lists on first registration (default: on
+    /// in B2BUA mode, off in P2P mode).
+    #[must_use]
+    pub const fn automatic_buddy_lists(mut self, on: bool) -> Self {
+        self.automatic_buddy_lists = Some(on);
+        self
+    }
+
+    /// Most buddies per list (default 1000).
+    #[must_use]
+    pub const fn max_buddies(mut self, max: usize) -> Self {
+        self.max_buddies = max;
+        self
+    }
+
+    /// What follows a user's name in the URI of their buddy list (default `-buddies`).
+    #[must_use]
+    pub fn buddy_list_suffix(mut self, suffix: &str) -> Self {
+        self.list_suffix = Some(suffix.to_owned());
+        self
+    }
+
+    /// The service.
+    ///
+    /// # Errors
+    /// A policy that contradicts itself.
+    pub fn build(self) -> Result<RegistrarService<L, P>, Error> {
+        let mut buddies = BuddyLists::new(self.max_buddies);
+        if let Some(s) = &self.list_suffix {
+            buddies = buddies.with_list_suffix(s)?;
+        }
+        let automatic = self
+            .automatic_buddy_lists
+            .unwrap_or(self.mode == Mode::B2BUA);
+        let (shutdown, _) = watch::channel(false);
+        Ok(RegistrarService {
+            inner: Arc::new(Inner {
+                registry: Registry::new(self.location, self.registrar_policy)?,
+                presences: Presences::new(self.presence, self.presence_policy)?,
+                subs: Subscriptions::new(self.subscription_policy.clone())?,
+                lists: ResourceLists::new(self.subscription_policy)?,
+                buddies,
+                bus: self.bus,
+                notifier: self.notifier,
+                clock: self.clock,
+                mode: self.mode,
+                automatic_buddy_lists: automatic,
+                wake: Notify::new(),
+                shutdown,
+                task: Mutex::new(None),
+            }),
+        })
+    }
+}
+
+struct Inner<L, P> {
+    registry: Registry<L>,
+    presences: Presences<P>,
+    subs: Subscriptions,
+    lists: ResourceLists,
+    buddies: BuddyLists,
+    bus: Arc<dyn EventBus>,
+    notifier: Arc<dyn Notifier>,
+    clock: Arc<dyn Clock>,
+    mode: Mode,
+    automatic_buddy_lists: bool,
+    wake: Notify,
+    shutdown: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The registrar, presence server and buddy lists composed: the API a SIP stack calls. Cheap to clone (all
+/// clones share one service).
+///
+/// Every state change emits its events on the bus as one batch and hands the NOTIFYs it causes to the
+/// [`Notifier`]. Background expiry runs once [`start`](Self::start) is called; without it (tests on a manual
+/// clock), [`run_due`](Self::run_due) does the same work on demand.
+pub struct RegistrarService<L = MemoryLocationStore, P = MemoryPresenceStore> {
+    inner: Arc<Inner<L, P>>,
+}
+
+impl<L, P> Clone for RegistrarService<L, P> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<L, P> std::fmt::Debug for RegistrarService<L, P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistrarService")
+            .field("mode", &self.inner.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistrarService {
+    /// A builder with in-memory stores, default policies, the system clock, an in-process event bus, no
+    /// notifier, and P2P mode.
+    pub fn builder() -> ServiceBuilder<MemoryLocationStore, MemoryPresenceStore> {
+        ServiceBuilder {
+            location: MemoryLocationStore::new(),
+            presence: MemoryPresenceStore::new(),
+            registrar_policy: RegistrarPolicy::default(),
+            presence_policy: PresencePolicy::default(),
+            subscription_policy: SubscriptionPolicy::default(),
+            clock: Arc::new(SystemClock),
+            bus: Arc::new(InProcessBus::default()),
+            notifier: Arc::new(NoNotifier),
+            mode: Mode::P2P,
+            automatic_buddy_lists: None,
+            max_buddies: 1000,
+            list_suffix: None,
+        }
+    }
+}
+
+/// A page of registered users.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub struct UsersPage {
+    /// The AoRs, ascending.
+    pub users: Vec<Aor>,
+    /// Pass this as `after` for the next page; `None` on the last page.
+    pub next: Option<Aor>,
+}
+
+impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L, P> {
+    /// The mode.
+    pub fn mode(&self) -> Mode {
+        self.inner.mode
+    }
+
+    /// The clock's current time.
+    pub fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    /// The event bus.
+    pub fn bus(&self) -> &Arc<dyn EventBus> {
+        &self.inner.bus
+    }
+
+    /// Receive the events passing `filter` from now on.
+    pub fn events(&self, filter: EventFilter) -> EventStream {
+        self.inner.bus.subscribe(filter)
+    }
+
+    // ----- registrations -----
+
+    /// Process a whole REGISTER (its contacts, Call-ID, CSeq, Expires). Emits one event per changed binding
+    /// (as one batch), tells `reg` subscribers, and, with automatic buddy lists, pairs a user registering for
+    /// the first time with the other users of its domain.
+    ///
+    /// # Errors
+    /// The rule the request breaks (see [`Error::sip_status`]) or a store failure; nothing changed then.
+    pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterOutcome, Error> {
+        let now = self.now();
+        let out = self.inner.registry.register(now, req).await?;
+        if !out.changes.is_empty() {
+            let still = !out.bindings.is_empty();
+            self.bindings_changed(&out.aor, &out.changes, still, now)
+                .await;
+            if self.inner.automatic_buddy_lists
+                && out.changes.iter().any(|c| c.kind == ChangeKind::Added)
+            {
+                self.join_domain(&out.aor, now).await;
+            }
+            self.inner.wake.notify_one();
+        }
+        Ok(out)
+    }
+
+    /// Remove every binding of `aor` (an operator's action); returns what was live.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn unregister(&self, aor: &Aor) -> Result<Vec<Binding>, Error> {
+        let now = self.now();
+        let removed = self.inner.registry.remove_all(aor, now).await?;
+        if !removed.is_empty() {
+            let changes: Vec<BindingChange> = removed
+                .iter()
+                .map(|b| binding_change(ChangeKind::Removed, b.clone()))
+                .collect();
+            self.bindings_changed(aor, &changes, false, now).await;
+        }
+        Ok(removed)
+    }
+
+    /// The live bindings of `aor`, best first; empty when nobody is registered.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn lookup(&self, aor: &Aor) -> Result<Bindings, Error> {
+        Ok(self.inner.registry.lookup(aor, self.now()).await?)
+    }
+
+    /// [`lookup`](Self::lookup) for many AoRs at once, in the order given.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn lookup_many(&self, aors: &[Aor]) -> Result<Vec<Bindings>, Error> {
+        let now = self.now();
+        let mut out = Vec::with_capacity(aors.len());
+        for a in aors {
+            out.push(self.inner.registry.lookup(a, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// A page of at most `limit` registered users after `after`, ascending.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn registered_users(
+        &self,
+        after: Option<&Aor>,
+        limit: usize,
+    ) -> Result<UsersPage, Error> {
+        let users = self.inner.registry.registered_users(after, limit).await?;
+        let next = (users.len() == limit && limit > 0)
+            .then(|| users.last().cloned())
+            .flatten();
+        Ok(UsersPage { users, next })
+    }
+
+    // ----- presence -----
+
+    /// Process one PUBLISH; watchers of the presentity (and buddy list subscribers holding it) are notified
+    /// when its composed state changed.
+    ///
+    /// # Errors
+    /// The RFC 3903 rule the request breaks, or a store failure.
+    pub async fn publish(&self, req: &PublishRequest) -> Result<PublishResult, Error> {
+        let now = self.now();
+        let r = self.inner.presences.publish(now, req).await?;
+        self.published(&req.aor, &r, now).await;
+        Ok(r)
+    }
+
+    /// Set `aor`'s presence without SIP (the API's one publication per user), through the PUBLISH path.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish).
+    pub async fn update_presence(
+        &self,
+        aor: &Aor,
+        document: &Presence,
+        expires: u32,
+    ) -> Result<PublishResult, Error> {
+        let now = self.now();
+        let r = self
+            .inner
+            .presences
+            .update_presence(now, aor, document, expires)
+            .await?;
+        self.published(aor, &r, now).await;
+        Ok(r)
+    }
+
+    /// The composed presence of `aor`, from the cache.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn presence(&self, aor: &Aor) -> Result<Arc<ComposedPresence>, Error> {
+        Ok(self.inner.presences.presence(aor, self.now()).await?)
+    }
+
+    /// [`presence`](Self::presence) for many presentities, in the order given.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn presence_many(&self, aors: &[Aor]) -> Result<Vec<Arc<ComposedPresence>>, Error> {
+        let now = self.now();
+        let mut out = Vec::with_capacity(aors.len());
+        for a in aors {
+            out.push(self.inner.presences.presence(a, now).await?);
+        }
+        Ok(out)
+    }
+
+    // ----- subscriptions -----
+
+    /// Process a SUBSCRIBE: to `presence` (a presentity, or a buddy list URI when `supports_eventlist`
+    /// matters), `presence.winfo` or `reg`. The first NOTIFY (and any it causes, such as watcher information)
+    /// goes to the notifier; the outcome carries the answer's status and expiry.
+    ///
+    /// A Request-URI of the form of a buddy list URI (`sip:alice-buddies@…`) is a resource list unless a
+    /// user is registered under that very URI.
+    ///
+    /// # Errors
+    /// The rule the request breaks (489, 423, 403, 421, 406, 481, 503), or a store failure.
+    pub async fn subscribe(
+        &self,
+        req: &SubscribeRequest,
+        supports_eventlist: bool,
+    ) -> Result<SubscribeOutcome, Error> {
+        let now = self.now();
+        let existing = self.inner.subs.get(&req.dialog).or_else(|| {
+            self.inner
+                .lists
+                .get(&req.dialog)
+                .map(|l| l.subscription.clone())
+        });
+        let outcome = if req.event == EventPackage::Reg {
+            let bindings = self.inner.registry.lookup(&req.presentity, now).await?;
+            self.inner
+                .subs
+                .subscribe_reg(now, req, &bindings.to_vec())?
+        } else if self.is_list(req).await? {
+            let docs = self.list_documents(&req.presentity, now).await?;
+            let presence_of = |a: &Aor| lookup_doc(&docs, a);
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+            self.inner
+                .lists
+                .subscribe(now, req, supports_eventlist, ctx)?
+        } else {
+            let xml = self
+                .inner
+                .presences
+                .presence(&req.presentity, now)
+                .await?
+                .xml
+                .clone();
+            self.inner.subs.subscribe(now, req, &xml)?
+        };
+        let sref = SubscriptionRef::new(
+            req.dialog.call_id.clone(),
+            &req.dialog.remote_tag,
+            &req.dialog.local_tag,
+            req.watcher.clone(),
+            req.presentity.clone(),
+            req.event.as_str(),
+        );
+        let event = match (&outcome.subscription, &existing) {
+            (Some(s), None) => RegistrarEvent::SubscriptionCreated {
+                subscription: sref,
+                pending: s.state == SubState::Pending,
+            },
+            (Some(s), Some(_)) => RegistrarEvent::SubscriptionRefreshed {
+                subscription: sref,
+                expires_at: s.expires_at,
+            },
+            (None, _) => RegistrarEvent::SubscriptionTerminated {
+                subscription: sref,
+                reason: "timeout".to_owned(),
+            },
+        };
+        let mut events = vec![event];
+        events.extend(
+            outcome
+                .also_notify
+                .iter()
+                .filter_map(|n| intent_event(n, false)),
+        );
+        self.inner.bus.publish_batch(now, events);
+        let mut intents = Vec::with_capacity(1 + outcome.also_notify.len());
+        intents.push(outcome.notify.clone());
+        intents.extend(outcome.also_notify.iter().cloned());
+        self.inner.notifier.notify(intents).await;
+        self.inner.wake.notify_one();
+        Ok(outcome)
+    }
+
+    /// End the subscription of `dialog` as if its subscriber sent `Expires: 0`: a final NOTIFY
+    /// `terminated;reason=timeout`.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchSubscription`] (481) when there is none.
+    pub async fn unsubscribe(&self, dialog: &DialogId) -> Result<SubscribeOutcome, Error> {
+        let (sub, list) = match self.inner.subs.get(dialog) {
+            Some(s) => (s, false),
+            None => match self.inner.lists.get(dialog) {
+                Some(l) => (l.subscription, true),
+                None => return Err(Error::NoSuchSubscription),
+            },
+        };
+        let mut req = SubscribeRequest::new(sub.dialog, sub.watcher, sub.presentity)
+            .event(sub.event)
+            .in_dialog()
+            .expires(0);
+        req.accept = sub.accept;
+        self.subscribe(&req, list).await
+    }
+
+    /// Record `presentity`'s decision about `watcher` and apply it: pending subscriptions become active or
+    /// end, politely blocked ones see `closed`, buddy list subscribers see the new instance state.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn authorize_watcher(
+        &self,
+        presentity: &Aor,
+        watcher: &Aor,
+        decision: WatcherDecision,
+    ) -> Result<(), Error> {
+        let now = self.now();
+        let xml = self
+            .inner
+            .presences
+            .presence(presentity, now)
+            .await?
+            .xml
+            .clone();
+        let mut intents = self
+            .inner
+            .subs
+            .authorize_watcher(presentity, watcher, decision, &xml, now);
+        let docs = self.list_documents_for(watcher, now).await?;
+        let presence_of = |a: &Aor| lookup_doc(&docs, a);
+        let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+        intents.extend(
+            self.inner
+                .lists
+                .watcher_decided(now, presentity, watcher, ctx),
+        );
+        let mut events = vec![RegistrarEvent::WatcherAuthorized {
+            presentity: presentity.clone(),
+            watcher: watcher.clone(),
+            decision: decision_token(decision).to_owned(),
+        }];
+        events.extend(intents.iter().filter_map(|n| intent_event(n, true)));
+        self.inner.bus.publish_batch(now, events);
+        self.inner.notifier.notify(intents).await;
+        Ok(())
+    }
+
+    /// The decision in force for `watcher` of `presentity` (its rule or the default policy).
+    pub fn watcher_decision(&self, presentity: &Aor, watcher: &Aor) -> WatcherDecision {
+        self.inner.subs.decision(presentity, watcher)
+    }
+
+    /// The live subscriptions to `presentity` (its watchers).
+    pub fn watchers_of(&self, presentity: &Aor) -> Vec<Subscription> {
+        self.inner.subs.watchers_of(presentity, self.now())
+    }
+
+    /// The live subscriptions `watcher` holds, including its buddy list subscriptions.
+    pub fn watching(&self, watcher: &Aor) -> Vec<Subscription> {
+        let now = self.now();
+        let mut out = self.inner.subs.watching(watcher, now);
+        out.extend(
+            self.inner
+                .lists
+                .subscriptions_of(watcher, now)
+                .into_iter()
+                .map(|l| l.subscription),
+        );
+        out
+    }
+
+    // ----- buddy lists -----
+
+    /// Add `buddy` to `owner`'s list (or update its name and group). Returns whether it was added.
+    ///
+    /// # Errors
+    /// The list is full (503).
+    pub async fn add_buddy(&self, owner: &Aor, buddy: Buddy) -> Result<bool, Error> {
+        let now = self.now();
+        let uri = buddy.uri.clone();
+        let added = self.inner.buddies.add(owner, buddy)?;
+        let change = if added {
+            BuddyChange::Added
+        } else {
+            BuddyChange::Updated
+        };
+        self.list_changed(owner, &uri, change, now).await?;
+        Ok(added)
+    }
+
+    /// Remove `buddy` from `owner`'s list. Returns whether it was there.
+    ///
+    /// # Errors
+    /// A store failure while telling list subscribers.
+    pub async fn remove_buddy(&self, owner: &Aor, buddy: &Aor) -> Result<bool, Error> {
+        let now = self.now();
+        let removed = self.inner.buddies.remove(owner, buddy);
+        if removed {
+            self.list_changed(owner, buddy, BuddyChange::Removed, now)
+                .await?;
+        }
+        Ok(removed)
+    }
+
+    /// `owner`'s buddies, in the order added.
+    pub fn buddies(&self, owner: &Aor) -> Vec<Buddy> {
+        self.inner.buddies.list(owner)
+    }
+
+    /// The URI of `owner`'s buddy list, for a resource list SUBSCRIBE.
+    pub fn buddy_list_uri(&self, owner: &Aor) -> Option<Aor> {
+        self.inner.buddies.list_uri(owner)
+    }
+
+    /// The presence of every buddy of `owner` in one call, as each buddy's watcher rules allow.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn buddy_presence(&self, owner: &Aor) -> Result<Vec<(Buddy, BuddyPresence)>, Error> {
+        Ok(self
+            .inner
+            .buddies
+            .presence_of_list(owner, &self.inner.presences, &self.inner.subs, self.now())
+            .await?)
+    }
+
+    // ----- background work -----
+
+    /// Start the background task: it sleeps until the next deadline of any expiry index (registrations,
+    /// publications, subscriptions, held-back NOTIFYs) — not a fixed poll — and runs [`run_due`](Self::run_due)
+    /// then. Calling it twice starts one task. Needs a tokio runtime with the time driver.
+    pub fn start(&self) {
+        let mut task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if task.is_some() {
+            return;
+        }
+        self.inner.shutdown.send_replace(false);
+        let me = self.clone();
+        let mut stop = self.inner.shutdown.subscribe();
+        *task = Some(tokio::spawn(async move {
+            loop {
+                me.run_due().await;
+                let wait = match me.next_deadline().await {
+                    Some(t) => {
+                        Duration::from_millis(t.as_millis().saturating_sub(me.now().as_millis()))
+                    }
+                    None => Duration::from_secs(3600),
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = me.inner.wake.notified() => {}
+                    _ = stop.changed() => break,
+                }
+                if *stop.borrow() {
+                    break;
+                }
+            }
+        }));
+    }
+
+    /// Stop the background task and wait for it: the sweep in progress finishes, so every event it
+    /// started is published.
+    pub async fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = task {
+            // A panicked task has nothing left to finish.
+            let _ = t.await;
+        }
+    }
+
+    /// The earliest instant something is due: an expiry or a held-back NOTIFY.
+    pub async fn next_deadline(&self) -> Option<Timestamp> {
+        let i = &self.inner;
+        [
+            i.registry.next_expiry().await.ok().flatten(),
+            i.presences.next_expiry().await.ok().flatten(),
+            i.subs.next_expiry(),
+            i.subs.next_flush(),
+            i.lists.next_expiry(),
+            i.lists.next_flush(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Do everything due at the clock's current time: expire registrations (telling `reg` subscribers),
+    /// publications (telling watchers of the new composed state) and subscriptions (final NOTIFYs), and send
+    /// the NOTIFYs rate control held back. Each kind of sweep emits its events as one batch.
+    pub async fn run_due(&self) {
+        let now = self.now();
+        let i = &self.inner;
+        // A store failure here is retried at the next deadline; nothing was removed then.
+        if let Ok(expired) = i.registry.expire(now).await
+            && !expired.is_empty()
+        {
+            let mut by_aor: Vec<(Aor, Vec<BindingChange>)> = Vec::new();
+            for (aor, b) in expired {
+                let change = binding_change(ChangeKind::Expired, b);
+                match by_aor.iter_mut().find(|(a, _)| *a == aor) {
+                    Some((_, list)) => list.push(change),
+                    None => by_aor.push((aor, vec![change])),
+                }
+            }
+            let mut events = Vec::new();
+            let mut intents = Vec::new();
+            for (aor, changes) in &by_aor {
+                let still = i
+                    .registry
+                    .lookup(aor, now)
+                    .await
+                    .is_ok_and(|b| !b.is_empty());
+                events.extend(changes.iter().map(|c| registration_event(aor, c)));
+                intents.extend(
+                    i.subs
+                        .registration_changed(aor, &reg_changes(changes), still, now),
+                );
+            }
+            i.bus.publish_batch(now, events);
+            i.notifier.notify(intents).await;
+        }
+        if let Ok(expired) = i.presences.expire(now).await
+            && !expired.is_empty()
+        {
+            let mut events = Vec::new();
+            let mut intents = Vec::new();
+            for e in &expired {
+                events.extend(e.expired.iter().map(|p| RegistrarEvent::PresenceExpired {
+                    aor: e.aor.clone(),
+                    etag: p.etag.clone(),
+                }));
+                events.push(RegistrarEvent::PresenceChanged {
+                    aor: e.aor.clone(),
+                    pidf: e.composed.xml.clone(),
+                });
+                intents.extend(self.fan_out(&e.aor, &e.composed.xml, now).await);
+            }
+            i.bus.publish_batch(now, events);
+            i.notifier.notify(intents).await;
+        }
+        let mut ended = i.subs.expire(now);
+        ended.extend(i.lists.expire(now));
+        if !ended.is_empty() {
+            let events: Vec<RegistrarEvent> = ended
+                .iter()
+                .filter_map(|n| intent_event(n, false))
+                .collect();
+            i.bus.publish_batch(now, events);
+            i.notifier.notify(ended).await;
+        }
+        let presence_of = |a: &Aor| self.cached_xml(a);
+        let mut flushed = i.subs.flush_deferred(now, &presence_of);
+        let ctx = ListContext::new(&i.buddies, &i.subs, &presence_of);
+        flushed.extend(i.lists.flush_deferred(now, ctx));
+        if !flushed.is_empty() {
+            i.notifier.notify(flushed).await;
+        }
+    }
+
+    // ----- internals -----
+
+    async fn bindings_changed(
+        &self,
+        aor: &Aor,
+        changes: &[BindingChange],
+        still_registered: bool,
+        now: Timestamp,
+    ) {
+        let events: Vec<RegistrarEvent> =
+            changes.iter().map(|c| registration_event(aor, c)).collect();
+        self.inner.bus.publish_batch(now, events);
+        let intents =
+            self.inner
+                .subs
+                .registration_changed(aor, &reg_changes(changes), still_registered, now);
+        if !intents.is_empty() {
+            self.inner.notifier.notify(intents).await;
+        }
+    }
+
+    async fn join_domain(&self, user: &Aor, now: Timestamp) {
+        let paired = self.inner.buddies.join_domain(user);
+        if paired.is_empty() {
+            return;
+        }
+        let mut events = Vec::new();
+        for other in &paired {
+            events.push(RegistrarEvent::BuddyListChanged {
+                owner: user.clone(),
+                buddy: other.clone(),
+                change: BuddyChange::Added,
+            });
+            events.push(RegistrarEvent::BuddyListChanged {
+                owner: other.clone(),
+                buddy: user.clone(),
+                change: BuddyChange::Added,
+            });
+        }
+        self.inner.bus.publish_batch(now, events);
+        let mut owners = paired;
+        owners.push(user.clone());
+        let mut intents = Vec::new();
+        for owner in owners {
+            if self.inner.lists.subscriptions_of(&owner, now).is_empty() {
+                continue;
+            }
+            if let Ok(docs) = self.list_documents_for(&owner, now).await {
+                let presence_of = |a: &Aor| lookup_doc(&docs, a);
+                let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+                intents.extend(self.inner.lists.list_changed(now, &owner, ctx));
+            }
+        }
+        if !intents.is_empty() {
+            self.inner.notifier.notify(intents).await;
+        }
+    }
+
+    async fn published(&self, aor: &Aor, r: &PublishResult, now: Timestamp) {
+        let mut events = Vec::with_capacity(2);
+        match (&r.outcome.kind, &r.outcome.etag) {
+            (PublishKind::Removed, _) | (_, None) => {}
+            (_, Some(etag)) => events.push(RegistrarEvent::PresencePublished {
+                aor: aor.clone(),
+                etag: etag.clone(),
+                expires_at: now.plus_secs(u64::from(r.outcome.expires)),
+            }),
+        }
+        let mut intents = Vec::new();
+        if let Some(composed) = &r.changed {
+            events.push(RegistrarEvent::PresenceChanged {
+                aor: aor.clone(),
+                pidf: composed.xml.clone(),
+            });
+            intents = self.fan_out(aor, &composed.xml, now).await;
+        }
+        self.inner.bus.publish_batch(now, events);
+        if !intents.is_empty() {
+            self.inner.notifier.notify(intents).await;
+        }
+        self.inner.wake.notify_one();
+    }
+
+    /// The NOTIFYs a new composed state of `aor` causes: its watchers, and the buddy lists holding it.
+    async fn fan_out(&self, aor: &Aor, xml: &Arc<str>, now: Timestamp) -> Vec<NotifyIntent> {
+        let mut intents = self.inner.subs.notify_change(aor, xml, now);
+        let holders = self.inner.buddies.holders_of(aor);
+        if holders
+            .iter()
+            .any(|h| !self.inner.lists.subscriptions_of(h, now).is_empty())
+        {
+            let presence_of = |a: &Aor| {
+                if a == aor {
+                    Arc::clone(xml)
+                } else {
+                    self.cached_xml(a)
+                }
+            };
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+            intents.extend(self.inner.lists.buddy_changed(now, aor, ctx));
+        }
+        intents
+    }
+
+    async fn list_changed(
+        &self,
+        owner: &Aor,
+        buddy: &Aor,
+        change: BuddyChange,
+        now: Timestamp,
+    ) -> Result<(), Error> {
+        self.inner.bus.publish(
+            now,
+            RegistrarEvent::BuddyListChanged {
+                owner: owner.clone(),
+                buddy: buddy.clone(),
+                change,
+            },
+        );
+        if self.inner.lists.subscriptions_of(owner, now).is_empty() {
+            return Ok(());
+        }
+        let docs = self.list_documents_for(owner, now).await?;
+        let presence_of = |a: &Aor| lookup_doc(&docs, a);
+        let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+        let intents = self.inner.lists.list_changed(now, owner, ctx);
+        self.inner.notifier.notify(intents).await;
+        Ok(())
+    }
+
+    /// Whether a SUBSCRIBE names a buddy list rather than a user.
+    async fn is_list(&self, req: &SubscribeRequest) -> Result<bool, Error> {
+        if self.inner.buddies.owner_of_list(&req.presentity).is_none() {
+            return Ok(false);
+        }
+        Ok(self
+            .inner
+            .registry
+            .lookup(&req.presentity, self.now())
+            .await?
+            .is_empty())
+    }
+
+    /// The composed documents of every buddy on the list `list_uri` names.
+    async fn list_documents(
+        &self,
+        list_uri: &Aor,
+        now: Timestamp,
+    ) -> Result<Vec<(Aor, Arc<str>)>, Error> {
+        match self.inner.buddies.owner_of_list(list_uri) {
+            Some(owner) => self.list_documents_for(&owner, now).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The composed documents of every buddy of `owner`.
+    async fn list_documents_for(
+        &self,
+        owner: &Aor,
+        now: Timestamp,
+    ) -> Result<Vec<(Aor, Arc<str>)>, Error> {
+        let mut docs = Vec::new();
+        for b in self.inner.buddies.list(owner) {
+            let xml = self
+                .inner
+                .presences
+                .presence(&b.uri, now)
+                .await?
+                .xml
+                .clone();
+            docs.push((b.uri, xml));
+        }
+        Ok(docs)
+    }
+
+    /// The cached composed document of `aor`, or an empty document when it has no live publication.
+    fn cached_xml(&self, aor: &Aor) -> Arc<str> {
+        self.inner.presences.cached(aor).map_or_else(
+            || Arc::from(Presence::new(aor.as_str()).to_xml()),
+            |c| c.xml.clone(),
+        )
+    }
+}
+
+fn lookup_doc(docs: &[(Aor, Arc<str>)], aor: &Aor) -> Arc<str> {
+    docs.iter().find(|(a, _)| a == aor).map_or_else(
+        || Arc::from(Presence::new(aor.as_str()).to_xml()),
+        |(_, d)| Arc::clone(d),
+    )
+}
+
+fn binding_change(kind: ChangeKind, binding: Binding) -> BindingChange {
+    BindingChange::new(kind, binding)
+}
+
+fn registration_event(aor: &Aor, c: &BindingChange) -> RegistrarEvent {
+    let aor = aor.clone();
+    let binding = c.binding.clone();
+    match c.kind {
+        ChangeKind::Added => RegistrarEvent::RegistrationAdded { aor, binding },
+        ChangeKind::Refreshed => RegistrarEvent::RegistrationRefreshed { aor, binding },
+        ChangeKind::Updated => RegistrarEvent::RegistrationUpdated { aor, binding },
+        ChangeKind::Evicted => RegistrarEvent::RegistrationRemoved {
+            aor,
+            binding,
+            evicted: true,
+        },
+        ChangeKind::Expired => RegistrarEvent::RegistrationExpired { aor, binding },
+        // Removed, and any kind added later.
+        _ => RegistrarEvent::RegistrationRemoved {
+            aor,
+            binding,
+            evicted: false,
+        },
+    }
+}
+
+/// Binding changes as RFC 3680 contact states and events.
+fn reg_changes(changes: &[BindingChange]) -> Vec<(Binding, ContactState, ContactEvent)> {
+    changes
+        .iter()
+        .map(|c| {
+            let (state, event) = match c.kind {
+                ChangeKind::Added | ChangeKind::Updated => {
+                    (ContactState::Active, ContactEvent::Registered)
+                }
+                ChangeKind::Refreshed => (ContactState::Active, ContactEvent::Refreshed),
+                ChangeKind::Expired => (ContactState::Terminated, ContactEvent::Expired),
+                ChangeKind::Evicted => (ContactState::Terminated, ContactEvent::Deactivated),
+                _ => (ContactState::Terminated, ContactEvent::Unregistered),
+            };
+            (c.binding.clone(), state, event)
+        })
+        .collect()
+}
+
+const fn decision_token(d: WatcherDecision) -> &'static str {
+    match d {
+        WatcherDecision::Allow => "allow",
+        WatcherDecision::Block => "block",
+        WatcherDecision::PoliteBlock => "polite-block",
+        _ => "confirm",
+    }
+}
+
+/// The subscription event a NOTIFY stands for: activation (after a decision) or termination.
+fn intent_event(n: &NotifyIntent, decision: bool) -> Option<RegistrarEvent> {
+    let sref = SubscriptionRef::new(
+        n.dialog.call_id.clone(),
+        &n.dialog.remote_tag,
+        &n.dialog.local_tag,
+        n.watcher.clone(),
+        n.presentity.clone(),
+        n.event.as_str(),
+    );
+    match n.state.state {
+        SubState::Terminated(r) => Some(RegistrarEvent::SubscriptionTerminated {
+            subscription: sref,
+            reason: r.as_str().to_owned(),
+        }),
+        SubState::Active if decision && n.event != EventPackage::PresenceWinfo => {
+            Some(RegistrarEvent::SubscriptionActivated { subscription: sref })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,8 @@
+//! Journeys through the service on a manual clock, background expiry on tokio's paused clock, concurrency.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod background;
+mod buddies;
+mod concurrency;
+mod journeys;
+mod support;
