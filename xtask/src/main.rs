@@ -162,5 +162,16 @@ fn bench(args: &[String]) -> Result<(), String> {
             "memory",
         ]),
     )?;
+    run(
+        "service with 1 M users",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-service",
+            "--bench",
+            "service",
+        ]),
+    )?;
     Ok(())
 }

@@ -34,8 +34,9 @@ pub trait EventBus: Send + Sync + std::fmt::Debug {
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Delivery {
-    /// The events of one batch that pass the filter, in order.
-    Events(Vec<Envelope>),
+    /// The events of one batch that pass the filter, in order. A subscriber without filter shares the
+    /// published batch itself (no copy).
+    Events(Batch),
     /// The subscriber fell behind and `missed` events were dropped for it (counting every event in the gap,
     /// including those its filter would have skipped). Delivery goes on with the next events.
     Lagged {
@@ -133,8 +134,10 @@ impl EventStream {
         if let Some(last) = batch.last() {
             self.last_seq = self.last_seq.max(last.seq);
         }
-        let events: Vec<Envelope> = if self.filter.is_all() {
-            batch.to_vec()
+        let events: Batch = if self.filter.is_all() {
+            batch
+        } else if batch.iter().all(|e| self.filter.matches(&e.event)) {
+            batch
         } else {
             batch
                 .iter()

@@ -31,7 +31,7 @@ fn buddy(owner: &str, buddy: &str) -> RegistrarEvent {
 
 fn events(d: Delivery) -> Vec<(u64, RegistrarEvent)> {
     match d {
-        Delivery::Events(e) => e.into_iter().map(|e| (e.seq, e.event)).collect(),
+        Delivery::Events(e) => e.iter().map(|e| (e.seq, e.event.clone())).collect(),
         other => panic!("expected events, got {other:?}"),
     }
 }

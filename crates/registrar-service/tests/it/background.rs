@@ -68,7 +68,7 @@ async fn expiry_runs_at_the_deadline_and_shutdown_keeps_events() {
     svc.shutdown().await;
     let mut seen = Vec::new();
     while let Some(Delivery::Events(e)) = events.try_next() {
-        seen.extend(e.into_iter().map(|e| e.event));
+        seen.extend(e.iter().map(|e| e.event.clone()));
     }
     assert!(matches!(seen[0], RegistrarEvent::RegistrationAdded { .. }));
     assert!(matches!(

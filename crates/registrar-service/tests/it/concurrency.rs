@@ -65,7 +65,7 @@ async fn many_users_at_once() {
     while expected <= 16_000 {
         match events.next().await.unwrap() {
             Delivery::Events(batch) => {
-                for e in batch {
+                for e in batch.iter() {
                     assert_eq!(e.seq, expected);
                     expected += 1;
                     if matches!(e.event, RegistrarEvent::RegistrationAdded { .. }) {

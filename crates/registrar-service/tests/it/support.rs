@@ -69,7 +69,7 @@ impl Harness {
         let mut out: Vec<Envelope> = Vec::new();
         while let Some(d) = self.events.try_next() {
             match d {
-                Delivery::Events(e) => out.extend(e),
+                Delivery::Events(e) => out.extend(e.iter().cloned()),
                 other => panic!("unexpected {other:?}"),
             }
         }
