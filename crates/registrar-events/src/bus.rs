@@ -134,17 +134,16 @@ impl EventStream {
         if let Some(last) = batch.last() {
             self.last_seq = self.last_seq.max(last.seq);
         }
-        let events: Batch = if self.filter.is_all() {
-            batch
-        } else if batch.iter().all(|e| self.filter.matches(&e.event)) {
-            batch
-        } else {
-            batch
-                .iter()
-                .filter(|e| self.filter.matches(&e.event))
-                .cloned()
-                .collect()
-        };
+        let events: Batch =
+            if self.filter.is_all() || batch.iter().all(|e| self.filter.matches(&e.event)) {
+                batch
+            } else {
+                batch
+                    .iter()
+                    .filter(|e| self.filter.matches(&e.event))
+                    .cloned()
+                    .collect()
+            };
         (!events.is_empty()).then_some(Delivery::Events(events))
     }
 }
