@@ -178,6 +178,13 @@ impl BuddyLists {
         self.lists.get(owner).map(|l| l.clone()).unwrap_or_default()
     }
 
+    /// The entry for `uri` on `owner`'s list, if it is there.
+    pub fn get(&self, owner: &Aor, uri: &Aor) -> Option<Buddy> {
+        self.lists
+            .get(owner)
+            .and_then(|l| l.iter().find(|b| &b.uri == uri).cloned())
+    }
+
     /// The owners whose lists hold `buddy`: who must hear when its presence changes.
     pub fn holders_of(&self, buddy: &Aor) -> Vec<Aor> {
         self.holders

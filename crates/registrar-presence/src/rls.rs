@@ -106,8 +106,7 @@ impl ResourceLists {
     /// # Errors
     /// [`Error::InvalidPolicy`] when the expiries contradict each other.
     pub fn new(policy: SubscriptionPolicy) -> Result<Self, Error> {
-        // The same checks as for single subscriptions.
-        Subscriptions::new(policy.clone())?;
+        policy.validate()?;
         Ok(Self {
             policy,
             ..Self::default()
@@ -209,7 +208,7 @@ impl ResourceLists {
         watcher: &Aor,
         ctx: ListContext<'_>,
     ) -> Vec<NotifyIntent> {
-        if !ctx.lists.list(watcher).iter().any(|b| &b.uri == presentity) {
+        if ctx.lists.get(watcher, presentity).is_none() {
             return Vec::new();
         }
         self.resources_changed(now, watcher, std::slice::from_ref(presentity), ctx)
@@ -255,7 +254,7 @@ impl ResourceLists {
             if list.waiting.is_empty() && !list.full_state_due {
                 continue;
             }
-            let allowed_at = self.allowed_at(&list.subscription);
+            let allowed_at = self.policy.notify_allowed_at(&list.subscription);
             if now < allowed_at {
                 self.deferred.insert(&d, allowed_at);
                 continue;
@@ -311,6 +310,12 @@ impl ResourceLists {
             .filter_map(|d| self.subs.get(d).map(|s| s.clone()))
             .filter(|s| s.subscription.expires_at > now)
             .collect()
+    }
+
+    /// Whether `owner` holds any list subscription (live or waiting for its expiry sweep): a cheap check
+    /// before gathering the documents a list NOTIFY needs.
+    pub fn has_subscriptions(&self, owner: &Aor) -> bool {
+        self.by_owner.contains_key(owner)
     }
 
     /// The list subscription of `dialog`, if it exists.
@@ -371,7 +376,7 @@ impl ResourceLists {
 
     /// Whether rate control holds back a NOTIFY of `list` at `now`; if so, it is filed to be flushed.
     fn hold_back(&self, list: &mut ListSubscription, now: Timestamp) -> bool {
-        let allowed_at = self.allowed_at(&list.subscription);
+        let allowed_at = self.policy.notify_allowed_at(&list.subscription);
         if now >= allowed_at {
             return false;
         }
@@ -379,13 +384,6 @@ impl ResourceLists {
             self.deferred.insert(&list.subscription.dialog, allowed_at);
         }
         true
-    }
-
-    fn allowed_at(&self, sub: &Subscription) -> Timestamp {
-        sub.last_notify_at
-            .saturating_add(std::time::Duration::from_millis(
-                self.policy.min_notify_interval_ms,
-            ))
     }
 
     fn dialogs_of(&self, owner: &Aor) -> Vec<DialogId> {
@@ -440,11 +438,9 @@ fn send_partial(
     now: Timestamp,
     ctx: ListContext<'_>,
 ) -> Option<NotifyIntent> {
-    let on_list: Vec<Buddy> = ctx
-        .lists
-        .list(&list.owner)
-        .into_iter()
-        .filter(|b| buddies.contains(&b.uri))
+    let on_list: Vec<Buddy> = buddies
+        .iter()
+        .filter_map(|b| ctx.lists.get(&list.owner, b))
         .collect();
     if on_list.is_empty() {
         return None;

@@ -353,6 +353,32 @@ pub struct SubscriptionPolicy {
     pub min_notify_interval_ms: u64,
 }
 
+impl SubscriptionPolicy {
+    /// Check that the policy does not contradict itself.
+    ///
+    /// # Errors
+    /// [`Error::InvalidPolicy`] when the expiries do not satisfy `0 < min <= default <= max`.
+    pub const fn validate(&self) -> Result<(), Error> {
+        if self.min_expires == 0
+            || self.min_expires > self.default_expires
+            || self.default_expires > self.max_expires
+        {
+            return Err(Error::InvalidPolicy(
+                "subscription expiries must satisfy 0 < min <= default <= max",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The earliest instant rate control lets `sub` be notified of a state change again.
+    pub(crate) fn notify_allowed_at(&self, sub: &Subscription) -> Timestamp {
+        sub.last_notify_at
+            .saturating_add(std::time::Duration::from_millis(
+                self.min_notify_interval_ms,
+            ))
+    }
+}
+
 impl Default for SubscriptionPolicy {
     fn default() -> Self {
         Self {

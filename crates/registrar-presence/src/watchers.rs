@@ -40,14 +40,7 @@ impl Subscriptions {
     /// # Errors
     /// [`Error::InvalidPolicy`] when the expiries contradict each other.
     pub fn new(policy: SubscriptionPolicy) -> Result<Self, Error> {
-        if policy.min_expires == 0
-            || policy.min_expires > policy.default_expires
-            || policy.default_expires > policy.max_expires
-        {
-            return Err(Error::InvalidPolicy(
-                "subscription expiries must satisfy 0 < min <= default <= max",
-            ));
-        }
+        policy.validate()?;
         Ok(Self {
             policy,
             ..Self::default()
@@ -160,7 +153,7 @@ impl Subscriptions {
             {
                 continue;
             }
-            let allowed_at = self.allowed_at(&sub);
+            let allowed_at = self.policy.notify_allowed_at(&sub);
             if now < allowed_at {
                 if !sub.deferred {
                     sub.deferred = true;
@@ -194,7 +187,7 @@ impl Subscriptions {
             if !sub.deferred {
                 continue;
             }
-            let allowed_at = self.allowed_at(&sub);
+            let allowed_at = self.policy.notify_allowed_at(&sub);
             if now < allowed_at {
                 // Filed under a whole second that came before the interval's end: look again then.
                 self.deferred.insert(&d, allowed_at);
@@ -218,13 +211,6 @@ impl Subscriptions {
     /// When the next deferred NOTIFY may be due.
     pub fn next_flush(&self) -> Option<Timestamp> {
         self.deferred.next()
-    }
-
-    fn allowed_at(&self, sub: &Subscription) -> Timestamp {
-        sub.last_notify_at
-            .saturating_add(std::time::Duration::from_millis(
-                self.policy.min_notify_interval_ms,
-            ))
     }
 
     /// Record the presentity's decision about a watcher and apply it to the watcher's live subscriptions:

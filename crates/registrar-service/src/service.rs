@@ -1,5 +1,6 @@
 //! `RegistrarService`: the layers composed behind their traits.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -331,7 +332,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         if !removed.is_empty() {
             let changes: Vec<BindingChange> = removed
                 .iter()
-                .map(|b| binding_change(ChangeKind::Removed, b.clone()))
+                .map(|b| BindingChange::new(ChangeKind::Removed, b.clone()))
                 .collect();
             self.bindings_changed(aor, &changes, false, now).await;
         }
@@ -735,12 +736,15 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         if let Ok(expired) = i.registry.expire(now).await
             && !expired.is_empty()
         {
+            let mut expired = expired;
+            // Stable: each AoR's bindings keep the order the store reported them in.
+            expired.sort_by(|a, b| a.0.cmp(&b.0));
             let mut by_aor: Vec<(Aor, Vec<BindingChange>)> = Vec::new();
             for (aor, b) in expired {
-                let change = binding_change(ChangeKind::Expired, b);
-                match by_aor.iter_mut().find(|(a, _)| *a == aor) {
-                    Some((_, list)) => list.push(change),
-                    None => by_aor.push((aor, vec![change])),
+                let change = BindingChange::new(ChangeKind::Expired, b);
+                match by_aor.last_mut() {
+                    Some((last, list)) if *last == aor => list.push(change),
+                    _ => by_aor.push((aor, vec![change])),
                 }
             }
             let mut events = Vec::new();
@@ -842,7 +846,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         owners.push(user.clone());
         let mut intents = Vec::new();
         for owner in owners {
-            if self.inner.lists.subscriptions_of(&owner, now).is_empty() {
+            if !self.inner.lists.has_subscriptions(&owner) {
                 continue;
             }
             if let Ok(docs) = self.list_documents_for(&owner, now).await {
@@ -887,7 +891,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         let holders = self.inner.buddies.holders_of(aor);
         if holders
             .iter()
-            .any(|h| !self.inner.lists.subscriptions_of(h, now).is_empty())
+            .any(|h| self.inner.lists.has_subscriptions(h))
         {
             let presence_of = |a: &Aor| {
                 if a == aor {
@@ -917,7 +921,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 change,
             },
         );
-        if self.inner.lists.subscriptions_of(owner, now).is_empty() {
+        if !self.inner.lists.has_subscriptions(owner) {
             return Ok(());
         }
         let docs = self.list_documents_for(owner, now).await?;
@@ -946,10 +950,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         &self,
         list_uri: &Aor,
         now: Timestamp,
-    ) -> Result<Vec<(Aor, Arc<str>)>, Error> {
+    ) -> Result<HashMap<Aor, Arc<str>>, Error> {
         match self.inner.buddies.owner_of_list(list_uri) {
             Some(owner) => self.list_documents_for(&owner, now).await,
-            None => Ok(Vec::new()),
+            None => Ok(HashMap::new()),
         }
     }
 
@@ -958,8 +962,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         &self,
         owner: &Aor,
         now: Timestamp,
-    ) -> Result<Vec<(Aor, Arc<str>)>, Error> {
-        let mut docs = Vec::new();
+    ) -> Result<HashMap<Aor, Arc<str>>, Error> {
+        let mut docs = HashMap::new();
         for b in self.inner.buddies.list(owner) {
             let xml = self
                 .inner
@@ -968,7 +972,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 .await?
                 .xml
                 .clone();
-            docs.push((b.uri, xml));
+            docs.insert(b.uri, xml);
         }
         Ok(docs)
     }
@@ -982,15 +986,11 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     }
 }
 
-fn lookup_doc(docs: &[(Aor, Arc<str>)], aor: &Aor) -> Arc<str> {
-    docs.iter().find(|(a, _)| a == aor).map_or_else(
+fn lookup_doc(docs: &HashMap<Aor, Arc<str>>, aor: &Aor) -> Arc<str> {
+    docs.get(aor).map_or_else(
         || Arc::from(Presence::new(aor.as_str()).to_xml()),
-        |(_, d)| Arc::clone(d),
+        Arc::clone,
     )
-}
-
-fn binding_change(kind: ChangeKind, binding: Binding) -> BindingChange {
-    BindingChange::new(kind, binding)
 }
 
 fn registration_event(aor: &Aor, c: &BindingChange) -> RegistrarEvent {
