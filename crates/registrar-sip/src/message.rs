@@ -1,0 +1,770 @@
+//! Wire parsing: a SIP message from bytes, with `ezk-sip-types` doing the grammar and this module guarding
+//! what it does not (size and header-count caps before any parsing, exact case-sensitive methods, bodies
+//! framed by `Content-Length`, every sub-parse handed a slice of the message's own buffer).
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use ezk_sip_types::Name;
+use ezk_sip_types::header::HeaderParse;
+use ezk_sip_types::header::typed::{CSeq as EzkCSeq, FromTo, Via as EzkVia};
+use ezk_sip_types::msg::{Line, MessageLine, PullParser};
+use ezk_sip_types::parse::Parse;
+
+use crate::Error;
+
+/// Caps on what a peer may send, applied before parsing.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The largest message in bytes (head and body).
+    pub max_message: usize,
+    /// The most header lines in one message.
+    pub max_headers: usize,
+}
+
+impl Limits {
+    /// Limits of `max_message` bytes and `max_headers` header lines.
+    pub const fn new(max_message: usize, max_headers: usize) -> Self {
+        Self {
+            max_message,
+            max_headers,
+        }
+    }
+}
+
+impl Default for Limits {
+    /// 64 KiB (the largest UDP datagram) and 128 header lines.
+    fn default() -> Self {
+        Self::new(65_535, 128)
+    }
+}
+
+/// The methods this server knows; the rest are kept as text (and answered 405).
+#[derive(Clone, Debug, Eq, PartialEq, Hash)]
+#[non_exhaustive]
+pub enum Method {
+    /// REGISTER.
+    Register,
+    /// SUBSCRIBE.
+    Subscribe,
+    /// NOTIFY.
+    Notify,
+    /// PUBLISH.
+    Publish,
+    /// OPTIONS.
+    Options,
+    /// ACK.
+    Ack,
+    /// CANCEL.
+    Cancel,
+    /// INVITE.
+    Invite,
+    /// Any other method token.
+    Other(String),
+}
+
+impl Method {
+    fn from_token(t: &str) -> Self {
+        // Methods are case-sensitive (RFC 3261 §7.1).
+        match t {
+            "REGISTER" => Self::Register,
+            "SUBSCRIBE" => Self::Subscribe,
+            "NOTIFY" => Self::Notify,
+            "PUBLISH" => Self::Publish,
+            "OPTIONS" => Self::Options,
+            "ACK" => Self::Ack,
+            "CANCEL" => Self::Cancel,
+            "INVITE" => Self::Invite,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    /// The method token.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Register => "REGISTER",
+            Self::Subscribe => "SUBSCRIBE",
+            Self::Notify => "NOTIFY",
+            Self::Publish => "PUBLISH",
+            Self::Options => "OPTIONS",
+            Self::Ack => "ACK",
+            Self::Cancel => "CANCEL",
+            Self::Invite => "INVITE",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+/// The headers this server reads, by their canonical name (compact forms map here too).
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Hdr {
+    /// Via (v).
+    Via,
+    /// From (f).
+    From,
+    /// To (t).
+    To,
+    /// Call-ID (i).
+    CallId,
+    /// CSeq.
+    CSeq,
+    /// Contact (m).
+    Contact,
+    /// Expires.
+    Expires,
+    /// Event (o).
+    Event,
+    /// Accept.
+    Accept,
+    /// Supported (k).
+    Supported,
+    /// Require.
+    Require,
+    /// Proxy-Require.
+    ProxyRequire,
+    /// Path.
+    Path,
+    /// Record-Route.
+    RecordRoute,
+    /// User-Agent.
+    UserAgent,
+    /// Content-Type (c).
+    ContentType,
+    /// Content-Length (l).
+    ContentLength,
+    /// Content-Encoding (e).
+    ContentEncoding,
+    /// SIP-If-Match.
+    SipIfMatch,
+    /// Authorization.
+    Authorization,
+    /// Max-Forwards.
+    MaxForwards,
+    /// Subscription-State.
+    SubscriptionState,
+    /// Anything else.
+    Other,
+}
+
+impl Hdr {
+    fn of(name: &Name, raw: &str) -> Self {
+        const KNOWN: [(Name, Hdr); 21] = [
+            (Name::VIA, Hdr::Via),
+            (Name::FROM, Hdr::From),
+            (Name::TO, Hdr::To),
+            (Name::CALL_ID, Hdr::CallId),
+            (Name::CSEQ, Hdr::CSeq),
+            (Name::CONTACT, Hdr::Contact),
+            (Name::EXPIRES, Hdr::Expires),
+            (Name::EVENT, Hdr::Event),
+            (Name::ACCEPT, Hdr::Accept),
+            (Name::SUPPORTED, Hdr::Supported),
+            (Name::REQUIRE, Hdr::Require),
+            (Name::PROXY_REQUIRE, Hdr::ProxyRequire),
+            (Name::RECORD_ROUTE, Hdr::RecordRoute),
+            (Name::USER_AGENT, Hdr::UserAgent),
+            (Name::CONTENT_TYPE, Hdr::ContentType),
+            (Name::CONTENT_LENGTH, Hdr::ContentLength),
+            (Name::CONTENT_ENCODING, Hdr::ContentEncoding),
+            (Name::AUTHORIZATION, Hdr::Authorization),
+            (Name::MAX_FORWARDS, Hdr::MaxForwards),
+            (Name::SUBSCRIPTION_STATE, Hdr::SubscriptionState),
+            (Name::WARNING, Hdr::Other),
+        ];
+        for (n, h) in &KNOWN {
+            if n == name {
+                return *h;
+            }
+        }
+        if raw.eq_ignore_ascii_case("path") {
+            Self::Path
+        } else if raw.eq_ignore_ascii_case("sip-if-match") {
+            Self::SipIfMatch
+        } else {
+            Self::Other
+        }
+    }
+
+    /// Whether several values of this header may share one line, separated by commas.
+    const fn is_list(self) -> bool {
+        matches!(
+            self,
+            Self::Via
+                | Self::Contact
+                | Self::Accept
+                | Self::Supported
+                | Self::Require
+                | Self::ProxyRequire
+                | Self::Path
+                | Self::RecordRoute
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+struct HeaderLine {
+    hdr: Hdr,
+    name: Range<usize>,
+    value: Range<usize>,
+}
+
+/// The first line.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum StartLine {
+    /// A request: its method and Request-URI.
+    Request {
+        /// The method.
+        method: Method,
+        /// The Request-URI, as sent.
+        uri: Range<usize>,
+    },
+    /// A response: its status code.
+    Response {
+        /// The status code.
+        status: u16,
+    },
+}
+
+/// The top Via, parsed.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct TopVia {
+    /// The transport token (`UDP`, `TCP`, …), upper case.
+    pub transport: String,
+    /// The sent-by host.
+    pub host: String,
+    /// The sent-by port, if given.
+    pub port: Option<u16>,
+    /// The branch parameter.
+    pub branch: Option<String>,
+    /// Whether `rport` was present (RFC 3581).
+    pub rport: bool,
+}
+
+/// A SIP message that passed the caps and the grammar checks this server needs.
+#[derive(Clone, Debug)]
+pub struct Message {
+    src: Bytes,
+    start: StartLine,
+    headers: Vec<HeaderLine>,
+    body: Range<usize>,
+    via: TopVia,
+    cseq: (u32, Range<usize>),
+    from_tag: Option<String>,
+    to_tag: Option<String>,
+}
+
+/// How much of a stream buffer is one whole message: the head up to its blank line plus `Content-Length`.
+///
+/// `Ok(None)` means more bytes are needed; `Ok(Some(n))` that the first `n` bytes are a message (or, when
+/// the buffer starts with blank lines, `n` bytes of keep-alive CRLFs to skip).
+///
+/// # Errors
+/// [`Error::TooLarge`] when the message would exceed `limits`, [`Error::Malformed`] for a head without a
+/// usable `Content-Length` (required on streams, RFC 3261 §18.3).
+pub fn frame_len(buf: &[u8], limits: Limits) -> Result<Option<usize>, Error> {
+    let lead = buf
+        .iter()
+        .take_while(|b| **b == b'\r' || **b == b'\n')
+        .count();
+    if lead > 0 {
+        return Ok(Some(lead));
+    }
+    let Some(head_end) = find_head_end(buf) else {
+        if buf.len() > limits.max_message {
+            return Err(Error::TooLarge);
+        }
+        return Ok(None);
+    };
+    let head = &buf[..head_end];
+    let mut len = None;
+    for line in head.split(|b| *b == b'\n') {
+        let line = std::str::from_utf8(line).unwrap_or("").trim();
+        if let Some((n, v)) = line.split_once(':') {
+            let n = n.trim();
+            if n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("l") {
+                len = Some(
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|_| Error::malformed("Content-Length is not a number"))?,
+                );
+            }
+        }
+    }
+    let len = len.ok_or_else(|| Error::malformed("Content-Length is required on a stream"))?;
+    let total = head_end.saturating_add(len);
+    if total > limits.max_message {
+        return Err(Error::TooLarge);
+    }
+    Ok((buf.len() >= total).then_some(total))
+}
+
+/// The index just past the blank line ending the head.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + 1 < buf.len() {
+        if buf[i] == b'\n' {
+            if buf[i + 1] == b'\n' {
+                return Some(i + 2);
+            }
+            if buf[i + 1] == b'\r' && buf.get(i + 2) == Some(&b'\n') {
+                return Some(i + 3);
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+impl Message {
+    /// Parse one message. On a datagram the body is what follows the head, cut to `Content-Length`
+    /// (RFC 3261 §18.3: a shorter datagram than `Content-Length` says is malformed).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::TooManyHeaders`], or [`Error::Malformed`] naming the problem; the
+    /// caller answers 400 when [`Error::can_answer`] allows.
+    pub fn parse(src: Bytes, limits: Limits) -> Result<Self, Error> {
+        if src.len() > limits.max_message {
+            return Err(Error::TooLarge);
+        }
+        let head_end = find_head_end(&src).ok_or_else(|| Error::malformed("no end of head"))?;
+        // The header-count cap, before any grammar runs.
+        let lines = src[..head_end].iter().filter(|b| **b == b'\n').count();
+        if lines > limits.max_headers + 2 {
+            return Err(Error::TooManyHeaders);
+        }
+        let head_str = std::str::from_utf8(&src[..head_end])
+            .map_err(|_| Error::malformed("the head is not UTF-8"))?;
+        let mut parser = PullParser::new(&src[..head_end], 0);
+        let first = match parser.next() {
+            Some(Ok(l)) => l,
+            _ => return Err(Error::malformed("no start line")),
+        };
+        let first_str = sub_str(head_str, &src, first);
+        let start = parse_start(&src, first_str)?;
+        let mut headers = Vec::with_capacity(16);
+        for line in parser.by_ref() {
+            let Ok(line) = line else {
+                return Err(Error::malformed("incomplete header line"));
+            };
+            let text = sub_str(head_str, &src, line);
+            let Ok((_, parsed)) = Line::parse(&src, text) else {
+                return Err(Error::malformed(format!(
+                    "header line without a name: {}",
+                    clip(text)
+                )));
+            };
+            let Some(colon) = text.find(':') else {
+                return Err(Error::malformed("header line without a colon"));
+            };
+            let raw_name = text[..colon].trim();
+            if raw_name.is_empty() || !raw_name.bytes().all(is_token) {
+                return Err(Error::malformed(format!(
+                    "bad header name: {}",
+                    clip(raw_name)
+                )));
+            }
+            let name_start = offset(&src, raw_name);
+            let value: &str = parsed.value.as_ref();
+            let value = value.trim();
+            let value_start = if value.is_empty() {
+                offset(&src, text) + text.len()
+            } else {
+                offset(&src, value)
+            };
+            headers.push(HeaderLine {
+                hdr: Hdr::of(&parsed.name, raw_name),
+                name: name_start..name_start + raw_name.len(),
+                value: value_start..value_start + value.len(),
+            });
+        }
+        let mut msg = Self {
+            src: src.clone(),
+            start,
+            headers,
+            body: head_end..src.len(),
+            via: TopVia {
+                transport: String::new(),
+                host: String::new(),
+                port: None,
+                branch: None,
+                rport: false,
+            },
+            cseq: (0, 0..0),
+            from_tag: None,
+            to_tag: None,
+        };
+        msg.check_body()?;
+        msg.check_mandatory()?;
+        Ok(msg)
+    }
+
+    fn check_body(&mut self) -> Result<(), Error> {
+        let mut lens = self.values(Hdr::ContentLength);
+        let first = lens.next().map(|v| v.trim().parse::<usize>());
+        let more = lens.next().is_some();
+        drop(lens);
+        if let Some(n) = first {
+            let n = n.map_err(|_| Error::malformed("Content-Length is not a number"))?;
+            if more {
+                return Err(Error::malformed("more than one Content-Length"));
+            }
+            let available = self.body.len();
+            if n > available {
+                return Err(Error::malformed(
+                    "the body is shorter than Content-Length says",
+                ));
+            }
+            self.body = self.body.start..self.body.start + n;
+        }
+        Ok(())
+    }
+
+    /// Via, From, To, Call-ID and CSeq must be present and well formed (RFC 3261 §8.1.1).
+    fn check_mandatory(&mut self) -> Result<(), Error> {
+        let src = self.src.clone();
+        let via = self
+            .first_raw(Hdr::Via)
+            .ok_or_else(|| Error::malformed("no Via"))?;
+        let via_str = self.str_at(&via);
+        let top = split_list(via_str).next().unwrap_or("");
+        let (rest, v) =
+            EzkVia::parse(&src, top).map_err(|_| Error::malformed("the top Via is malformed"))?;
+        if !rest.trim().is_empty() {
+            return Err(Error::malformed("the top Via is malformed"));
+        }
+        self.via = TopVia {
+            transport: v.transport.to_ascii_uppercase(),
+            host: v.sent_by.host.to_string(),
+            port: v.sent_by.port,
+            branch: v.params.get_val("branch").map(|b| b.to_string()),
+            rport: v.params.get("rport").is_some(),
+        };
+        for (h, name) in [(Hdr::From, "From"), (Hdr::To, "To")] {
+            let r = self
+                .first_raw(h)
+                .ok_or_else(|| Error::malformed(format!("no {name}")))?;
+            if self.values(h).nth(1).is_some() {
+                return Err(Error::malformed(format!("more than one {name}")));
+            }
+            let s = self.str_at(&r);
+            let (rest, ft) = FromTo::parse(&src, s)
+                .map_err(|_| Error::malformed(format!("{name} is malformed")))?;
+            if !rest.trim().is_empty() {
+                return Err(Error::malformed(format!("{name} is malformed")));
+            }
+            let tag = ft.tag.map(|t| t.to_string());
+            if h == Hdr::From {
+                self.from_tag = tag;
+            } else {
+                self.to_tag = tag;
+            }
+        }
+        let call_id = self
+            .header(Hdr::CallId)
+            .ok_or_else(|| Error::malformed("no Call-ID"))?;
+        if call_id.is_empty() || call_id.contains(char::is_whitespace) {
+            return Err(Error::malformed("Call-ID is malformed"));
+        }
+        let cseq = self
+            .first_raw(Hdr::CSeq)
+            .ok_or_else(|| Error::malformed("no CSeq"))?;
+        let cs = std::str::from_utf8(&src[cseq]).unwrap_or("");
+        let (rest, parsed) =
+            EzkCSeq::parse(&src, cs).map_err(|_| Error::malformed("CSeq is malformed"))?;
+        if !rest.trim().is_empty() {
+            return Err(Error::malformed("CSeq is malformed"));
+        }
+        let method_text = cs.split_whitespace().nth(1).unwrap_or("");
+        let m_start = offset(&src, method_text);
+        self.cseq = (parsed.cseq, m_start..m_start + method_text.len());
+        if let StartLine::Request { method, .. } = &self.start
+            && method.as_str() != method_text
+            && !(matches!(method, Method::Ack | Method::Cancel))
+        {
+            return Err(Error::malformed(
+                "the CSeq method differs from the request method",
+            ));
+        }
+        Ok(())
+    }
+
+    fn first_raw(&self, h: Hdr) -> Option<Range<usize>> {
+        self.headers
+            .iter()
+            .find(|l| l.hdr == h)
+            .map(|l| l.value.clone())
+    }
+
+    fn str_at(&self, r: &Range<usize>) -> &str {
+        std::str::from_utf8(&self.src[r.clone()]).unwrap_or("")
+    }
+
+    /// The start line.
+    pub const fn start(&self) -> &StartLine {
+        &self.start
+    }
+
+    /// The method of a request.
+    pub const fn method(&self) -> Option<&Method> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The status of a response.
+    pub const fn status(&self) -> Option<u16> {
+        match &self.start {
+            StartLine::Response { status } => Some(*status),
+            StartLine::Request { .. } => None,
+        }
+    }
+
+    /// The Request-URI of a request, as sent.
+    pub fn request_uri(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { uri, .. } => Some(self.str_at(uri)),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// The first value of header `h` (the whole line's value).
+    pub fn header(&self, h: Hdr) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|l| l.hdr == h)
+            .map(|l| self.str_at(&l.value))
+    }
+
+    /// Every line's value of header `h`, in order.
+    pub fn values(&self, h: Hdr) -> impl Iterator<Item = &str> + '_ {
+        self.headers
+            .iter()
+            .filter(move |l| l.hdr == h)
+            .map(|l| self.str_at(&l.value))
+    }
+
+    /// Every element of a list header `h` (lines split at commas outside quotes and angle brackets).
+    pub fn list(&self, h: Hdr) -> impl Iterator<Item = &str> + '_ {
+        debug_assert!(h.is_list());
+        self.values(h).flat_map(split_list)
+    }
+
+    /// Every header line as written: (name, value).
+    pub fn raw_headers(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.headers
+            .iter()
+            .map(|l| (self.str_at(&l.name), self.str_at(&l.value)))
+    }
+
+    /// The top Via.
+    pub const fn top_via(&self) -> &TopVia {
+        &self.via
+    }
+
+    /// The CSeq number.
+    pub const fn cseq(&self) -> u32 {
+        self.cseq.0
+    }
+
+    /// The CSeq method.
+    pub fn cseq_method(&self) -> &str {
+        self.str_at(&self.cseq.1)
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<&str> {
+        self.from_tag.as_deref()
+    }
+
+    /// The To tag.
+    pub fn to_tag(&self) -> Option<&str> {
+        self.to_tag.as_deref()
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.src[self.body.clone()]
+    }
+
+    /// The URI inside a From or To value (`<uri>` or a bare addr-spec without parameters).
+    pub fn uri_of(h: &str) -> &str {
+        uri_in(h)
+    }
+}
+
+/// The URI of a name-addr or addr-spec value.
+pub(crate) fn uri_in(v: &str) -> &str {
+    let v = v.trim();
+    if let Some(open) = v.find('<') {
+        let rest = &v[open + 1..];
+        return rest.split('>').next().unwrap_or("").trim();
+    }
+    v.split(';').next().unwrap_or("").trim()
+}
+
+fn parse_start(src: &Bytes, line: &str) -> Result<StartLine, Error> {
+    if line.starts_with("SIP/") {
+        let mut parts = line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("");
+        if version != "SIP/2.0" {
+            return Err(Error::malformed("unsupported SIP version"));
+        }
+        let code = parts.next().unwrap_or("");
+        let status: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (100..700).contains(c))
+            .ok_or_else(|| Error::malformed("bad status code"))?;
+        return Ok(StartLine::Response { status });
+    }
+    let mut parts = line.split(' ');
+    let (Some(m), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(Error::malformed(
+            "the request line is not METHOD URI SIP/2.0",
+        ));
+    };
+    if !m.bytes().all(is_token) || m.is_empty() {
+        return Err(Error::malformed("the method is not a token"));
+    }
+    if version != "SIP/2.0" {
+        return Err(Error::VersionNotSupported);
+    }
+    let scheme = uri.split(':').next().unwrap_or("");
+    if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
+        return Err(Error::UnsupportedScheme);
+    }
+    // The grammar check of the Request-URI.
+    match MessageLine::parse(src)(line) {
+        Ok((rest, MessageLine::Request(_))) if rest.trim().is_empty() => {}
+        _ => return Err(Error::malformed("the Request-URI is malformed")),
+    }
+    let start = offset(src, uri);
+    Ok(StartLine::Request {
+        method: Method::from_token(m),
+        uri: start..start + uri.len(),
+    })
+}
+
+/// The text of `sub`, a slice of `src`, as a slice of `head` (so that sub-parsers get a slice of `src`).
+fn sub_str<'a>(head: &'a str, src: &Bytes, sub: &[u8]) -> &'a str {
+    let start = sub.as_ptr() as usize - src.as_ptr() as usize;
+    head.get(start..start + sub.len()).unwrap_or("")
+}
+
+fn offset(src: &Bytes, sub: &str) -> usize {
+    (sub.as_ptr() as usize).saturating_sub(src.as_ptr() as usize)
+}
+
+fn clip(s: &str) -> String {
+    s.chars().take(40).collect()
+}
+
+const fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+        )
+}
+
+/// Split a list header value at commas outside quotes and angle brackets.
+pub(crate) fn split_list(v: &str) -> impl Iterator<Item = &str> + '_ {
+    let mut start = 0;
+    let mut quoted = false;
+    let mut angle = false;
+    let mut escaped = false;
+    let mut done = false;
+    let bytes = v.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match b {
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => {
+                    let item = v[start..i - 1].trim();
+                    start = i;
+                    return Some(item);
+                }
+                _ => {}
+            }
+        }
+        done = true;
+        Some(v[start..].trim())
+    })
+    .filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Message, Error> {
+        Message::parse(Bytes::copy_from_slice(s.as_bytes()), Limits::default())
+    }
+
+    const REG: &str = "REGISTER sip:example.com SIP/2.0\r\nv: SIP/2.0/UDP 192.0.2.1:5070;branch=z9hG4bK1;rport\r\nf: <sip:alice@example.com>;tag=a\r\nt: <sip:alice@example.com>\r\ni: c1\r\nCSeq: 7 REGISTER\r\nm: <sip:alice@192.0.2.1:5070>, <sip:alice@192.0.2.2>\r\nl: 0\r\n\r\n";
+
+    #[test]
+    fn compact_forms_and_lists() {
+        let m = parse(REG).expect("parses");
+        assert_eq!(m.method(), Some(&Method::Register));
+        assert_eq!(m.header(Hdr::CallId), Some("c1"));
+        assert_eq!(m.cseq(), 7);
+        assert_eq!(m.from_tag(), Some("a"));
+        assert_eq!(m.to_tag(), None);
+        assert_eq!(m.list(Hdr::Contact).count(), 2);
+        let v = m.top_via();
+        assert_eq!(
+            (v.transport.as_str(), v.host.as_str(), v.port, v.rport),
+            ("UDP", "192.0.2.1", Some(5070), true)
+        );
+        assert_eq!(v.branch.as_deref(), Some("z9hG4bK1"));
+    }
+
+    #[test]
+    fn mismatched_cseq_method_is_malformed() {
+        let bad = REG.replace("7 REGISTER", "7 INVITE");
+        assert!(parse(&bad).is_err());
+    }
+
+    #[test]
+    fn too_many_headers_are_refused_before_parsing() {
+        let many = REG.replace("l: 0\r\n", &"X-A: b\r\n".repeat(200));
+        assert!(matches!(parse(&many), Err(Error::TooManyHeaders)));
+    }
+
+    #[test]
+    fn framing_on_streams() {
+        let l = Limits::default();
+        assert_eq!(frame_len(b"\r\n\r\n", l).expect("ok"), Some(4));
+        assert_eq!(frame_len(&REG.as_bytes()[..20], l).expect("ok"), None);
+        assert_eq!(frame_len(REG.as_bytes(), l).expect("ok"), Some(REG.len()));
+        let no_len = REG.replace("l: 0\r\n", "");
+        assert!(frame_len(no_len.as_bytes(), l).is_err());
+    }
+
+    #[test]
+    fn split_respects_quotes_and_brackets() {
+        let v: Vec<_> = split_list("\"a, b\" <sip:x;y=1,2>, sip:z").collect();
+        assert_eq!(v, ["\"a, b\" <sip:x;y=1,2>", "sip:z"]);
+    }
+}
