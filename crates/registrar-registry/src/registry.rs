@@ -111,6 +111,14 @@ impl<S: LocationStore> Registry<S> {
         self.store.aors(after, limit).await
     }
 
+    /// How many addresses-of-record have bindings (expired ones count until the next sweep).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn registered_count(&self) -> Result<usize, Error> {
+        self.store.aor_count().await
+    }
+
     /// Remove every binding of `aor` (an operator's action) and return what was live.
     ///
     /// # Errors

@@ -587,6 +587,19 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         self.inner.subs.watchers_of(presentity, self.now())
     }
 
+    /// How many addresses-of-record have bindings (for gauges; expired ones count until the next sweep).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn registered_count(&self) -> Result<usize, Error> {
+        Ok(self.inner.registry.registered_count().await?)
+    }
+
+    /// How many subscriptions exist, buddy list subscriptions included (for gauges).
+    pub fn subscription_count(&self) -> usize {
+        self.inner.subs.len() + self.inner.lists.len()
+    }
+
     /// The live subscriptions `watcher` holds, including its buddy list subscriptions.
     pub fn watching(&self, watcher: &Aor) -> Vec<Subscription> {
         let now = self.now();

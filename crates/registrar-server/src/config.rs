@@ -1,0 +1,301 @@
+//! The configuration file (TOML) and its defaults. Every key is documented in `docs/operations.md`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct Config {
+    pub(crate) sip: SipSection,
+    pub(crate) registrar: RegistrarSection,
+    pub(crate) presence: PresenceSection,
+    pub(crate) auth: AuthSection,
+    pub(crate) http: HttpSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SipSection {
+    pub(crate) listen: Vec<String>,
+    pub(crate) domains: Vec<String>,
+    pub(crate) advertise: Option<String>,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) max_headers: usize,
+    pub(crate) rate_limit_per_source: u32,
+    pub(crate) rate_limit_burst: u32,
+    pub(crate) udp_workers: usize,
+    pub(crate) t1_ms: u64,
+}
+
+impl Default for SipSection {
+    fn default() -> Self {
+        Self {
+            listen: vec!["udp:0.0.0.0:5060".into(), "tcp:0.0.0.0:5060".into()],
+            domains: Vec::new(),
+            advertise: None,
+            max_message_bytes: 65_535,
+            max_headers: 128,
+            rate_limit_per_source: 5_000,
+            rate_limit_burst: 10_000,
+            udp_workers: 0,
+            t1_ms: 500,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RegistrarSection {
+    pub(crate) min_expires: u32,
+    pub(crate) default_expires: u32,
+    pub(crate) max_expires: u32,
+    pub(crate) max_contacts: usize,
+    pub(crate) max_contacts_policy: ContactsPolicy,
+}
+
+impl Default for RegistrarSection {
+    fn default() -> Self {
+        Self {
+            min_expires: 60,
+            default_expires: 3600,
+            max_expires: 7200,
+            max_contacts: 10,
+            max_contacts_policy: ContactsPolicy::Reject,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ContactsPolicy {
+    Reject,
+    EvictOldest,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PresenceSection {
+    pub(crate) min_expires: u32,
+    pub(crate) max_expires: u32,
+    pub(crate) default_watcher_policy: WatcherPolicy,
+    pub(crate) mode: ServiceMode,
+}
+
+impl Default for PresenceSection {
+    fn default() -> Self {
+        Self {
+            min_expires: 60,
+            max_expires: 7200,
+            default_watcher_policy: WatcherPolicy::Allow,
+            mode: ServiceMode::P2p,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum WatcherPolicy {
+    Allow,
+    Confirm,
+    Block,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum ServiceMode {
+    P2p,
+    B2bua,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct AuthSection {
+    pub(crate) enabled: bool,
+    pub(crate) realm: String,
+    pub(crate) nonce_ttl: u64,
+    pub(crate) users: BTreeMap<String, UserHashes>,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            realm: "registrar".into(),
+            nonce_ttl: 300,
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+/// One user's HA1 hashes: `md5` = MD5(user:realm:password), `sha256` = SHA-256(user:realm:password).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserHashes {
+    pub(crate) md5: Option<String>,
+    pub(crate) sha256: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct HttpSection {
+    pub(crate) listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
+    }
+}
+
+/// A listening address: `udp:IP:PORT` or `tcp:IP:PORT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Listen {
+    pub(crate) tcp: bool,
+    pub(crate) addr: SocketAddr,
+}
+
+pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
+    let (proto, addr) = s
+        .split_once(':')
+        .ok_or_else(|| format!("`{s}` is not `udp:IP:PORT` or `tcp:IP:PORT`"))?;
+    let tcp = match proto.to_ascii_lowercase().as_str() {
+        "udp" => false,
+        "tcp" => true,
+        other => return Err(format!("`{s}`: transport `{other}` is not udp or tcp")),
+    };
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("`{s}`: `{addr}` is not IP:PORT ({e})"))?;
+    Ok(Listen { tcp, addr })
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+impl Config {
+    /// Read and check a file; the error names the file, the key and the problem.
+    pub(crate) fn load(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let c: Self = toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))?;
+        Ok(c)
+    }
+
+    /// Check the values together; the error names the key.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.sip.listen.is_empty() {
+            return Err("sip.listen: at least one address is needed".into());
+        }
+        for l in &self.sip.listen {
+            parse_listen(l).map_err(|e| format!("sip.listen: {e}"))?;
+        }
+        if self.sip.max_message_bytes < 1024 {
+            return Err("sip.max_message_bytes: must be at least 1024".into());
+        }
+        if self.sip.max_headers < 8 {
+            return Err("sip.max_headers: must be at least 8".into());
+        }
+        if self.sip.t1_ms == 0 {
+            return Err("sip.t1_ms: must be positive".into());
+        }
+        let r = &self.registrar;
+        if r.min_expires > r.max_expires {
+            return Err(format!(
+                "registrar.min_expires ({}) is above registrar.max_expires ({})",
+                r.min_expires, r.max_expires
+            ));
+        }
+        if r.default_expires < r.min_expires || r.default_expires > r.max_expires {
+            return Err(format!(
+                "registrar.default_expires ({}) is outside registrar.min_expires..registrar.max_expires ({}..{})",
+                r.default_expires, r.min_expires, r.max_expires
+            ));
+        }
+        if r.max_contacts == 0 {
+            return Err("registrar.max_contacts: must be at least 1".into());
+        }
+        let p = &self.presence;
+        if p.min_expires > p.max_expires {
+            return Err(format!(
+                "presence.min_expires ({}) is above presence.max_expires ({})",
+                p.min_expires, p.max_expires
+            ));
+        }
+        if self.auth.enabled {
+            if self.auth.realm.is_empty() || self.auth.realm.contains('"') {
+                return Err("auth.realm: must be non-empty and without quotes".into());
+            }
+            for (user, h) in &self.auth.users {
+                if h.md5.is_none() && h.sha256.is_none() {
+                    return Err(format!("auth.users.{user}: needs md5 or sha256"));
+                }
+                if h.md5.as_deref().is_some_and(|v| !is_hex(v, 32)) {
+                    return Err(format!("auth.users.{user}.md5: not 32 hex digits"));
+                }
+                if h.sha256.as_deref().is_some_and(|v| !is_hex(v, 64)) {
+                    return Err(format!("auth.users.{user}.sha256: not 64 hex digits"));
+                }
+            }
+        }
+        self.http
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| format!("http.listen: `{}` is not IP:PORT ({e})", self.http.listen))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::parse("").expect("empty file");
+        c.validate().expect("defaults");
+        assert_eq!(c.sip.listen.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = Config::parse("[registrar]\nmin_expire = 3\n").expect_err("unknown key");
+        assert!(e.contains("min_expire"), "{e}");
+        let e =
+            Config::parse("[registrar]\nmax_contacts_policy = \"drop\"\n").expect_err("bad enum");
+        assert!(
+            e.contains("max_contacts_policy") || e.contains("drop"),
+            "{e}"
+        );
+        let c = Config::parse("[registrar]\nmin_expires = 9000\n").expect("parses");
+        let e = c.validate().expect_err("min above max");
+        assert!(e.starts_with("registrar.min_expires"), "{e}");
+        let c = Config::parse("[sip]\nlisten = [\"sctp:1.2.3.4:5\"]\n").expect("parses");
+        assert!(c.validate().expect_err("bad").starts_with("sip.listen"));
+    }
+
+    #[test]
+    fn users_with_hashes() {
+        let c = Config::parse(
+            "[auth]\nenabled = true\nrealm = \"example.com\"\n[auth.users.alice]\nmd5 = \"0123456789abcdef0123456789abcdef\"\n",
+        )
+        .expect("parses");
+        c.validate().expect("valid");
+        let c = Config::parse("[auth]\nenabled = true\n[auth.users.bob]\nmd5 = \"xyz\"\n")
+            .expect("parses");
+        assert_eq!(
+            c.validate().expect_err("bad hash"),
+            "auth.users.bob.md5: not 32 hex digits"
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! The HTTP admin API (axum): health, Prometheus metrics, registrations, presence, subscriptions, and its
+//! OpenAPI description (utoipa). Errors are JSON: `{"error": "…"}`.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
+use registrar_pidf::Document;
+use registrar_presence::SubState;
+use registrar_types::{Aor, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use crate::serve::Ep;
+
+#[derive(Clone)]
+struct AppState {
+    ep: Arc<Ep>,
+    prometheus: PrometheusHandle,
+}
+
+/// The API's routes.
+pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/registrations", get(list_registrations))
+        .route(
+            "/v1/registrations/{aor}",
+            get(get_registration).delete(delete_registration),
+        )
+        .route("/v1/presence/{aor}", get(get_presence).put(put_presence))
+        .route("/v1/subscriptions", get(list_subscriptions))
+        .route("/openapi.json", get(openapi))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
+        .with_state(AppState { ep, prometheus })
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "registrar admin API",
+        description = "Registrations, presence and subscriptions of a running registrar."
+    ),
+    paths(
+        health,
+        metrics_text,
+        list_registrations,
+        get_registration,
+        delete_registration,
+        get_presence,
+        put_presence,
+        list_subscriptions
+    ),
+    components(schemas(
+        Health,
+        ErrorBody,
+        RegistrationsPage,
+        UserEntry,
+        AorBindings,
+        BindingView,
+        Removed,
+        SubscriptionView,
+        PresenceUpdated
+    ))
+)]
+struct ApiDoc;
+
+/// The API's OpenAPI document.
+pub(crate) fn openapi_doc() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// A JSON error.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    fn from_service(e: &registrar_service::Error) -> Self {
+        let status = match e.sip_status() {
+            400 => StatusCode::BAD_REQUEST,
+            403 => StatusCode::FORBIDDEN,
+            404 | 481 => StatusCode::NOT_FOUND,
+            412 => StatusCode::PRECONDITION_FAILED,
+            415 => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            423 => StatusCode::UNPROCESSABLE_ENTITY,
+            503 => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+/// The body of every error.
+#[derive(Serialize, ToSchema)]
+struct ErrorBody {
+    /// What went wrong.
+    error: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+fn parse_aor(raw: &str) -> Result<Aor, ApiError> {
+    let text = if raw.contains(':') {
+        raw.to_owned()
+    } else {
+        format!("sip:{raw}")
+    };
+    text.parse()
+        .map_err(|e| ApiError::bad(format!("`{raw}` is not an address-of-record: {e}")))
+}
+
+fn secs(ts: Timestamp) -> u64 {
+    ts.as_millis() / 1000
+}
+
+/// Liveness.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok` while the server runs.
+    status: &'static str,
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    let svc = s.ep.service();
+    if let Ok(n) = svc.registered_count().await {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("registrar_registrations_active").set(n as f64);
+    }
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("registrar_subscriptions_active").set(svc.subscription_count() as f64);
+    let st = s.ep.stats();
+    metrics::counter!("registrar_notify_sent_total")
+        .absolute(st.notifies_sent.load(Ordering::Relaxed));
+    metrics::counter!("registrar_notify_failed_total")
+        .absolute(st.notifies_failed.load(Ordering::Relaxed));
+    metrics::counter!("registrar_notify_retransmissions_total")
+        .absolute(st.notify_retransmissions.load(Ordering::Relaxed));
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.prometheus.render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, IntoParams)]
+struct PageQuery {
+    /// Start after this address-of-record (the `next` of the previous page).
+    after: Option<String>,
+    /// At most this many users (default 100, at most 1000).
+    limit: Option<usize>,
+}
+
+/// A page of registered users.
+#[derive(Serialize, ToSchema)]
+struct RegistrationsPage {
+    /// The users, ascending, with their binding counts.
+    users: Vec<UserEntry>,
+    /// Pass as `after` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<String>,
+}
+
+/// One registered user.
+#[derive(Serialize, ToSchema)]
+struct UserEntry {
+    /// The address-of-record.
+    aor: String,
+    /// How many live bindings it has.
+    bindings: usize,
+}
+
+#[utoipa::path(get, path = "/v1/registrations", params(PageQuery), responses((status = 200, body = RegistrationsPage), (status = 400, body = ErrorBody)))]
+async fn list_registrations(
+    State(s): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<RegistrationsPage>, ApiError> {
+    let after = q.after.as_deref().map(parse_aor).transpose()?;
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let svc = s.ep.service();
+    let page = svc
+        .registered_users(after.as_ref(), limit)
+        .await
+        .map_err(|e| ApiError::from_service(&e))?;
+    let counts = svc
+        .lookup_many(&page.users)
+        .await
+        .map_err(|e| ApiError::from_service(&e))?;
+    Ok(Json(RegistrationsPage {
+        users: page
+            .users
+            .iter()
+            .zip(counts)
+            .map(|(a, b)| UserEntry {
+                aor: a.to_string(),
+                bindings: b.len(),
+            })
+            .collect(),
+        next: page.next.map(|a| a.to_string()),
+    }))
+}
+
+/// One user's bindings.
+#[derive(Serialize, ToSchema)]
+struct AorBindings {
+    /// The address-of-record.
+    aor: String,
+    /// The live bindings, highest q first.
+    bindings: Vec<BindingView>,
+}
+
+/// One binding.
+#[derive(Serialize, ToSchema)]
+struct BindingView {
+    /// The contact URI.
+    contact: String,
+    /// Seconds left.
+    expires: u64,
+    /// Expiry time, seconds since the Unix epoch.
+    expires_at: u64,
+    /// The q-value.
+    q: String,
+    /// The Call-ID of the REGISTER that made it.
+    call_id: String,
+    /// Its CSeq.
+    cseq: u32,
+    /// `+sip.instance`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<String>,
+    /// `reg-id`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reg_id: Option<String>,
+    /// Where the REGISTER came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    /// The Path, first hop first.
+    path: Vec<String>,
+    /// User-Agent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, body = AorBindings), (status = 400, body = ErrorBody)))]
+async fn get_registration(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+) -> Result<Json<AorBindings>, ApiError> {
+    let aor = parse_aor(&aor)?;
+    let svc = s.ep.service();
+    let now = svc.now();
+    let b = svc
+        .lookup(&aor)
+        .await
+        .map_err(|e| ApiError::from_service(&e))?;
+    Ok(Json(AorBindings {
+        aor: aor.to_string(),
+        bindings: b
+            .iter()
+            .map(|b| BindingView {
+                contact: b.contact.to_string(),
+                expires: b.expires_at.secs_until(now),
+                expires_at: secs(b.expires_at),
+                q: b.q.to_string(),
+                call_id: b.call_id.to_string(),
+                cseq: b.cseq.value(),
+                instance: b.instance_id.as_ref().map(ToString::to_string),
+                reg_id: b.reg_id.as_ref().map(ToString::to_string),
+                source: b.source.map(|s| s.to_string()),
+                path: b.path.iter().map(ToString::to_string).collect(),
+                user_agent: b.user_agent.as_deref().map(str::to_owned),
+            })
+            .collect(),
+    }))
+}
+
+/// How many bindings a removal took away.
+#[derive(Serialize, ToSchema)]
+struct Removed {
+    /// The count.
+    removed: usize,
+}
+
+#[utoipa::path(delete, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, body = Removed), (status = 400, body = ErrorBody)))]
+async fn delete_registration(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+) -> Result<Json<Removed>, ApiError> {
+    let aor = parse_aor(&aor)?;
+    let removed =
+        s.ep.service()
+            .unregister(&aor)
+            .await
+            .map_err(|e| ApiError::from_service(&e))?;
+    Ok(Json(Removed {
+        removed: removed.len(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/presence/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, description = "The composed PIDF document", content_type = "application/pidf+xml"), (status = 400, body = ErrorBody)))]
+async fn get_presence(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+) -> Result<Response, ApiError> {
+    let aor = parse_aor(&aor)?;
+    let p =
+        s.ep.service()
+            .presence(&aor)
+            .await
+            .map_err(|e| ApiError::from_service(&e))?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/pidf+xml")],
+        p.xml.to_string(),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+struct PresenceQuery {
+    /// Seconds the state holds (default 3600).
+    expires: Option<u32>,
+}
+
+/// The publication a PUT made.
+#[derive(Serialize, ToSchema)]
+struct PresenceUpdated {
+    /// Its entity tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
+    /// Seconds it holds.
+    expires: u32,
+}
+
+#[utoipa::path(put, path = "/v1/presence/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain"), PresenceQuery), request_body(content = String, content_type = "application/pidf+xml"), responses((status = 200, body = PresenceUpdated), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
+async fn put_presence(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+    Query(q): Query<PresenceQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PresenceUpdated>, ApiError> {
+    let aor = parse_aor(&aor)?;
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = ct.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/pidf+xml") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/pidf+xml",
+        ));
+    }
+    let doc = match Document::parse(&body) {
+        Ok(Document::Pidf(p)) => p,
+        Ok(_) => return Err(ApiError::bad("the body is not a PIDF presence document")),
+        Err(e) => return Err(ApiError::bad(format!("invalid PIDF: {e}"))),
+    };
+    let r =
+        s.ep.service()
+            .update_presence(&aor, &doc, q.expires.unwrap_or(3600))
+            .await
+            .map_err(|e| ApiError::from_service(&e))?;
+    Ok(Json(PresenceUpdated {
+        etag: r.outcome.etag.map(|e| e.to_string()),
+        expires: r.outcome.expires,
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+struct SubsQuery {
+    /// The watched user (`sip:user@domain`).
+    presentity: Option<String>,
+    /// Or the watching user.
+    watcher: Option<String>,
+}
+
+/// One subscription.
+#[derive(Serialize, ToSchema)]
+struct SubscriptionView {
+    /// The watcher.
+    watcher: String,
+    /// The presentity.
+    presentity: String,
+    /// The event package.
+    event: String,
+    /// `active`, `pending` or `terminated`.
+    state: String,
+    /// Seconds left.
+    expires: u64,
+    /// The dialog's Call-ID.
+    call_id: String,
+}
+
+#[utoipa::path(get, path = "/v1/subscriptions", params(SubsQuery), responses((status = 200, body = Vec<SubscriptionView>), (status = 400, body = ErrorBody)))]
+async fn list_subscriptions(
+    State(s): State<AppState>,
+    Query(q): Query<SubsQuery>,
+) -> Result<Json<Vec<SubscriptionView>>, ApiError> {
+    let svc = s.ep.service();
+    let subs = match (&q.presentity, &q.watcher) {
+        (Some(p), _) => svc.watchers_of(&parse_aor(p)?),
+        (None, Some(w)) => svc.watching(&parse_aor(w)?),
+        (None, None) => return Err(ApiError::bad("give presentity=… or watcher=…")),
+    };
+    let now = svc.now();
+    Ok(Json(
+        subs.into_iter()
+            .map(|s| SubscriptionView {
+                watcher: s.watcher.to_string(),
+                presentity: s.presentity.to_string(),
+                event: s.event.as_str().to_owned(),
+                state: match s.state {
+                    SubState::Active => "active",
+                    SubState::Pending => "pending",
+                    _ => "terminated",
+                }
+                .to_owned(),
+                expires: s.expires_at.secs_until(now),
+                call_id: s.dialog.call_id.to_string(),
+            })
+            .collect(),
+    ))
+}
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_doc())
+}

@@ -1,0 +1,449 @@
+//! `registrar serve`: sockets and tasks around the sans-IO endpoint.
+//!
+//! - UDP: each socket is read by several tasks at once (one per core by default), so both cores work under
+//!   load; nothing on the path takes a global lock (the stores and transaction tables are sharded maps).
+//! - TCP: one task per connection, framing by `Content-Length`, size-capped; a writer task per connection so
+//!   NOTIFYs and responses never interleave.
+//! - A NOTIFY pump (the service's notifier channel → NOTIFY requests), a timer task (retransmissions,
+//!   timeouts), the service's own expiry tasks, and the HTTP API.
+//! - SIGTERM or Ctrl-C: stop accepting, stop the service's tasks (flushing what they owe), exit 0.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use registrar_presence::{
+    DefaultWatcherPolicy, MemoryPresenceStore, PresencePolicy, SubscriptionPolicy,
+};
+use registrar_registry::{ContactLimitPolicy, MemoryLocationStore, RegistrarPolicy};
+use registrar_service::{ChannelNotifier, Mode, RegistrarService};
+use registrar_sip::auth::{Credentials, DigestAuth};
+use registrar_sip::ratelimit::RateLimiter;
+use registrar_sip::{Endpoint, Handled, Limits, Outgoing, Peer, Proto, SipConfig, frame_len};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, ContactsPolicy, ServiceMode, WatcherPolicy, parse_listen};
+
+/// The endpoint type the server runs.
+pub(crate) type Ep = Endpoint<MemoryLocationStore, MemoryPresenceStore>;
+
+/// Where outgoing messages leave: the UDP sockets and the live TCP connections.
+pub(crate) struct Transports {
+    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    tcp: dashmap::DashMap<u64, mpsc::Sender<Bytes>>,
+    tcp_by_addr: dashmap::DashMap<SocketAddr, u64>,
+    next_conn: AtomicU64,
+    limits: Limits,
+}
+
+impl Transports {
+    fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
+        self.udp
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == to.is_ipv4())
+            .or_else(|| self.udp.first())
+            .map(|(_, s)| s)
+    }
+
+    async fn send(self: &Arc<Self>, ep: &Arc<Ep>, o: Outgoing) {
+        match o.to.proto {
+            Proto::Udp => {
+                if let Some(sock) = self.udp_for(o.to.addr)
+                    && let Err(e) = sock.send_to(&o.bytes, o.to.addr).await
+                {
+                    debug!(to = %o.to.addr, error = %e, "UDP send failed");
+                }
+            }
+            Proto::Tcp => {
+                let conn =
+                    o.to.conn
+                        .filter(|c| self.tcp.contains_key(c))
+                        .or_else(|| self.tcp_by_addr.get(&o.to.addr).map(|c| *c));
+                if let Some(c) = conn
+                    && let Some(tx) = self.tcp.get(&c).map(|t| t.clone())
+                    && tx.send(o.bytes.clone()).await.is_ok()
+                {
+                    return;
+                }
+                // The connection is gone (a NOTIFY after the peer hung up): open a new one.
+                let this = Arc::clone(self);
+                let ep = Arc::clone(ep);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(
+                        Duration::from_secs(5),
+                        TcpStream::connect(o.to.addr),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            let local = stream
+                                .local_addr()
+                                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                            let tx = this.clone().attach(ep, stream, o.to.addr, local);
+                            let _ = tx.send(o.bytes).await;
+                        }
+                        _ => debug!(to = %o.to.addr, "TCP connect for an outgoing request failed"),
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Run a TCP connection: a reader task feeding the endpoint and a writer task draining a channel.
+    fn attach(
+        self: Arc<Self>,
+        ep: Arc<Ep>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> mpsc::Sender<Bytes> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+        self.tcp.insert(id, tx.clone());
+        self.tcp_by_addr.insert(peer, id);
+        let (mut rd, mut wr) = stream.into_split();
+        tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let this = Arc::clone(&self);
+        tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(8192);
+            'conn: loop {
+                match rd.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                loop {
+                    match frame_len(&buf, this.limits) {
+                        Ok(Some(n)) => {
+                            let msg = buf.split_to(n).freeze();
+                            if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
+                                // RFC 5626 §4.4.1 keep-alive: answer a double CRLF with one CRLF.
+                                if msg.len() >= 4 {
+                                    let _ = this.send_raw(id, Bytes::from_static(b"\r\n")).await;
+                                }
+                                continue;
+                            }
+                            let now = ep.service().now();
+                            let h = ep.handle(now, Peer::tcp(peer, id), local, msg).await;
+                            this.finish(&ep, h).await;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            debug!(%peer, error = %e, "closing a TCP connection with an unframeable message");
+                            metrics::counter!("registrar_sip_parse_errors_total").increment(1);
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            this.tcp.remove(&id);
+            this.tcp_by_addr.remove_if(&peer, |_, v| *v == id);
+        });
+        tx
+    }
+
+    async fn send_raw(&self, conn: u64, b: Bytes) -> bool {
+        match self.tcp.get(&conn).map(|t| t.clone()) {
+            Some(tx) => tx.send(b).await.is_ok(),
+            None => false,
+        }
+    }
+
+    async fn finish(self: &Arc<Self>, ep: &Arc<Ep>, h: Handled) {
+        count(&h);
+        for o in h.out {
+            self.send(ep, o).await;
+        }
+    }
+}
+
+fn count(h: &Handled) {
+    if h.parse_error {
+        metrics::counter!("registrar_sip_parse_errors_total").increment(1);
+    }
+    if h.retransmission {
+        metrics::counter!("registrar_sip_retransmissions_total").increment(1);
+    }
+    if let (Some(m), Some(s)) = (&h.method, h.status) {
+        metrics::counter!("registrar_sip_requests_total", "method" => m.clone(), "code" => code_label(s))
+            .increment(1);
+    }
+}
+
+fn code_label(s: u16) -> &'static str {
+    match s {
+        200 => "200",
+        202 => "202",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        412 => "412",
+        415 => "415",
+        420 => "420",
+        421 => "421",
+        423 => "423",
+        481 => "481",
+        489 => "489",
+        500 => "500",
+        503 => "503",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        s if s < 600 => "5xx",
+        _ => "6xx",
+    }
+}
+
+/// Build the service and endpoint from the configuration.
+pub(crate) fn build(
+    cfg: &Config,
+) -> Result<(Arc<Ep>, mpsc::Receiver<registrar_presence::NotifyIntent>), String> {
+    let mut rp = RegistrarPolicy::default();
+    rp.min_expires = cfg.registrar.min_expires;
+    rp.default_expires = cfg.registrar.default_expires;
+    rp.max_expires = cfg.registrar.max_expires;
+    rp.max_contacts = cfg.registrar.max_contacts;
+    rp.contact_limit = match cfg.registrar.max_contacts_policy {
+        ContactsPolicy::Reject => ContactLimitPolicy::Reject,
+        ContactsPolicy::EvictOldest => ContactLimitPolicy::EvictOldest,
+    };
+    let mut pp = PresencePolicy::default();
+    pp.min_expires = cfg.presence.min_expires;
+    pp.max_expires = cfg.presence.max_expires;
+    pp.default_expires = pp.default_expires.clamp(pp.min_expires, pp.max_expires);
+    let mut sp = SubscriptionPolicy::default();
+    sp.min_expires = cfg.presence.min_expires;
+    sp.max_expires = cfg.presence.max_expires;
+    sp.default_expires = sp.default_expires.clamp(sp.min_expires, sp.max_expires);
+    sp.default_watcher_policy = match cfg.presence.default_watcher_policy {
+        WatcherPolicy::Allow => DefaultWatcherPolicy::Allow,
+        WatcherPolicy::Confirm => DefaultWatcherPolicy::Confirm,
+        WatcherPolicy::Block => DefaultWatcherPolicy::Block,
+    };
+    let (notifier, rx) = ChannelNotifier::new(65_536);
+    let svc = RegistrarService::builder()
+        .registrar_policy(rp)
+        .presence_policy(pp)
+        .subscription_policy(sp)
+        .notifier(Arc::new(notifier))
+        .mode(match cfg.presence.mode {
+            ServiceMode::P2p => Mode::P2P,
+            ServiceMode::B2bua => Mode::B2BUA,
+        })
+        .build()
+        .map_err(|e| format!("configuration: {e}"))?;
+    let mut sc = SipConfig::default()
+        .domains(&cfg.sip.domains)
+        .limits(Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers))
+        .timers(cfg.sip.t1_ms, cfg.sip.t1_ms * 8);
+    if let Some(a) = &cfg.sip.advertise {
+        sc = sc.advertise(a);
+    }
+    if cfg.sip.rate_limit_per_source > 0 {
+        sc = sc.rate_limit(RateLimiter::new(
+            cfg.sip.rate_limit_per_source,
+            cfg.sip.rate_limit_burst.max(cfg.sip.rate_limit_per_source),
+            100_000,
+        ));
+    }
+    if cfg.auth.enabled {
+        let users: HashMap<String, Credentials> = cfg
+            .auth
+            .users
+            .iter()
+            .map(|(u, h)| {
+                (
+                    u.clone(),
+                    Credentials {
+                        md5: h.md5.as_ref().map(|s| s.to_ascii_lowercase()),
+                        sha256: h.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
+                    },
+                )
+            })
+            .collect();
+        let auth = DigestAuth::new(&cfg.auth.realm, users, cfg.auth.nonce_ttl)
+            .map_err(|e| format!("auth: no random source: {e}"))?;
+        sc = sc.auth(auth);
+    }
+    Ok((Arc::new(Endpoint::new(svc, sc)), rx))
+}
+
+/// Run the server until SIGTERM or Ctrl-C.
+pub(crate) async fn run(cfg: Config) -> Result<(), String> {
+    let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("metrics: {e}"))?;
+    let (ep, mut notify_rx) = build(&cfg)?;
+    ep.service().start();
+
+    let limits = Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers);
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for l in &cfg.sip.listen {
+        let l = parse_listen(l)?;
+        if l.tcp {
+            let s = TcpListener::bind(l.addr)
+                .await
+                .map_err(|e| format!("sip.listen tcp:{}: {e}", l.addr))?;
+            let a = s.local_addr().map_err(|e| e.to_string())?;
+            info!(addr = %a, "SIP over TCP");
+            tcp.push((a, s));
+        } else {
+            let s = UdpSocket::bind(l.addr)
+                .await
+                .map_err(|e| format!("sip.listen udp:{}: {e}", l.addr))?;
+            let a = s.local_addr().map_err(|e| e.to_string())?;
+            info!(addr = %a, "SIP over UDP");
+            udp.push((a, Arc::new(s)));
+        }
+    }
+    let transports = Arc::new(Transports {
+        udp: udp.clone(),
+        tcp: dashmap::DashMap::new(),
+        tcp_by_addr: dashmap::DashMap::new(),
+        next_conn: AtomicU64::new(1),
+        limits,
+    });
+
+    let workers = if cfg.sip.udp_workers == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        cfg.sip.udp_workers
+    };
+    for (local, sock) in &udp {
+        for _ in 0..workers {
+            let (ep, tr, sock, local) = (
+                Arc::clone(&ep),
+                Arc::clone(&transports),
+                Arc::clone(sock),
+                *local,
+            );
+            let max = limits.max_message;
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_536];
+                loop {
+                    let (n, from) = match sock.recv_from(&mut buf).await {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // ICMP port unreachable surfaces here on some systems: not fatal.
+                            debug!(error = %e, "UDP receive error");
+                            continue;
+                        }
+                    };
+                    if n == 0 || n > max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
+                        continue;
+                    }
+                    let data = Bytes::copy_from_slice(&buf[..n]);
+                    let now = ep.service().now();
+                    let h = ep.handle(now, Peer::udp(from), local, data).await;
+                    tr.finish(&ep, h).await;
+                }
+            });
+        }
+    }
+    for (local, listener) in tcp {
+        let (ep, tr) = (Arc::clone(&ep), Arc::clone(&transports));
+        tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, peer)) => {
+                        let _ = stream.set_nodelay(true);
+                        let _ = Arc::clone(&tr).attach(Arc::clone(&ep), stream, peer, local);
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "TCP accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+        });
+    }
+    // NOTIFY pump.
+    {
+        let (ep, tr) = (Arc::clone(&ep), Arc::clone(&transports));
+        tokio::spawn(async move {
+            while let Some(intent) = notify_rx.recv().await {
+                let now = ep.service().now();
+                if let Some(o) = ep.notify(now, &intent) {
+                    tr.send(&ep, o).await;
+                }
+            }
+        });
+    }
+    // Transaction timers: every 50 ms (a tenth of T1).
+    {
+        let (ep, tr) = (Arc::clone(&ep), Arc::clone(&transports));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let now = ep.service().now();
+                for o in ep.poll(now).await {
+                    tr.send(&ep, o).await;
+                }
+            }
+        });
+    }
+    let http_addr: SocketAddr = cfg
+        .http
+        .listen
+        .parse()
+        .map_err(|e| format!("http.listen: {e}"))?;
+    let http = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|e| format!("http.listen {http_addr}: {e}"))?;
+    info!(addr = %http.local_addr().map_err(|e| e.to_string())?, "HTTP API");
+    let app = crate::http::router(Arc::clone(&ep), prometheus);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(http, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    info!("registrar ready");
+    shutdown_signal().await;
+    info!("stopping");
+    let _ = stop_tx.send(());
+    ep.service().shutdown().await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
