@@ -204,8 +204,16 @@ impl DigestAuth {
     ) -> Verdict {
         let mut chosen = None;
         for value in authorizations {
+            let is_digest = value
+                .trim_start()
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("digest"));
+            if !is_digest {
+                // Another scheme (RFC 4475 §3.3.6): not ours to judge; the request is challenged.
+                continue;
+            }
             let Some(params) = parse_digest(value) else {
-                return Verdict::Malformed("Authorization is not a Digest header");
+                return Verdict::Malformed("Authorization is not a well-formed Digest header");
             };
             if params.get("realm") == Some(&self.realm.as_str()) {
                 chosen = Some(params);

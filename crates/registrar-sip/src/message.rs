@@ -144,13 +144,16 @@ pub enum Hdr {
     MaxForwards,
     /// Subscription-State.
     SubscriptionState,
+    /// Date.
+    Date,
     /// Anything else.
     Other,
 }
 
 impl Hdr {
     fn of(name: &Name, raw: &str) -> Self {
-        const KNOWN: [(Name, Hdr); 21] = [
+        const KNOWN: [(Name, Hdr); 22] = [
+            (Name::DATE, Hdr::Date),
             (Name::VIA, Hdr::Via),
             (Name::FROM, Hdr::From),
             (Name::TO, Hdr::To),
@@ -451,6 +454,10 @@ impl Message {
                 return Err(Error::malformed(format!("more than one {name}")));
             }
             let s = self.str_at(&r);
+            if s.contains("< ") || s.contains(" >") || s.contains("<\t") || s.contains("\t>") {
+                // RFC 3261 §25.1: no LWS inside the angle brackets of a name-addr.
+                return Err(Error::malformed(format!("{name} has spaces inside < >")));
+            }
             let (rest, ft) = FromTo::parse(&src, s)
                 .map_err(|_| Error::malformed(format!("{name} is malformed")))?;
             if !rest.trim().is_empty() {
@@ -466,6 +473,18 @@ impl Message {
         let call_id = self
             .header(Hdr::CallId)
             .ok_or_else(|| Error::malformed("no Call-ID"))?;
+        if self.values(Hdr::CallId).nth(1).is_some() {
+            return Err(Error::malformed("more than one Call-ID"));
+        }
+        if self.values(Hdr::CSeq).nth(1).is_some() {
+            return Err(Error::malformed("more than one CSeq"));
+        }
+        if let Some(d) = self.header(Hdr::Date)
+            && !d.trim_end().ends_with(" GMT")
+        {
+            // RFC 3261 §20.17: an rfc1123-date, always in GMT.
+            return Err(Error::malformed("Date is not in GMT"));
+        }
         if call_id.is_empty() || call_id.contains(char::is_whitespace) {
             return Err(Error::malformed("Call-ID is malformed"));
         }
@@ -636,9 +655,25 @@ fn parse_start(src: &Bytes, line: &str) -> Result<StartLine, Error> {
     if version != "SIP/2.0" {
         return Err(Error::VersionNotSupported);
     }
-    let scheme = uri.split(':').next().unwrap_or("");
+    let Some((scheme, _)) = uri.split_once(':') else {
+        return Err(Error::malformed("the Request-URI has no scheme"));
+    };
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    if !scheme_ok {
+        return Err(Error::malformed("the Request-URI is malformed"));
+    }
     if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
         return Err(Error::UnsupportedScheme);
+    }
+    if uri.contains('?') {
+        // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
+        return Err(Error::malformed("headers in the Request-URI"));
     }
     // The grammar check of the Request-URI.
     match MessageLine::parse(src)(line) {
