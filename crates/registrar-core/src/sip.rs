@@ -319,7 +319,15 @@ pub fn parse_contacts(value: &str) -> Result<Vec<ContactEntry>, Error> {
                 (&rest[..gt], &rest[gt + 1..])
             }
             // addr-spec: the URI cannot hold ';' (RFC 3261 §20.10), so what follows is header parameters.
-            None => item.split_at(item.find(';').unwrap_or(item.len())),
+            None => {
+                if item.contains('?') {
+                    return Err(Error::header(
+                        H,
+                        "a URI with headers ('?') must be enclosed in '<' '>'",
+                    ));
+                }
+                item.split_at(item.find(';').unwrap_or(item.len()))
+            }
         };
         let uri: SipUri = uri.trim().parse().map_err(|e| Error::header(H, e))?;
         let mut spec = ContactSpec::new(uri);

@@ -333,24 +333,18 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
                 *local,
             );
             let max = limits.max_message;
+            // A supervisor restarts a worker that panicked (a bug, never a peer's doing: the parser is
+            // fuzzed), so one bad message cannot take a core's worth of capacity away.
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 65_536];
                 loop {
-                    let (n, from) = match sock.recv_from(&mut buf).await {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // ICMP port unreachable surfaces here on some systems: not fatal.
-                            debug!(error = %e, "UDP receive error");
-                            continue;
+                    let (ep, tr, sock) = (Arc::clone(&ep), Arc::clone(&tr), Arc::clone(&sock));
+                    let worker = tokio::spawn(udp_worker(ep, tr, sock, local, max));
+                    match worker.await {
+                        Err(e) if e.is_panic() => {
+                            tracing::error!("a UDP worker panicked; restarting it");
                         }
-                    };
-                    if n == 0 || n > max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
-                        continue;
+                        _ => break,
                     }
-                    let data = Bytes::copy_from_slice(&buf[..n]);
-                    let now = ep.service().now();
-                    let h = ep.handle(now, Peer::udp(from), local, data).await;
-                    tr.finish(&ep, h).await;
                 }
             });
         }
@@ -425,6 +419,33 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())
+}
+
+async fn udp_worker(
+    ep: Arc<Ep>,
+    tr: Arc<Transports>,
+    sock: Arc<UdpSocket>,
+    local: SocketAddr,
+    max: usize,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let (n, from) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                // ICMP port unreachable surfaces here on some systems: not fatal.
+                debug!(error = %e, "UDP receive error");
+                continue;
+            }
+        };
+        if n == 0 || n > max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let data = Bytes::copy_from_slice(&buf[..n]);
+        let now = ep.service().now();
+        let h = ep.handle(now, Peer::udp(from), local, data).await;
+        tr.finish(&ep, h).await;
+    }
 }
 
 async fn shutdown_signal() {

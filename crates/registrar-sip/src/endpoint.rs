@@ -355,7 +355,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             match self.server_tx.entry(k.clone()) {
                 dashmap::Entry::Occupied(e) => {
                     let out = match e.get() {
-                        ServerTx::Completed(o) => vec![o.clone()],
+                        ServerTx::Completed(o) => vec![Outgoing {
+                            to: response_target(msg, from),
+                            bytes: o.bytes.clone(),
+                        }],
                         ServerTx::Proceeding => Vec::new(),
                     };
                     return Handled {
@@ -961,9 +964,15 @@ fn tx_key(msg: &Message, method: &Method) -> String {
     let via = msg.top_via();
     let m = method.as_str();
     match via.branch.as_deref() {
-        Some(b) if b.starts_with("z9hG4bK") => {
-            format!("{b}|{}:{}|{m}", via.host, via.port.unwrap_or(0))
-        }
+        // The RFC 3261 §17.2.3 key, plus Call-ID and CSeq: some peers reuse branch values, and a request
+        // of another dialog must never get a cached response.
+        Some(b) if b.starts_with("z9hG4bK") => format!(
+            "{b}|{}:{}|{m}|{}|{}",
+            via.host,
+            via.port.unwrap_or(0),
+            msg.header(Hdr::CallId).unwrap_or(""),
+            msg.cseq()
+        ),
         // RFC 2543 peers: the request's identifying headers (RFC 3261 §17.2.3).
         _ => format!(
             "{}|{}|{}|{}|{}",

@@ -7,7 +7,10 @@ use crate::endpoint::warning_value;
 /// The response bytes for an unparseable request, or `None` when it cannot be answered (a response, no
 /// request line, or a header a response must copy is missing).
 pub(crate) fn answer(data: &[u8], e: &Error, server: &str) -> Option<Vec<u8>> {
-    let text = String::from_utf8_lossy(data);
+    let text = String::from_utf8_lossy(data)
+        .replace("\r\n ", " ")
+        .replace("\r\n\t", " ")
+        .replace("\n ", " ");
     let head = text
         .split("\r\n\r\n")
         .next()

@@ -429,16 +429,30 @@ impl Message {
     /// Via, From, To, Call-ID and CSeq must be present and well formed (RFC 3261 §8.1.1).
     fn check_mandatory(&mut self) -> Result<(), Error> {
         let src = self.src.clone();
-        let via = self
-            .first_raw(Hdr::Via)
-            .ok_or_else(|| Error::malformed("no Via"))?;
-        let via_str = self.str_at(&via);
-        let top = split_list(via_str).next().unwrap_or("");
-        let (rest, v) =
-            EzkVia::parse(&src, top).map_err(|_| Error::malformed("the top Via is malformed"))?;
-        if !rest.trim().is_empty() {
-            return Err(Error::malformed("the top Via is malformed"));
+        if self.first_raw(Hdr::Via).is_none() {
+            return Err(Error::malformed("no Via"));
         }
+        for line in self.values(Hdr::Via) {
+            if line.split(',').any(|e| e.trim().is_empty())
+                || line.split([',', ';']).skip(1).any(|p| p.trim().is_empty())
+            {
+                return Err(Error::malformed("a Via has an empty element or parameter"));
+            }
+        }
+        let mut top = None;
+        for element in self.list(Hdr::Via) {
+            let (vsrc, range) = tidy(&src, element, true);
+            let text = std::str::from_utf8(&vsrc[range]).unwrap_or("");
+            match EzkVia::parse(&vsrc, text) {
+                Ok((rest, v)) if rest.trim().is_empty() => {
+                    if top.is_none() {
+                        top = Some(v);
+                    }
+                }
+                _ => return Err(Error::malformed("a Via is malformed")),
+            }
+        }
+        let v = top.ok_or_else(|| Error::malformed("no Via"))?;
         self.via = TopVia {
             transport: v.transport.to_ascii_uppercase(),
             host: v.sent_by.host.to_string(),
@@ -458,7 +472,11 @@ impl Message {
                 // RFC 3261 §25.1: no LWS inside the angle brackets of a name-addr.
                 return Err(Error::malformed(format!("{name} has spaces inside < >")));
             }
-            let (rest, ft) = FromTo::parse(&src, s)
+            let s = strip_display_name(s)
+                .ok_or_else(|| Error::malformed(format!("{name} has a malformed display name")))?;
+            let (fsrc, range) = tidy(&src, s, false);
+            let s = std::str::from_utf8(&fsrc[range]).unwrap_or("");
+            let (rest, ft) = FromTo::parse(&fsrc, s)
                 .map_err(|_| Error::malformed(format!("{name} is malformed")))?;
             if !rest.trim().is_empty() {
                 return Err(Error::malformed(format!("{name} is malformed")));
@@ -491,13 +509,15 @@ impl Message {
         let cseq = self
             .first_raw(Hdr::CSeq)
             .ok_or_else(|| Error::malformed("no CSeq"))?;
-        let cs = std::str::from_utf8(&src[cseq]).unwrap_or("");
+        let cs_raw = std::str::from_utf8(&src[cseq.clone()]).unwrap_or("");
+        let (csrc, crange) = unfold(&src, cs_raw);
+        let cs = std::str::from_utf8(&csrc[crange]).unwrap_or("");
         let (rest, parsed) =
-            EzkCSeq::parse(&src, cs).map_err(|_| Error::malformed("CSeq is malformed"))?;
+            EzkCSeq::parse(&csrc, cs).map_err(|_| Error::malformed("CSeq is malformed"))?;
         if !rest.trim().is_empty() {
             return Err(Error::malformed("CSeq is malformed"));
         }
-        let method_text = cs.split_whitespace().nth(1).unwrap_or("");
+        let method_text = cs_raw.split_whitespace().nth(1).unwrap_or("");
         let m_start = offset(&src, method_text);
         self.cseq = (parsed.cseq, m_start..m_start + method_text.len());
         if let StartLine::Request { method, .. } = &self.start
@@ -671,7 +691,8 @@ fn parse_start(src: &Bytes, line: &str) -> Result<StartLine, Error> {
     if !(scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips")) {
         return Err(Error::UnsupportedScheme);
     }
-    if uri.contains('?') {
+    // The user part may hold '?' (user-unreserved); the part after the host may not.
+    if uri.rsplit_once('@').map_or(uri, |(_, h)| h).contains('?') {
         // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
         return Err(Error::malformed("headers in the Request-URI"));
     }
@@ -685,6 +706,119 @@ fn parse_start(src: &Bytes, line: &str) -> Result<StartLine, Error> {
         method: Method::from_token(m),
         uri: start..start + uri.len(),
     })
+}
+
+/// The `<uri>;params` part of a name-addr whose display name is well formed (a quoted string with valid
+/// quoted-pairs, or tokens and white space), or the whole value for an addr-spec. `None` when the display
+/// name is malformed (RFC 4475 §3.1.2.5 and §3.1.2.14).
+fn strip_display_name(v: &str) -> Option<&str> {
+    let t = v.trim_start();
+    if let Some(q) = t.strip_prefix('"') {
+        let mut escaped = false;
+        for (i, c) in q.char_indices() {
+            if escaped {
+                // quoted-pair: any octet but CR and LF (RFC 3261 §25.1).
+                if c == '\r' || c == '\n' {
+                    return None;
+                }
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                let rest = q[i + 1..].trim_start();
+                return rest.starts_with('<').then_some(rest);
+            }
+        }
+        return None;
+    }
+    match t.find('<') {
+        Some(open) => {
+            let display = &t[..open];
+            display
+                .bytes()
+                .all(|b| is_token(b) || b.is_ascii_whitespace())
+                .then_some(&t[open..])
+        }
+        None => Some(t),
+    }
+}
+
+/// The value unfolded (see [`unfold`]) and, outside quotes and angle brackets, without white space around
+/// `;` and `=` (and `/` in a Via's sent-protocol), which the RFC's LWS rules allow and the grammar crate
+/// does not.
+fn tidy(src: &Bytes, value: &str, via: bool) -> (Bytes, Range<usize>) {
+    let (buf, range) = unfold(src, value);
+    let text = std::str::from_utf8(&buf[range.clone()]).unwrap_or("");
+    let seps: &[char] = if via { &[';', '=', '/'] } else { &[';', '='] };
+    let needs = text.char_indices().any(|(i, c)| {
+        c.is_ascii_whitespace()
+            && (text[i + 1..].trim_start().starts_with(seps)
+                || text[..i].trim_end().ends_with(seps))
+    });
+    if !needs {
+        return (buf, range);
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut quoted, mut angle, mut escaped) = (false, false, false);
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            _ => {}
+        }
+        if c.is_ascii_whitespace() && !quoted && !angle {
+            let next = chars[i + 1..].iter().find(|c| !c.is_ascii_whitespace());
+            let prev = out.chars().last();
+            if next.is_some_and(|n| seps.contains(n)) || prev.is_some_and(|p| seps.contains(&p)) {
+                continue;
+            }
+            if prev.is_some_and(|p| p.is_ascii_whitespace()) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    let len = out.trim_end().len();
+    (Bytes::from(out), 0..len)
+}
+
+/// A header value with its line folding (CRLF + white space) replaced by one space, as a buffer and the
+/// range of the value in it: the message's own buffer when there was no folding, a copy otherwise (the
+/// grammar's sub-parsers need the value to lie inside the buffer they are given).
+fn unfold(src: &Bytes, value: &str) -> (Bytes, Range<usize>) {
+    if !value.contains(['\r', '\n']) {
+        let start = offset(src, value);
+        return (src.clone(), start..start + value.len());
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut pending_space = false;
+    for c in value.chars() {
+        if c == '\r' || c == '\n' {
+            pending_space = true;
+            continue;
+        }
+        if pending_space {
+            if !(c == ' ' || c == '\t') {
+                out.push(' ');
+            }
+            pending_space = false;
+            if c == ' ' || c == '\t' {
+                out.push(' ');
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    let len = out.len();
+    (Bytes::from(out), 0..len)
 }
 
 /// The text of `sub`, a slice of `src`, as a slice of `head` (so that sub-parsers get a slice of `src`).

@@ -1,4 +1,12 @@
 //! Black-box tests of the `registrar` binary.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_docs,
+    unreachable_pub,
+    dead_code
+)]
 
 mod pidf_cli;
+mod rfc4475;
+mod support;
