@@ -117,6 +117,7 @@ pub(crate) struct AuthSection {
     pub(crate) enabled: bool,
     pub(crate) realm: String,
     pub(crate) nonce_ttl: u64,
+    pub(crate) algorithms: Vec<String>,
     pub(crate) users: BTreeMap<String, UserHashes>,
 }
 
@@ -126,6 +127,7 @@ impl Default for AuthSection {
             enabled: false,
             realm: "registrar".into(),
             nonce_ttl: 300,
+            algorithms: vec!["SHA-256".into(), "MD5".into()],
             users: BTreeMap::new(),
         }
     }
@@ -235,6 +237,16 @@ impl Config {
         if self.auth.enabled {
             if self.auth.realm.is_empty() || self.auth.realm.contains('"') {
                 return Err("auth.realm: must be non-empty and without quotes".into());
+            }
+            if self.auth.algorithms.is_empty() {
+                return Err("auth.algorithms: at least one of \"SHA-256\", \"MD5\"".into());
+            }
+            for a in &self.auth.algorithms {
+                if registrar_sip::auth::DigestAuth::algorithm(a).is_none() {
+                    return Err(format!(
+                        "auth.algorithms: `{a}` is not \"SHA-256\" or \"MD5\""
+                    ));
+                }
             }
             for (user, h) in &self.auth.users {
                 if h.md5.is_none() && h.sha256.is_none() {

@@ -275,8 +275,15 @@ pub(crate) fn build(
                 )
             })
             .collect();
+        let algorithms: Vec<_> = cfg
+            .auth
+            .algorithms
+            .iter()
+            .filter_map(|a| DigestAuth::algorithm(a))
+            .collect();
         let auth = DigestAuth::new(&cfg.auth.realm, users, cfg.auth.nonce_ttl)
-            .map_err(|e| format!("auth: no random source: {e}"))?;
+            .map_err(|e| format!("auth: no random source: {e}"))?
+            .with_algorithms(&algorithms);
         sc = sc.auth(auth);
     }
     Ok((Arc::new(Endpoint::new(svc, sc)), rx))

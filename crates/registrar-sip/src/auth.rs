@@ -114,6 +114,7 @@ pub struct DigestAuth {
     secret: [u8; 32],
     decoy: Credentials,
     nonce_ttl_secs: u64,
+    algorithms: Vec<Algorithm>,
     counts: DashMap<String, (u64, u32)>,
     max_tracked: usize,
 }
@@ -143,9 +144,26 @@ impl DigestAuth {
             secret,
             decoy: Credentials::from_password("", realm, &decoy_hex),
             nonce_ttl_secs: nonce_ttl_secs.max(1),
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             counts: DashMap::new(),
             max_tracked: DEFAULT_MAX_TRACKED,
         })
+    }
+
+    /// Offer only these algorithms, in this order of preference (some phones read only the first
+    /// challenge; an empty list keeps the default, SHA-256 then MD5). Responses in other algorithms are
+    /// challenged again.
+    #[must_use]
+    pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Self {
+        if !algorithms.is_empty() {
+            self.algorithms = algorithms.to_vec();
+        }
+        self
+    }
+
+    /// Parse an algorithm name as configured (`MD5`, `SHA-256`).
+    pub fn algorithm(name: &str) -> Option<Algorithm> {
+        Algorithm::parse(name)
     }
 
     /// The realm.
@@ -179,7 +197,7 @@ impl DigestAuth {
     /// first), sharing one nonce.
     pub fn challenges(&self, now: Timestamp, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now);
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|a| {
                 let mut v = format!(
@@ -238,6 +256,9 @@ impl DigestAuth {
                 None => return Verdict::Challenge { stale: false },
             },
         };
+        if !self.algorithms.contains(&alg) {
+            return Verdict::Challenge { stale: false };
+        }
         let qop = p.get("qop").copied();
         if qop.is_some_and(|q| !q.eq_ignore_ascii_case("auth")) {
             return Verdict::Challenge { stale: false };

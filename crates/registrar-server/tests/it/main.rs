@@ -9,4 +9,5 @@
 
 mod pidf_cli;
 mod rfc4475;
+mod sipp;
 mod support;

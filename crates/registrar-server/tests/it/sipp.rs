@@ -1,0 +1,135 @@
+//! sipp scenarios (`tests/sipp/*.xml`) against the running server: REGISTER (RFC 3261 §10.3, Path, GRUU),
+//! PUBLISH (RFC 3903), SUBSCRIBE/NOTIFY (RFC 6665, 3856) and digest authentication, over UDP and TCP.
+
+use std::process::Command;
+
+use crate::support::{Server, TempDir, require};
+
+fn scenario(name: &str) -> String {
+    format!("{}/tests/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run one scenario once; panic with sipp's error log when it fails.
+fn sipp(server: &Server, name: &str, transport: &str, extra: &[&str]) {
+    let dir = TempDir::new("sipp");
+    let err = dir.0.join("errors.log");
+    let out = Command::new("sipp")
+        .arg(server.sip.to_string())
+        .args([
+            "-sf",
+            &scenario(name),
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            "0",
+        ])
+        .args([
+            "-t",
+            transport,
+            "-timeout",
+            "20",
+            "-timeout_error",
+            "-nostdin",
+        ])
+        .args(["-trace_err", "-error_file"])
+        .arg(&err)
+        .args(extra)
+        .current_dir(&dir.0)
+        .output()
+        .expect("run sipp");
+    let log = std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "sipp {name} over {transport} failed ({}):\n{log}\n{}\nserver log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        server.log()
+    );
+}
+
+fn server() -> Server {
+    Server::start(
+        "domains = [\"example.com\"]",
+        "[registrar]\nmax_contacts = 2\n[presence]\ndefault_watcher_policy = \"allow\"\n",
+    )
+}
+
+#[test]
+fn rfc3261_10_3_register_over_udp_and_tcp() {
+    if !require("sipp") {
+        return;
+    }
+    sipp(&server(), "register", "u1", &[]);
+    sipp(&server(), "register", "t1", &[]);
+}
+
+#[test]
+fn rfc3903_publish() {
+    if !require("sipp") {
+        return;
+    }
+    sipp(&server(), "publish", "u1", &[]);
+}
+
+#[test]
+fn rfc6665_subscribe_notify_over_udp_and_tcp() {
+    if !require("sipp") {
+        return;
+    }
+    sipp(&server(), "subscribe", "u1", &[]);
+    sipp(&server(), "subscribe", "t1", &[]);
+}
+
+#[test]
+fn digest_auth_md5_with_sipp() {
+    if !require("sipp") {
+        return;
+    }
+    let users = {
+        let c = registrar_ha1("alice", "example.com", "s3cret");
+        format!(
+            "[auth]\nenabled = true\nrealm = \"example.com\"\nalgorithms = [\"MD5\"]\n[auth.users.alice]\n{c}"
+        )
+    };
+    let s = Server::start("domains = [\"example.com\"]", &users);
+    sipp(&s, "auth", "u1", &["-au", "alice", "-ap", "s3cret"]);
+    sipp(
+        &s,
+        "auth-wrong-password",
+        "u1",
+        &["-au", "alice", "-ap", "guess"],
+    );
+    sipp(
+        &s,
+        "auth-wrong-password",
+        "u1",
+        &["-au", "mallory", "-ap", "s3cret"],
+    );
+}
+
+/// The `[auth.users.NAME]` body `registrar ha1` prints (its md5 and sha256 lines).
+fn registrar_ha1(user: &str, realm: &str, password: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(crate::support::bin())
+        .args(["ha1", user, realm])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
