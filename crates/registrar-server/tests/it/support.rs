@@ -54,8 +54,18 @@ pub fn bin() -> &'static str {
 }
 
 impl Server {
-    /// Start with `sip_extra` lines added to `[sip]` and `rest` appended (other sections).
+    /// Start with `sip_extra` lines added to `[sip]` and `rest` appended (other sections). A port taken
+    /// between choosing and binding it (tests run in parallel) means another try on other ports.
     pub fn start(sip_extra: &str, rest: &str) -> Self {
+        for _ in 0..8 {
+            if let Some(s) = Self::try_start(sip_extra, rest) {
+                return s;
+            }
+        }
+        panic!("the server did not start on any port");
+    }
+
+    fn try_start(sip_extra: &str, rest: &str) -> Option<Self> {
         let dir = TempDir::new("srv");
         let port = free_port();
         let http_port = free_port();
@@ -73,7 +83,7 @@ impl Server {
             .stderr(log)
             .spawn()
             .expect("start registrar");
-        let s = Self {
+        let mut s = Self {
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
@@ -82,7 +92,15 @@ impl Server {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok((200, _)) = s.try_http("GET", "/health", "", "") {
-                break;
+                return Some(s);
+            }
+            if !s.alive() {
+                let log = s.log();
+                assert!(
+                    log.contains("Address already in use"),
+                    "the server did not start: {log}"
+                );
+                return None;
             }
             assert!(
                 Instant::now() < deadline,
@@ -91,7 +109,6 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        s
     }
 
     /// The server's log so far.
