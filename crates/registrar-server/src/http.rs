@@ -132,7 +132,8 @@ impl IntoResponse for ApiError {
 }
 
 fn parse_aor(raw: &str) -> Result<Aor, ApiError> {
-    let text = if raw.contains(':') {
+    let lower = raw.get(..5).unwrap_or(raw).to_ascii_lowercase();
+    let text = if lower.starts_with("sip:") || lower.starts_with("sips:") {
         raw.to_owned()
     } else {
         format!("sip:{raw}")

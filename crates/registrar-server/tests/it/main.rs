@@ -7,6 +7,7 @@
     dead_code
 )]
 
+mod baresip;
 mod pidf_cli;
 mod rfc4475;
 mod sipp;

@@ -1,0 +1,186 @@
+//! Two real phones (baresip) register with the running server, subscribe to each other's presence
+//! (`;presence=p2p` contacts), and see a presence change: bob goes offline and online again, alice's phone
+//! shows it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Server, TempDir, free_port, require};
+
+struct Phone {
+    child: Child,
+    ctrl: u16,
+    dir: TempDir,
+}
+
+impl Phone {
+    fn start(user: &str, buddy: &str, server: &Server) -> Self {
+        let dir = TempDir::new(user);
+        // baresip binds TLS on its SIP port + 1: take a port whose neighbour is free too.
+        let sip = loop {
+            let p = free_port();
+            if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+                break p;
+            }
+        };
+        let ctrl = free_port();
+        let s = server.sip;
+        std::fs::write(
+            dir.0.join("config"),
+            format!(
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nsip_transports udp\nnet_interface 127.0.0.1\n\
+                 module_path /usr/lib/baresip/modules\nmodule_app account.so\nmodule_app contact.so\n\
+                 module_app menu.so\nmodule_app presence.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.0.join("accounts"),
+            format!("<sip:{user}@{s}>;regint=600;pubint=600\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.0.join("contacts"),
+            format!("\"{buddy}\" <sip:{buddy}@{s}>;presence=p2p\n"),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.0.join("baresip.log")).unwrap();
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(&dir.0)
+            .arg("-s")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start baresip");
+        Self { child, ctrl, dir }
+    }
+
+    /// One ctrl_tcp command (netstring JSON); the response's `data`.
+    fn command(&self, cmd: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match TcpStream::connect(("127.0.0.1", self.ctrl)) {
+                Ok(s) => break s,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "baresip ctrl_tcp: {e}: {}",
+                        self.log()
+                    );
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        };
+        let body = format!("{{\"command\":\"{cmd}\",\"params\":\"\",\"token\":\"t\"}}");
+        write!(s, "{}:{body},", body.len()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            data.extend_from_slice(&buf[..n]);
+            if data.ends_with(b",") {
+                break;
+            }
+        }
+        String::from_utf8_lossy(&data).to_string()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.0.join("baresip.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Phone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(what: &str, mut check: impl FnMut() -> bool, context: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}:\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn two_phones_register_subscribe_and_see_a_presence_change() {
+    if !require("baresip") {
+        return;
+    }
+    let mut server = Server::start("", "[presence]\ndefault_watcher_policy = \"allow\"\n");
+    let alice = Phone::start("alice", "bob", &server);
+    let bob = Phone::start("bob", "alice", &server);
+    let s = server.sip;
+    let ctx = || {
+        format!(
+            "alice:\n{}\nbob:\n{}\nserver:\n{}",
+            alice.log(),
+            bob.log(),
+            server.log()
+        )
+    };
+
+    wait_for(
+        "both registrations",
+        || {
+            let (_, body) = server.http("GET", "/v1/registrations");
+            body.contains(&format!("sip:alice@{s}")) && body.contains(&format!("sip:bob@{s}"))
+        },
+        ctx,
+    );
+    for (watcher, presentity) in [("alice", "bob"), ("bob", "alice")] {
+        wait_for(
+            &format!("{watcher} watching {presentity}"),
+            || {
+                let (_, body) = server.http(
+                    "GET",
+                    &format!("/v1/subscriptions?presentity=sip:{presentity}@{s}"),
+                );
+                body.contains(&format!("sip:{watcher}@{s}")) && body.contains("\"active\"")
+            },
+            ctx,
+        );
+    }
+    wait_for(
+        "alice to see bob online",
+        || alice.command("contacts").contains("Online"),
+        ctx,
+    );
+
+    bob.command("presence_offline");
+    wait_for(
+        "alice to see bob offline",
+        || alice.command("contacts").contains("Offline"),
+        ctx,
+    );
+    let (_, pidf) = server.http("GET", &format!("/v1/presence/sip:bob@{s}"));
+    assert!(pidf.contains("closed"), "{pidf}");
+
+    bob.command("presence_online");
+    wait_for(
+        "alice to see bob online again",
+        || alice.command("contacts").contains("Online"),
+        ctx,
+    );
+
+    // Both phones leave; the server stays up and answers.
+    alice.command("quit");
+    bob.command("quit");
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(server.alive());
+    assert_eq!(server.http("GET", "/health").0, 200);
+}
