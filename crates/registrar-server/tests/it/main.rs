@@ -8,6 +8,7 @@
 )]
 
 mod baresip;
+mod lifecycle;
 mod pidf_cli;
 mod rfc4475;
 mod sipp;
