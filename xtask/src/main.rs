@@ -7,13 +7,16 @@
 use std::env;
 use std::process::{Command, ExitCode};
 
+mod sipload;
+
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "sip") => sip_load(&args[2..]),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench [quick]>");
+            eprintln!("usage: cargo xtask <ci|bench [quick]|bench sip [quick]>");
             return ExitCode::from(2);
         }
     };
@@ -173,5 +176,31 @@ fn bench(args: &[String]) -> Result<(), String> {
             "service",
         ]),
     )?;
-    Ok(())
+    sip_load(args)
+}
+
+/// The sipp REGISTER load against the release server and Kamailio (`sip` alone runs only this part).
+fn sip_load(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "quick");
+    run(
+        "release build of the server",
+        cargo().args(["build", "--release", "--locked", "-p", "registrar-server"]),
+    )?;
+    eprintln!("==> SIP REGISTER load: registrar, registrar with digest auth, kamailio");
+    let plan = if quick {
+        sipload::Plan {
+            rate: 5_000,
+            seconds: 5,
+            search: vec![10_000, 20_000],
+            search_seconds: 3,
+        }
+    } else {
+        sipload::Plan {
+            rate: 20_000,
+            seconds: 15,
+            search: vec![10_000, 20_000, 30_000, 40_000, 50_000, 60_000],
+            search_seconds: 5,
+        }
+    };
+    sipload::run(&plan)
 }

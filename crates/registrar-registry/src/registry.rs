@@ -8,7 +8,7 @@ use crate::Error;
 use crate::engine::{BindingChange, plan_register};
 use crate::gruu::{self, GruuRef};
 use crate::policy::RegistrarPolicy;
-use crate::request::RegisterRequest;
+use crate::request::{ContactEntry, RegisterRequest};
 use crate::store::LocationStore;
 
 /// A SIP location service over any [`LocationStore`].
@@ -51,7 +51,17 @@ impl<S: LocationStore> Registry<S> {
         now: Timestamp,
         req: &RegisterRequest,
     ) -> Result<RegisterOutcome, Error> {
-        let entropy = getrandom::u64().map_err(|e| Error::Entropy(e.to_string()))?;
+        // Randomness is needed only for a new temporary GRUU, so only for contacts with an instance id:
+        // the system's random source is not asked on every REGISTER.
+        let needs_entropy = req
+            .contacts
+            .iter()
+            .any(|c| matches!(c, ContactEntry::Contact(spec) if spec.instance_id.is_some()));
+        let entropy = if needs_entropy {
+            getrandom::u64().map_err(|e| Error::Entropy(e.to_string()))?
+        } else {
+            0
+        };
         self.register_with_entropy(now, req, entropy).await
     }
 

@@ -177,8 +177,23 @@ fn count(h: &Handled) {
         metrics::counter!("registrar_sip_retransmissions_total").increment(1);
     }
     if let (Some(m), Some(s)) = (&h.method, h.status) {
-        metrics::counter!("registrar_sip_requests_total", "method" => m.clone(), "code" => code_label(s))
+        metrics::counter!("registrar_sip_requests_total", "method" => method_label(m), "code" => code_label(s))
             .increment(1);
+    }
+}
+
+/// Static labels: no allocation per request, and a peer cannot grow the metric set with made-up methods.
+fn method_label(m: &str) -> &'static str {
+    match m {
+        "REGISTER" => "REGISTER",
+        "SUBSCRIBE" => "SUBSCRIBE",
+        "PUBLISH" => "PUBLISH",
+        "NOTIFY" => "NOTIFY",
+        "OPTIONS" => "OPTIONS",
+        "INVITE" => "INVITE",
+        "CANCEL" => "CANCEL",
+        "ACK" => "ACK",
+        _ => "other",
     }
 }
 

@@ -476,7 +476,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             return Reply::warning(404, "the To address is not in the Request-URI's domain");
         }
         match self.authenticate(now, msg) {
-            Ok(Some(user)) if !aor.user().is_some_and(|u| u == user) => {
+            Ok(Some(user)) if aor.user().is_none_or(|u| u != user) => {
                 return Reply::warning(403, "credentials do not match the address-of-record");
             }
             Ok(_) => {}

@@ -5,7 +5,6 @@
 use std::ops::Range;
 
 use bytes::Bytes;
-use ezk_sip_types::Name;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::{CSeq as EzkCSeq, FromTo, Via as EzkVia};
 use ezk_sip_types::msg::{Line, MessageLine, PullParser};
@@ -151,42 +150,42 @@ pub enum Hdr {
 }
 
 impl Hdr {
-    fn of(name: &Name, raw: &str) -> Self {
-        const KNOWN: [(Name, Hdr); 22] = [
-            (Name::DATE, Hdr::Date),
-            (Name::VIA, Hdr::Via),
-            (Name::FROM, Hdr::From),
-            (Name::TO, Hdr::To),
-            (Name::CALL_ID, Hdr::CallId),
-            (Name::CSEQ, Hdr::CSeq),
-            (Name::CONTACT, Hdr::Contact),
-            (Name::EXPIRES, Hdr::Expires),
-            (Name::EVENT, Hdr::Event),
-            (Name::ACCEPT, Hdr::Accept),
-            (Name::SUPPORTED, Hdr::Supported),
-            (Name::REQUIRE, Hdr::Require),
-            (Name::PROXY_REQUIRE, Hdr::ProxyRequire),
-            (Name::RECORD_ROUTE, Hdr::RecordRoute),
-            (Name::USER_AGENT, Hdr::UserAgent),
-            (Name::CONTENT_TYPE, Hdr::ContentType),
-            (Name::CONTENT_LENGTH, Hdr::ContentLength),
-            (Name::CONTENT_ENCODING, Hdr::ContentEncoding),
-            (Name::AUTHORIZATION, Hdr::Authorization),
-            (Name::MAX_FORWARDS, Hdr::MaxForwards),
-            (Name::SUBSCRIPTION_STATE, Hdr::SubscriptionState),
-            (Name::WARNING, Hdr::Other),
-        ];
-        for (n, h) in &KNOWN {
-            if n == name {
-                return *h;
-            }
+    /// The header for a name as written (any case, long or compact form). `ezk-sip-types` splits the line
+    /// and knows the names too, but comparing its `Name` against each known name costs more than one match
+    /// on the lower-cased text.
+    fn of(raw: &str) -> Self {
+        let mut buf = [0u8; 24];
+        if raw.len() > buf.len() {
+            return Self::Other;
         }
-        if raw.eq_ignore_ascii_case("path") {
-            Self::Path
-        } else if raw.eq_ignore_ascii_case("sip-if-match") {
-            Self::SipIfMatch
-        } else {
-            Self::Other
+        for (d, s) in buf.iter_mut().zip(raw.bytes()) {
+            *d = s.to_ascii_lowercase();
+        }
+        match &buf[..raw.len()] {
+            b"via" | b"v" => Self::Via,
+            b"from" | b"f" => Self::From,
+            b"to" | b"t" => Self::To,
+            b"call-id" | b"i" => Self::CallId,
+            b"cseq" => Self::CSeq,
+            b"contact" | b"m" => Self::Contact,
+            b"expires" => Self::Expires,
+            b"event" | b"o" => Self::Event,
+            b"accept" => Self::Accept,
+            b"supported" | b"k" => Self::Supported,
+            b"require" => Self::Require,
+            b"proxy-require" => Self::ProxyRequire,
+            b"path" => Self::Path,
+            b"record-route" => Self::RecordRoute,
+            b"user-agent" => Self::UserAgent,
+            b"content-type" | b"c" => Self::ContentType,
+            b"content-length" | b"l" => Self::ContentLength,
+            b"content-encoding" | b"e" => Self::ContentEncoding,
+            b"sip-if-match" => Self::SipIfMatch,
+            b"authorization" => Self::Authorization,
+            b"max-forwards" => Self::MaxForwards,
+            b"subscription-state" => Self::SubscriptionState,
+            b"date" => Self::Date,
+            _ => Self::Other,
         }
     }
 
@@ -379,7 +378,7 @@ impl Message {
                 offset(&src, value)
             };
             headers.push(HeaderLine {
-                hdr: Hdr::of(&parsed.name, raw_name),
+                hdr: Hdr::of(raw_name),
                 name: name_start..name_start + raw_name.len(),
                 value: value_start..value_start + value.len(),
             });
