@@ -236,8 +236,9 @@ const SUPPORTED_TAGS: [&str; 4] = ["path", "gruu", "outbound", "eventlist"];
 pub struct Endpoint<L: LocationStore + 'static, P: PresenceStore + 'static> {
     svc: RegistrarService<L, P>,
     cfg: SipConfig,
-    server_tx: DashMap<String, ServerTx>,
-    tx_expiry: Mutex<VecDeque<(u64, String)>>,
+    server_tx: DashMap<u128, ServerTx>,
+    tx_expiry: Mutex<VecDeque<(u64, u128)>>,
+    tx_hash: (std::hash::RandomState, std::hash::RandomState),
     dialogs: DashMap<DialogId, Route>,
     client_tx: DashMap<String, ClientTx>,
     stats: Stats,
@@ -263,6 +264,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             cfg,
             server_tx: DashMap::new(),
             tx_expiry: Mutex::new(VecDeque::new()),
+            tx_hash: (std::hash::RandomState::new(), std::hash::RandomState::new()),
             dialogs: DashMap::new(),
             client_tx: DashMap::new(),
             stats: Stats::default(),
@@ -350,9 +352,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             // answer no INVITE, so there is nothing to do.
             return Handled::default();
         }
-        let key = (from.proto == Proto::Udp).then(|| tx_key(msg, method));
-        if let Some(k) = &key {
-            match self.server_tx.entry(k.clone()) {
+        let key = (from.proto == Proto::Udp).then(|| self.tx_id(&tx_key(msg, method)));
+        if let Some(k) = key {
+            match self.server_tx.entry(k) {
                 dashmap::Entry::Occupied(e) => {
                     let out = match e.get() {
                         ServerTx::Completed(o) => vec![Outgoing {
@@ -382,8 +384,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         if let Some(k) = key {
             // Timer J: 64*T1 for unreliable transports (RFC 3261 §17.2.2).
             let until = now.as_millis() + 64 * self.cfg.t1_ms;
-            self.server_tx
-                .insert(k.clone(), ServerTx::Completed(out.clone()));
+            self.server_tx.insert(k, ServerTx::Completed(out.clone()));
             if let Ok(mut q) = self.tx_expiry.lock() {
                 q.push_back((until, k));
             }
@@ -393,6 +394,16 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             status: Some(status),
             ..Handled::default()
         }
+    }
+
+    /// A transaction's key as 128 bits from two independently keyed hashes: no allocation kept per
+    /// transaction, and a collision between two live transactions is out of reach (about 2^-88 with a
+    /// million of them).
+    fn tx_id(&self, key: &str) -> u128 {
+        use std::hash::BuildHasher as _;
+        let a = self.tx_hash.0.hash_one(key);
+        let b = self.tx_hash.1.hash_one(key);
+        (u128::from(a) << 64) | u128::from(b)
     }
 
     async fn dispatch(
