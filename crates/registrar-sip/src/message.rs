@@ -327,7 +327,7 @@ impl Message {
     ///
     /// # Errors
     /// [`Error::TooLarge`], [`Error::TooManyHeaders`], or [`Error::Malformed`] naming the problem; the
-    /// caller answers 400 when [`Error::can_answer`] allows.
+    /// caller answers with [`Error::status`] when the message carries what a response needs.
     pub fn parse(src: Bytes, limits: Limits) -> Result<Self, Error> {
         if src.len() > limits.max_message {
             return Err(Error::TooLarge);
