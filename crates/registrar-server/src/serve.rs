@@ -177,7 +177,7 @@ fn count(h: &Handled) {
         metrics::counter!("registrar_sip_retransmissions_total").increment(1);
     }
     if let (Some(m), Some(s)) = (&h.method, h.status) {
-        metrics::counter!("registrar_sip_requests_total", "method" => method_label(m), "code" => code_label(s))
+        metrics::counter!("registrar_sip_requests_total", "method" => method_label(m.as_str()), "code" => code_label(s))
             .increment(1);
     }
 }

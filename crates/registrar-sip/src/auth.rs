@@ -284,15 +284,12 @@ impl DigestAuth {
             return Verdict::Challenge { stale: false };
         };
         let now_secs = now.as_millis() / 1000;
-        let ha1 = self
-            .users
-            .get(*user)
-            .and_then(|c| c.ha1(alg))
-            .unwrap_or_else(|| self.decoy.ha1(alg).unwrap_or_default());
+        let stored = self.users.get(*user).and_then(|c| c.ha1(alg));
+        // An unknown user is checked against the decoy: the same work, the same answer.
+        let ha1 = stored.unwrap_or_else(|| self.decoy.ha1(alg).unwrap_or_default());
         let ha2 = alg.hex(format!("{method}:{uri}").as_bytes());
         let expected = alg.hex(format!("{ha1}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}").as_bytes());
-        let known = self.users.get(*user).and_then(|c| c.ha1(alg)).is_some();
-        if !constant_eq(&expected, &response.to_ascii_lowercase()) || !known {
+        if !constant_eq(&expected, &response.to_ascii_lowercase()) || stored.is_none() {
             return Verdict::Challenge { stale: false };
         }
         let expires = issued.saturating_add(self.nonce_ttl_secs);

@@ -90,7 +90,7 @@ pub struct Handled {
     /// Messages to send.
     pub out: Vec<Outgoing>,
     /// The request's method, if it was a request.
-    pub method: Option<String>,
+    pub method: Option<Method>,
     /// The status answered (`None`: nothing answered, or a retransmission).
     pub status: Option<u16>,
     /// Whether the message could not be parsed.
@@ -243,6 +243,7 @@ pub struct Endpoint<L: LocationStore + 'static, P: PresenceStore + 'static> {
     client_tx: DashMap<String, ClientTx>,
     stats: Stats,
     counter: AtomicU64,
+    last_auth_sweep: AtomicU64,
 }
 
 impl<L: LocationStore + 'static, P: PresenceStore + 'static> std::fmt::Debug for Endpoint<L, P> {
@@ -269,6 +270,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             client_tx: DashMap::new(),
             stats: Stats::default(),
             counter: AtomicU64::new(1),
+            last_auth_sweep: AtomicU64::new(0),
         }
     }
 
@@ -318,7 +320,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             StartLine::Request { method, .. } => {
                 let method = method.clone();
                 let mut h = self.on_request(now, &msg, &method, from, local).await;
-                h.method = Some(method.as_str().to_owned());
+                h.method = Some(method);
                 h
             }
         }
@@ -352,7 +354,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             // answer no INVITE, so there is nothing to do.
             return Handled::default();
         }
-        let key = (from.proto == Proto::Udp).then(|| self.tx_id(&tx_key(msg, method)));
+        let key = (from.proto == Proto::Udp).then(|| self.tx_id(msg, method));
         if let Some(k) = key {
             match self.server_tx.entry(k) {
                 dashmap::Entry::Occupied(e) => {
@@ -396,13 +398,33 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         }
     }
 
-    /// A transaction's key as 128 bits from two independently keyed hashes: no allocation kept per
-    /// transaction, and a collision between two live transactions is out of reach (about 2^-88 with a
-    /// million of them).
-    fn tx_id(&self, key: &str) -> u128 {
-        use std::hash::BuildHasher as _;
-        let a = self.tx_hash.0.hash_one(key);
-        let b = self.tx_hash.1.hash_one(key);
+    /// A server transaction's key (RFC 3261 §17.2.3: branch, sent-by and method; plus Call-ID and CSeq,
+    /// because some peers reuse branch values and a request of another dialog must never get a cached
+    /// response; RFC 2543 peers without a magic-cookie branch are matched by their identifying headers) as
+    /// 128 bits from two independently keyed hashes: nothing allocated, and a collision between two live
+    /// transactions is out of reach (about 2^-88 with a million of them).
+    fn tx_id(&self, msg: &Message, method: &Method) -> u128 {
+        use std::hash::{BuildHasher as _, Hash as _, Hasher as _};
+        let via = msg.top_via();
+        let call_id = msg.header(Hdr::CallId).unwrap_or("");
+        let mut hashers = [self.tx_hash.0.build_hasher(), self.tx_hash.1.build_hasher()];
+        for h in &mut hashers {
+            match via.branch.as_deref() {
+                Some(b) if b.starts_with("z9hG4bK") => {
+                    (b, &via.host, via.port, method.as_str()).hash(h);
+                }
+                _ => {
+                    (
+                        msg.request_uri().unwrap_or(""),
+                        msg.from_tag().unwrap_or(""),
+                        msg.values(Hdr::Via).next().unwrap_or(""),
+                    )
+                        .hash(h);
+                }
+            }
+            (call_id, msg.cseq()).hash(h);
+        }
+        let [a, b] = hashers.map(|h| h.finish());
         (u128::from(a) << 64) | u128::from(b)
     }
 
@@ -806,10 +828,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             self.stats.notifies_failed.fetch_add(1, Ordering::Relaxed);
             self.end_subscription(now, &dialog).await;
         }
-        if let Some(a) = &self.cfg.auth
-            && now_ms % 60_000 < 200
-        {
-            a.sweep(now);
+        // Forget the nonce counts of expired nonces once a minute.
+        if let Some(a) = &self.cfg.auth {
+            let last = self.last_auth_sweep.load(Ordering::Relaxed);
+            if now_ms.saturating_sub(last) >= 60_000
+                && self
+                    .last_auth_sweep
+                    .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                a.sweep(now);
+            }
         }
         out
     }
@@ -968,31 +997,6 @@ fn response_target(msg: &Message, from: Peer) -> Peer {
             };
             Peer::udp(SocketAddr::new(from.addr.ip(), port))
         }
-    }
-}
-
-fn tx_key(msg: &Message, method: &Method) -> String {
-    let via = msg.top_via();
-    let m = method.as_str();
-    match via.branch.as_deref() {
-        // The RFC 3261 §17.2.3 key, plus Call-ID and CSeq: some peers reuse branch values, and a request
-        // of another dialog must never get a cached response.
-        Some(b) if b.starts_with("z9hG4bK") => format!(
-            "{b}|{}:{}|{m}|{}|{}",
-            via.host,
-            via.port.unwrap_or(0),
-            msg.header(Hdr::CallId).unwrap_or(""),
-            msg.cseq()
-        ),
-        // RFC 2543 peers: the request's identifying headers (RFC 3261 §17.2.3).
-        _ => format!(
-            "{}|{}|{}|{}|{}",
-            msg.request_uri().unwrap_or(""),
-            msg.from_tag().unwrap_or(""),
-            msg.header(Hdr::CallId).unwrap_or(""),
-            msg.cseq(),
-            msg.values(Hdr::Via).next().unwrap_or("")
-        ),
     }
 }
 

@@ -52,4 +52,4 @@ pub mod ratelimit;
 
 pub use endpoint::{ALLOW, Endpoint, Handled, Outgoing, Peer, Proto, SUPPORTED, SipConfig, Stats};
 pub use error::Error;
-pub use message::{Limits, Message, frame_len};
+pub use message::{Limits, Message, Method, frame_len};

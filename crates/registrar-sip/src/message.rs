@@ -7,7 +7,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::{CSeq as EzkCSeq, FromTo, Via as EzkVia};
-use ezk_sip_types::msg::{Line, MessageLine, PullParser};
+use ezk_sip_types::msg::{MessageLine, PullParser};
 use ezk_sip_types::parse::Parse;
 
 use crate::Error;
@@ -353,12 +353,6 @@ impl Message {
                 return Err(Error::malformed("incomplete header line"));
             };
             let text = sub_str(head_str, &src, line);
-            let Ok((_, parsed)) = Line::parse(&src, text) else {
-                return Err(Error::malformed(format!(
-                    "header line without a name: {}",
-                    clip(text)
-                )));
-            };
             let Some(colon) = text.find(':') else {
                 return Err(Error::malformed("header line without a colon"));
             };
@@ -370,8 +364,7 @@ impl Message {
                 )));
             }
             let name_start = offset(&src, raw_name);
-            let value: &str = parsed.value.as_ref();
-            let value = value.trim();
+            let value = text[colon + 1..].trim();
             let value_start = if value.is_empty() {
                 offset(&src, text) + text.len()
             } else {
