@@ -1,15 +1,16 @@
 //! GRUUs (RFC 5627): the public GRUU of a device and the temporary GRUUs of a binding.
 
-use registrar_types::{Aor, Binding, InstanceId, SipUri, TempGruu};
+use registrar_types::{Aor, Binding, InstanceId, SipUri, TempGruu, escape_param_value, unescape};
 
 /// User-part prefix of every temporary GRUU we issue.
 const TEMP_PREFIX: &str = "tgruu.";
 
-/// The public GRUU of a device: its AoR with `gr=<instance-id>` (RFC 5627 §3.1).
+/// The public GRUU of a device: its AoR with `gr=<instance-id>` (RFC 5627 §3.1), the instance id escaped
+/// where it holds characters a URI parameter may not (a URN may hold `@`, `;`, `%`, …).
 pub fn public_gruu(aor: &Aor, instance: &InstanceId) -> SipUri {
     aor.to_uri()
-        .with_param("gr", Some(instance.as_str()))
-        .unwrap_or_else(|e| unreachable!("a URN is a valid parameter value: {e}"))
+        .with_param("gr", Some(&escape_param_value(instance.as_str())))
+        .unwrap_or_else(|e| unreachable!("an escaped value is a valid parameter value: {e}"))
 }
 
 /// The current temporary GRUU of a series: `sip:tgruu.<key><seq>@<domain>;gr`.
@@ -58,7 +59,7 @@ pub fn parse_gruu(uri: &SipUri) -> Option<GruuRef> {
     match uri.param("gr")? {
         Some(value) => Some(GruuRef::Public {
             aor: Aor::from_uri(uri),
-            instance: value.parse().ok()?,
+            instance: unescape(value)?.parse().ok()?,
         }),
         None => {
             let token = uri.user()?.strip_prefix(TEMP_PREFIX)?;
@@ -84,6 +85,24 @@ pub(crate) fn is_gruu_of(contact: &SipUri, aor: &Aor) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instance_ids_with_reserved_characters_are_escaped_and_round_trip() {
+        // Found by fuzzing the SIP adapter: a URN may hold characters a URI parameter may not.
+        let aor: Aor = "sip:alice@example.com".parse().unwrap();
+        for raw in ["urn:x-dev:a@b;c", "urn:x-dev:100%", "urn:x-dev:a%41b"] {
+            let inst: InstanceId = raw.parse().unwrap();
+            let p = public_gruu(&aor, &inst);
+            assert_eq!(
+                parse_gruu(&p),
+                Some(GruuRef::Public {
+                    aor: aor.clone(),
+                    instance: inst
+                }),
+                "{p}"
+            );
+        }
+    }
 
     #[test]
     fn public_and_temporary_round_trip() {

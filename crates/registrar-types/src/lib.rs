@@ -33,4 +33,6 @@ pub use ids::{
     Aor, CSeq, CallId, ETag, InstanceId, MAX_CALL_ID_LEN, MAX_INSTANCE_ID_LEN, QValue, RegId,
     Transport, host_matches,
 };
-pub use uri::{Host, MAX_URI_LEN, Scheme, SipUri, UriHeader, UriParam};
+pub use uri::{
+    Host, MAX_URI_LEN, Scheme, SipUri, UriHeader, UriParam, escape_param_value, unescape,
+};

@@ -546,6 +546,41 @@ pub(crate) fn normalize(
 
 const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
+/// `value` made fit for a URI parameter value: every byte not allowed raw there (and `%` itself) written
+/// as a `%XX` escape. [`unescape`] undoes it.
+pub fn escape_param_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b != b'%' && is_param_char(b) {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        }
+    }
+    out
+}
+
+/// `value` with every `%XX` escape decoded; `None` for a malformed escape or a result that is not UTF-8.
+pub fn unescape(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let h = hex_val(*bytes.get(i + 1)?)?;
+            let l = hex_val(*bytes.get(i + 2)?)?;
+            out.push(h << 4 | l);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 const fn hex_val(b: u8) -> Option<u8> {
     match b {
         b'0'..=b'9' => Some(b - b'0'),
