@@ -60,6 +60,33 @@ fn ci() -> Result<(), String> {
         ]),
     )?;
     run("test", cargo().args(["test", "--workspace", "--locked"]))?;
+    // The rvoip infra-common bridge is behind a non-default feature: lint and test it on its own.
+    run(
+        "clippy infra-common",
+        cargo().args([
+            "clippy",
+            "-p",
+            "registrar-events",
+            "--all-targets",
+            "--features",
+            "infra-common",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    run(
+        "test infra-common",
+        cargo().args([
+            "test",
+            "-p",
+            "registrar-events",
+            "--features",
+            "infra-common",
+            "--locked",
+        ]),
+    )?;
     run(
         "doc",
         cargo()

@@ -10,8 +10,9 @@
 //! | `presence` | `presence` | `registrar-presence` |
 //! | `events` | `events` | `registrar-events` |
 //! | `service`, `sip` | `service` | `registrar-service` |
+//! | `events::infra` | `infra-common` | `registrar-events` with its bridge onto rvoip's `infra-common` |
 //!
-//! All features are on by default; a SIP stack that only needs the location service depends with
+//! All features but `infra-common` are on by default; a SIP stack that only needs the location service depends with
 //! `default-features = false, features = ["registry"]`. See `docs/integration.md` for P2P and B2BUA set-ups.
 //!
 //! Not here: SIP wire parsing and transactions — the stack keeps its own and hands over header values.

@@ -298,6 +298,11 @@ impl EventFilter {
         }
     }
 
+    /// Whether events of `kind` can pass (the address part aside).
+    pub const fn admits_kind(&self, kind: EventKind) -> bool {
+        self.kinds == 0 || self.kinds & kind.bit() != 0
+    }
+
     /// Whether every event passes.
     pub const fn is_all(&self) -> bool {
         self.kinds == 0 && self.aor.is_none()

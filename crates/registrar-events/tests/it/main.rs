@@ -8,6 +8,9 @@ use registrar_events::{
 };
 use registrar_types::{Aor, Timestamp};
 
+#[cfg(feature = "infra-common")]
+mod infra;
+
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
 fn aor(s: &str) -> Aor {
