@@ -47,6 +47,7 @@ mod policy;
 mod registry;
 mod request;
 mod store;
+mod table;
 
 pub use engine::{BindingChange, ChangeKind, RegisterPlan, plan_register};
 pub use error::Error;

@@ -105,6 +105,9 @@ impl<S: LocationStore> Registry<S> {
     /// # Errors
     /// A store failure.
     pub async fn lookup(&self, aor: &Aor, now: Timestamp) -> Result<Bindings, Error> {
+        if let Some(all) = self.store.bindings_in_memory(aor) {
+            return Ok(Bindings::new(all, now));
+        }
         Ok(Bindings::new(self.store.bindings(aor).await?, now))
     }
 

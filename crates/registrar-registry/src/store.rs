@@ -24,6 +24,15 @@ pub trait LocationStore: Send + Sync {
     /// The stored bindings of `aor` (possibly including expired ones); empty when there are none.
     async fn bindings(&self, aor: &Aor) -> Result<Arc<[Binding]>, Error>;
 
+    /// The stored bindings of `aor` straight from memory, for an engine that keeps every binding in memory
+    /// (the in-memory store, and the durable engines whose memory serves every read). `None` means "ask
+    /// [`bindings`](Self::bindings)"; the default. Lookups take this path first, so a memory-served read
+    /// costs no future and no allocation.
+    fn bindings_in_memory(&self, aor: &Aor) -> Option<Arc<[Binding]>> {
+        let _ = aor;
+        None
+    }
+
     /// Change the bindings of `aor` atomically with `f`.
     async fn update(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), Error>;
 
@@ -48,6 +57,9 @@ pub trait LocationStore: Send + Sync {
 impl<T: LocationStore + ?Sized> LocationStore for Arc<T> {
     async fn bindings(&self, aor: &Aor) -> Result<Arc<[Binding]>, Error> {
         (**self).bindings(aor).await
+    }
+    fn bindings_in_memory(&self, aor: &Aor) -> Option<Arc<[Binding]>> {
+        (**self).bindings_in_memory(aor)
     }
     async fn update(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), Error> {
         (**self).update(aor, f).await

@@ -29,6 +29,31 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
+/// This machine's main-memory latency right now: a chase of dependent loads through a random cycle over
+/// 512 MiB, as context for the lookup figures (a lookup over 1 M users waits for about two such loads).
+fn memory_latency_ns() -> f64 {
+    const N: usize = 64 << 20;
+    // A single random cycle through all N slots (Sattolo's algorithm, with a xorshift generator).
+    let mut next: Vec<u64> = (0..N as u64).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in (1..N).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % i as u64) as usize;
+        next.swap(i, j);
+    }
+    let steps = 5_000_000;
+    let mut at = 0usize;
+    let t = Instant::now();
+    for _ in 0..steps {
+        at = next[at] as usize;
+    }
+    let ns = t.elapsed().as_nanos() as f64 / f64::from(steps);
+    std::hint::black_box(at);
+    ns
+}
+
 fn user(i: usize) -> Aor {
     format!("sip:user{i}@example.com").parse().unwrap()
 }
@@ -136,16 +161,34 @@ async fn run(threads: usize) {
 
     // Lookups: latency of each call on one task, then throughput on all cores.
     let keys: Vec<Aor> = (0..USERS).map(|i| user((i * 7919) % USERS)).collect();
+    // Five passes over all users in that order; each pass gives a p50 and a p99. The figures printed are the
+    // median pass (by p99), so one burst of interference from other tenants of a shared host does not decide
+    // them; the worst pass is printed too. The cost of reading the timer is printed for reference.
     let mut lat = Vec::with_capacity(USERS);
-    for k in &keys {
+    let mut passes = Vec::new();
+    for _ in 0..5 {
+        lat.clear();
+        for k in &keys {
+            let t = Instant::now();
+            let b = svc.lookup(k).await.unwrap();
+            lat.push(t.elapsed().as_nanos() as u64);
+            assert_eq!(b.len(), 1);
+        }
+        lat.sort_unstable();
+        passes.push((lat[lat.len() * 99 / 100], lat[lat.len() / 2]));
+    }
+    passes.sort_unstable();
+    println!("service_lookup_p50 {} ns", passes[2].1);
+    println!("service_lookup_p99 {} ns", passes[2].0);
+    println!("service_lookup_p99_worst_pass {} ns", passes[4].0);
+    lat.clear();
+    for _ in 0..100_000 {
         let t = Instant::now();
-        let b = svc.lookup(k).await.unwrap();
         lat.push(t.elapsed().as_nanos() as u64);
-        assert_eq!(b.len(), 1);
     }
     lat.sort_unstable();
-    println!("service_lookup_p50 {} ns", lat[lat.len() / 2]);
-    println!("service_lookup_p99 {} ns", lat[lat.len() * 99 / 100]);
+    println!("service_lookup_timer_overhead {} ns", lat[lat.len() / 2]);
+    println!("machine_memory_latency {:.0} ns", memory_latency_ns());
     let keys = Arc::new(keys);
     let start = Instant::now();
     let mut tasks = Vec::new();
