@@ -28,6 +28,25 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// A publication as a durable store saved it (for storage engines restoring state).
+    pub const fn restore(
+        etag: ETag,
+        document: Arc<Presence>,
+        expires_at: Timestamp,
+        published_at: Timestamp,
+        changed_at: Timestamp,
+        origin: Origin,
+    ) -> Self {
+        Self {
+            etag,
+            document,
+            expires_at,
+            published_at,
+            changed_at,
+            origin,
+        }
+    }
+
     /// Whether it is still live at `now`.
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.expires_at > now

@@ -1,0 +1,390 @@
+//! The on-disk encoding of one AoR's bindings and one presentity's publications.
+//!
+//! A record is a version byte, a count, then the items. Integers are little-endian; strings are a `u32` length
+//! and UTF-8 bytes; an optional value is a `0`/`1` byte and the value. Identifiers are stored in their text
+//! form and parsed again when read, so a record that decodes is as valid as a request that parses: a damaged
+//! record is an error, never a half-valid binding.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use registrar_pidf::Presence;
+use registrar_presence::{Origin, Publication};
+use registrar_types::{Binding, TempGruu, Timestamp};
+
+use crate::Error;
+
+/// The version byte of the record layout below.
+const RECORD_V1: u8 = 1;
+
+/// Longest string accepted in a record (a contact URI with its parameters, a PIDF document).
+const MAX_STR: usize = 1 << 20;
+
+#[derive(Default)]
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn len(&mut self, n: usize) {
+        // Every length written is of something held in memory that fits a request; saturate rather than wrap.
+        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
+    }
+    fn str(&mut self, s: &str) {
+        self.len(s.len());
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+        }
+    }
+    fn time(&mut self, t: Timestamp) {
+        self.u64(t.as_millis());
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        if self.0.len() < n {
+            return Err(Error::Corrupt("record ends early".into()));
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Result<u32, Error> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Result<u64, Error> {
+        let b = self.take(8)?;
+        let mut a = [0; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn str(&mut self) -> Result<&'a str, Error> {
+        let n = self.u32()? as usize;
+        if n > MAX_STR {
+            return Err(Error::Corrupt(format!("string of {n} bytes")));
+        }
+        std::str::from_utf8(self.take(n)?).map_err(|_| Error::Corrupt("string is not UTF-8".into()))
+    }
+    fn opt_str(&mut self) -> Result<Option<&'a str>, Error> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => self.str().map(Some),
+            b => Err(Error::Corrupt(format!("option tag {b}"))),
+        }
+    }
+    fn time(&mut self) -> Result<Timestamp, Error> {
+        self.u64().map(Timestamp::from_millis)
+    }
+    fn parse<T: std::str::FromStr>(&mut self, what: &str) -> Result<T, Error> {
+        let s = self.str()?;
+        s.parse()
+            .map_err(|_| Error::Corrupt(format!("{what} {s:?} does not parse")))
+    }
+    fn opt_parse<T: std::str::FromStr>(&mut self, what: &str) -> Result<Option<T>, Error> {
+        match self.opt_str()? {
+            None => Ok(None),
+            Some(s) => s
+                .parse()
+                .map(Some)
+                .map_err(|_| Error::Corrupt(format!("{what} {s:?} does not parse"))),
+        }
+    }
+    fn count(&mut self) -> Result<usize, Error> {
+        let n = self.u32()? as usize;
+        // Every item takes at least one byte: a count beyond what is left is damage, not a reason to allocate.
+        if n > self.0.len() {
+            return Err(Error::Corrupt(format!("count {n} exceeds the record")));
+        }
+        Ok(n)
+    }
+    fn finish(&self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Corrupt(format!(
+                "{} bytes after the record",
+                self.0.len()
+            )))
+        }
+    }
+}
+
+/// One AoR's bindings as a record.
+pub(crate) fn encode_bindings(set: &[Binding]) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(256 * set.len()));
+    w.u8(RECORD_V1);
+    w.len(set.len());
+    for b in set {
+        w.str(&b.contact.to_string());
+        w.str(&b.q.to_string());
+        w.time(b.expires_at);
+        w.str(b.call_id.as_str());
+        w.u32(b.cseq.value());
+        w.opt_str(b.instance_id.as_ref().map(|i| i.as_str()));
+        match b.reg_id {
+            None => w.u8(0),
+            Some(r) => {
+                w.u8(1);
+                w.u32(r.value());
+            }
+        }
+        w.len(b.path.len());
+        for p in &b.path {
+            w.str(&p.to_string());
+        }
+        w.opt_str(b.source.map(|s| s.to_string()).as_deref());
+        w.opt_str(b.transport.as_ref().map(|t| t.as_str()));
+        w.opt_str(b.user_agent.as_deref());
+        w.time(b.registered_at);
+        w.time(b.last_refresh);
+        match b.temp_gruu {
+            None => w.u8(0),
+            Some(t) => {
+                w.u8(1);
+                w.u64(t.key);
+                w.u32(t.seq);
+            }
+        }
+    }
+    w.0
+}
+
+/// The bindings of a record.
+pub(crate) fn decode_bindings(bytes: &[u8]) -> Result<Vec<Binding>, Error> {
+    let mut r = Reader(bytes);
+    let v = r.u8()?;
+    if v != RECORD_V1 {
+        return Err(Error::Corrupt(format!("binding record version {v}")));
+    }
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let contact = r.parse("contact")?;
+        let q = r.parse("q")?;
+        let expires_at = r.time()?;
+        let call_id = r.parse("Call-ID")?;
+        let cseq = registrar_types::CSeq::new(r.u32()?)
+            .map_err(|_| Error::Corrupt("CSeq out of range".into()))?;
+        let instance_id = r.opt_parse("+sip.instance")?;
+        let reg_id = match r.u8()? {
+            0 => None,
+            1 => {
+                let v = r.u32()?;
+                Some(
+                    v.to_string()
+                        .parse()
+                        .map_err(|_| Error::Corrupt(format!("reg-id {v}")))?,
+                )
+            }
+            b => return Err(Error::Corrupt(format!("option tag {b}"))),
+        };
+        let np = r.count()?;
+        let mut path = Vec::with_capacity(np);
+        for _ in 0..np {
+            path.push(r.parse("Path URI")?);
+        }
+        let source: Option<SocketAddr> = r.opt_parse("source address")?;
+        let transport = r.opt_parse("transport")?;
+        let user_agent = r.opt_str()?.map(Arc::from);
+        let registered_at = r.time()?;
+        let last_refresh = r.time()?;
+        let temp_gruu = match r.u8()? {
+            0 => None,
+            1 => Some(TempGruu {
+                key: r.u64()?,
+                seq: r.u32()?,
+            }),
+            b => return Err(Error::Corrupt(format!("option tag {b}"))),
+        };
+        out.push(Binding {
+            contact,
+            q,
+            expires_at,
+            call_id,
+            cseq,
+            instance_id,
+            reg_id,
+            path,
+            source,
+            transport,
+            user_agent,
+            registered_at,
+            last_refresh,
+            temp_gruu,
+        });
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+/// One presentity's publications as a record.
+pub(crate) fn encode_publications(set: &[Publication]) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(1024 * set.len()));
+    w.u8(RECORD_V1);
+    w.len(set.len());
+    for p in set {
+        w.str(p.etag.as_str());
+        w.str(&p.document.to_xml());
+        w.time(p.expires_at);
+        w.time(p.published_at);
+        w.time(p.changed_at);
+        w.u8(match p.origin {
+            Origin::Api => 1,
+            _ => 0,
+        });
+    }
+    w.0
+}
+
+/// The publications of a record.
+pub(crate) fn decode_publications(bytes: &[u8]) -> Result<Vec<Publication>, Error> {
+    let mut r = Reader(bytes);
+    let v = r.u8()?;
+    if v != RECORD_V1 {
+        return Err(Error::Corrupt(format!("publication record version {v}")));
+    }
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let etag = r.parse("entity-tag")?;
+        let xml = r.str()?;
+        let document = Presence::parse(xml.as_bytes())
+            .map_err(|e| Error::Corrupt(format!("stored PIDF: {e}")))?;
+        let expires_at = r.time()?;
+        let published_at = r.time()?;
+        let changed_at = r.time()?;
+        let origin = match r.u8()? {
+            0 => Origin::Sip,
+            1 => Origin::Api,
+            b => return Err(Error::Corrupt(format!("origin {b}"))),
+        };
+        out.push(Publication::restore(
+            etag,
+            Arc::new(document),
+            expires_at,
+            published_at,
+            changed_at,
+            origin,
+        ));
+    }
+    r.finish()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use proptest::prelude::*;
+    use registrar_types::{CSeq, QValue};
+
+    use super::*;
+
+    fn binding(full: bool) -> Binding {
+        Binding {
+            contact: "sip:alice@192.0.2.10:5060;transport=tcp;ob"
+                .parse()
+                .unwrap(),
+            q: "0.7".parse().unwrap(),
+            expires_at: Timestamp::from_millis(1_700_000_600_123),
+            call_id: "a84b4c76e66710@pc33.atlanta.com".parse().unwrap(),
+            cseq: CSeq::new(314_159).unwrap(),
+            instance_id: full.then(|| {
+                "<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"
+                    .parse()
+                    .unwrap()
+            }),
+            reg_id: full.then(|| "1".parse().unwrap()),
+            path: if full {
+                vec!["sip:p1.example.com;lr".parse().unwrap()]
+            } else {
+                Vec::new()
+            },
+            source: full.then(|| "192.0.2.10:5060".parse().unwrap()),
+            transport: full.then(|| "TCP".parse().unwrap()),
+            user_agent: full.then(|| Arc::from("baresip v1.0.0 (x86_64/linux)")),
+            registered_at: Timestamp::from_millis(1_700_000_000_000),
+            last_refresh: Timestamp::from_millis(1_700_000_000_123),
+            temp_gruu: full.then_some(TempGruu { key: 42, seq: 3 }),
+        }
+    }
+
+    #[test]
+    fn bindings_round_trip() {
+        let set = vec![binding(true), binding(false)];
+        let bytes = encode_bindings(&set);
+        assert_eq!(decode_bindings(&bytes).unwrap(), set);
+        assert_eq!(decode_bindings(&encode_bindings(&[])).unwrap(), Vec::new());
+        let mut b = binding(false);
+        b.q = QValue::ONE;
+        assert_eq!(
+            decode_bindings(&encode_bindings(&[b.clone()])).unwrap(),
+            [b]
+        );
+    }
+
+    #[test]
+    fn publications_round_trip() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:alice@example.com">
+  <tuple id="t1"><status><basic>open</basic></status><note>at my desk</note></tuple>
+</presence>"#;
+        let p = Publication::restore(
+            "abc123".parse().unwrap(),
+            Arc::new(Presence::parse(xml.as_bytes()).unwrap()),
+            Timestamp::from_millis(5_000),
+            Timestamp::from_millis(1_000),
+            Timestamp::from_millis(2_000),
+            Origin::Api,
+        );
+        let set = vec![p];
+        assert_eq!(
+            decode_publications(&encode_publications(&set)).unwrap(),
+            set
+        );
+    }
+
+    #[test]
+    fn damage_is_an_error() {
+        let bytes = encode_bindings(&[binding(true)]);
+        for cut in 0..bytes.len() {
+            assert!(decode_bindings(&bytes[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(decode_bindings(&longer).is_err());
+        let mut v2 = bytes;
+        v2[0] = 2;
+        assert!(decode_bindings(&v2).is_err());
+    }
+
+    proptest! {
+        /// Arbitrary bytes never panic the decoders.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_bindings(&bytes);
+            let _ = decode_publications(&bytes);
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! Durable engines for the registrar's store traits.
+//!
+//! Embedded mode (the server's default): [`EmbeddedLocationStore`] and [`EmbeddedPresenceStore`] keep
+//! everything in memory, so reads never touch the disk, and write every change through to one redb file
+//! ([`Journal`]) before the change is acknowledged. One writer thread commits queued changes in groups: many
+//! concurrent REGISTERs share one fsync. On start, [`EmbeddedLocationStore::load`] and
+//! [`EmbeddedPresenceStore::load`] bring the state back, dropping what expired while the server was down.
+//! The file records its format version ([`FORMAT_VERSION`]); a newer binary migrates an older file, and an
+//! unknown newer file is refused before anything is written.
+//!
+//! Not here yet: subscriptions, watcher rules and buddy lists are not persisted (a restart ends every
+//! subscription; watchers re-subscribe when their refresh gets a 481), and the shared mode (Redis) for
+//! several nodes.
+
+mod codec;
+mod error;
+mod journal;
+mod location;
+mod presence;
+
+pub use error::Error;
+pub use journal::{FORMAT_VERSION, Journal, JournalStats, format_version, set_format_version};
+pub use location::{EmbeddedLocationStore, LoadReport};
+pub use presence::EmbeddedPresenceStore;
