@@ -32,6 +32,22 @@ pub trait PresenceStore: Send + Sync {
     async fn next_expiry(&self) -> Result<Option<Timestamp>, Error>;
 }
 
+#[async_trait]
+impl<T: PresenceStore + ?Sized> PresenceStore for Arc<T> {
+    async fn publications(&self, aor: &Aor) -> Result<Arc<[Publication]>, Error> {
+        (**self).publications(aor).await
+    }
+    async fn update(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), Error> {
+        (**self).update(aor, f).await
+    }
+    async fn remove_expired(&self, now: Timestamp) -> Result<Vec<(Aor, Publication)>, Error> {
+        (**self).remove_expired(now).await
+    }
+    async fn next_expiry(&self) -> Result<Option<Timestamp>, Error> {
+        (**self).next_expiry().await
+    }
+}
+
 /// Publications in memory: a sharded map of immutable per-presentity sets plus an expiry index.
 #[derive(Debug, Default)]
 pub struct MemoryPresenceStore {

@@ -15,6 +15,30 @@ pub(crate) struct Config {
     pub(crate) presence: PresenceSection,
     pub(crate) auth: AuthSection,
     pub(crate) http: HttpSection,
+    pub(crate) storage: StorageSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct StorageSection {
+    pub(crate) mode: StorageMode,
+    pub(crate) data_dir: std::path::PathBuf,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        Self {
+            mode: StorageMode::Embedded,
+            data_dir: "registrar-data".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum StorageMode {
+    Memory,
+    Embedded,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -207,6 +231,9 @@ impl Config {
         }
         if self.sip.max_headers < 8 {
             return Err("sip.max_headers: must be at least 8".into());
+        }
+        if self.storage.mode == StorageMode::Embedded && self.storage.data_dir.as_os_str().is_empty() {
+            return Err("storage.data_dir: must name a directory in embedded mode".into());
         }
         if self.sip.t1_ms == 0 {
             return Err("sip.t1_ms: must be positive".into());

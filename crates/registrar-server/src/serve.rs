@@ -16,22 +16,27 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use registrar_presence::{
-    DefaultWatcherPolicy, MemoryPresenceStore, PresencePolicy, SubscriptionPolicy,
+    DefaultWatcherPolicy, MemoryPresenceStore, PresenceStore, PresencePolicy, SubscriptionPolicy,
 };
-use registrar_registry::{ContactLimitPolicy, MemoryLocationStore, RegistrarPolicy};
+use registrar_registry::{ContactLimitPolicy, LocationStore, MemoryLocationStore, RegistrarPolicy};
 use registrar_service::{ChannelNotifier, Mode, RegistrarService};
 use registrar_sip::auth::{Credentials, DigestAuth};
 use registrar_sip::ratelimit::RateLimiter;
 use registrar_sip::{Endpoint, Handled, Limits, Outgoing, Peer, Proto, SipConfig, frame_len};
+use registrar_storage::{EmbeddedLocationStore, EmbeddedPresenceStore, Journal};
+use registrar_types::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, ContactsPolicy, ServiceMode, WatcherPolicy, parse_listen};
+use crate::config::{
+    Config, ContactsPolicy, ServiceMode, StorageMode, WatcherPolicy, parse_listen,
+};
 
 /// The endpoint type the server runs.
-pub(crate) type Ep = Endpoint<MemoryLocationStore, MemoryPresenceStore>;
+/// The stores are chosen at start-up (`[storage] mode`), so the endpoint holds them as trait objects.
+pub(crate) type Ep = Endpoint<Arc<dyn LocationStore>, Arc<dyn PresenceStore>>;
 
 /// Where outgoing messages leave: the UDP sockets and the live TCP connections.
 pub(crate) struct Transports {
@@ -40,6 +45,10 @@ pub(crate) struct Transports {
     tcp_by_addr: dashmap::DashMap<SocketAddr, u64>,
     next_conn: AtomicU64,
     limits: Limits,
+    /// Requests hold this (shared) from handling until their response is sent; the NOTIFY pump takes it
+    /// exclusively before sending, so a NOTIFY caused by a request never leaves before that request's response
+    /// (RFC 6665 allows either order, but phones and sipp scenarios handle the response first best).
+    response_first: tokio::sync::RwLock<()>,
 }
 
 impl Transports {
@@ -135,9 +144,11 @@ impl Transports {
                                 }
                                 continue;
                             }
+                            let gate = this.response_first.read().await;
                             let now = ep.service().now();
                             let h = ep.handle(now, Peer::tcp(peer, id), local, msg).await;
                             this.finish(&ep, h).await;
+                            drop(gate);
                         }
                         Ok(None) => break,
                         Err(e) => {
@@ -224,9 +235,10 @@ fn code_label(s: u16) -> &'static str {
 }
 
 /// Build the service and endpoint from the configuration.
-pub(crate) fn build(
+pub(crate) async fn build(
     cfg: &Config,
 ) -> Result<(Arc<Ep>, mpsc::Receiver<registrar_presence::NotifyIntent>), String> {
+    let (location, presence) = stores(cfg).await?;
     let mut rp = RegistrarPolicy::default();
     rp.min_expires = cfg.registrar.min_expires;
     rp.default_expires = cfg.registrar.default_expires;
@@ -251,6 +263,8 @@ pub(crate) fn build(
     };
     let (notifier, rx) = ChannelNotifier::new(65_536);
     let svc = RegistrarService::builder()
+        .location_store(location)
+        .presence_store(presence)
         .registrar_policy(rp)
         .presence_policy(pp)
         .subscription_policy(sp)
@@ -304,12 +318,49 @@ pub(crate) fn build(
     Ok((Arc::new(Endpoint::new(svc, sc)), rx))
 }
 
+/// The stores of `[storage] mode`: in memory, or loaded from the data file and written through to it.
+async fn stores(cfg: &Config) -> Result<(Arc<dyn LocationStore>, Arc<dyn PresenceStore>), String> {
+    match cfg.storage.mode {
+        StorageMode::Memory => {
+            info!("storage: memory (nothing survives a restart)");
+            Ok((
+                Arc::new(MemoryLocationStore::new()),
+                Arc::new(MemoryPresenceStore::new()),
+            ))
+        }
+        StorageMode::Embedded => {
+            let dir = &cfg.storage.data_dir;
+            let journal = Arc::new(
+                Journal::open(dir).map_err(|e| format!("storage.data_dir: {e}"))?,
+            );
+            let now = registrar_types::SystemClock.now();
+            let started = std::time::Instant::now();
+            let (location, bindings) = EmbeddedLocationStore::load(Arc::clone(&journal), now)
+                .await
+                .map_err(|e| format!("storage: loading registrations: {e}"))?;
+            let (presence, publications) = EmbeddedPresenceStore::load(Arc::clone(&journal), now)
+                .await
+                .map_err(|e| format!("storage: loading publications: {e}"))?;
+            info!(
+                file = %journal.path().display(),
+                registered_aors = bindings.loaded,
+                expired_bindings = bindings.expired,
+                presentities = publications.loaded,
+                expired_publications = publications.expired,
+                ms = started.elapsed().as_millis() as u64,
+                "storage: embedded, state loaded"
+            );
+            Ok((Arc::new(location), Arc::new(presence)))
+        }
+    }
+}
+
 /// Run the server until SIGTERM or Ctrl-C.
 pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
-    let (ep, mut notify_rx) = build(&cfg)?;
+    let (ep, mut notify_rx) = build(&cfg).await?;
     ep.service().start();
 
     let limits = Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers);
@@ -338,6 +389,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         tcp: dashmap::DashMap::new(),
         tcp_by_addr: dashmap::DashMap::new(),
         next_conn: AtomicU64::new(1),
+        response_first: tokio::sync::RwLock::new(()),
         limits,
     });
 
@@ -392,10 +444,19 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     {
         let (ep, tr) = (Arc::clone(&ep), Arc::clone(&transports));
         tokio::spawn(async move {
-            while let Some(intent) = notify_rx.recv().await {
+            let mut batch = Vec::new();
+            while let Some(first) = notify_rx.recv().await {
+                batch.push(first);
+                while let Ok(more) = notify_rx.try_recv() {
+                    batch.push(more);
+                }
+                // Wait for the requests in progress (which queued these intents) to send their responses.
+                drop(tr.response_first.write().await);
                 let now = ep.service().now();
-                if let Some(o) = ep.notify(now, &intent) {
-                    tr.send(&ep, o).await;
+                for intent in batch.drain(..) {
+                    if let Some(o) = ep.notify(now, &intent) {
+                        tr.send(&ep, o).await;
+                    }
                 }
             }
         });
@@ -464,9 +525,11 @@ async fn udp_worker(
             continue;
         }
         let data = Bytes::copy_from_slice(&buf[..n]);
+        let gate = tr.response_first.read().await;
         let now = ep.service().now();
         let h = ep.handle(now, Peer::udp(from), local, data).await;
         tr.finish(&ep, h).await;
+        drop(gate);
     }
 }
 

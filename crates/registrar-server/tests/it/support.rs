@@ -69,8 +69,14 @@ impl Server {
         let dir = TempDir::new("srv");
         let port = free_port();
         let http_port = free_port();
+        // Embedded storage (the default mode) in the test's own directory, unless the test sets [storage].
+        let storage = if rest.contains("[storage]") {
+            String::new()
+        } else {
+            format!("[storage]\ndata_dir = \"{}\"\n", dir.0.join("data").display())
+        };
         let config = format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n{rest}\n"
+            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n{storage}\n{rest}\n"
         );
         let path = dir.0.join("registrar.toml");
         std::fs::write(&path, config).unwrap();
