@@ -232,7 +232,9 @@ impl Config {
         if self.sip.max_headers < 8 {
             return Err("sip.max_headers: must be at least 8".into());
         }
-        if self.storage.mode == StorageMode::Embedded && self.storage.data_dir.as_os_str().is_empty() {
+        if self.storage.mode == StorageMode::Embedded
+            && self.storage.data_dir.as_os_str().is_empty()
+        {
             return Err("storage.data_dir: must name a directory in embedded mode".into());
         }
         if self.sip.t1_ms == 0 {

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use registrar_presence::{
-    DefaultWatcherPolicy, MemoryPresenceStore, PresenceStore, PresencePolicy, SubscriptionPolicy,
+    DefaultWatcherPolicy, MemoryPresenceStore, PresencePolicy, PresenceStore, SubscriptionPolicy,
 };
 use registrar_registry::{ContactLimitPolicy, LocationStore, MemoryLocationStore, RegistrarPolicy};
 use registrar_service::{ChannelNotifier, Mode, RegistrarService};
@@ -330,9 +330,8 @@ async fn stores(cfg: &Config) -> Result<(Arc<dyn LocationStore>, Arc<dyn Presenc
         }
         StorageMode::Embedded => {
             let dir = &cfg.storage.data_dir;
-            let journal = Arc::new(
-                Journal::open(dir).map_err(|e| format!("storage.data_dir: {e}"))?,
-            );
+            let journal =
+                Arc::new(Journal::open(dir).map_err(|e| format!("storage.data_dir: {e}"))?);
             let now = registrar_types::SystemClock.now();
             let started = std::time::Instant::now();
             let (location, bindings) = EmbeddedLocationStore::load(Arc::clone(&journal), now)

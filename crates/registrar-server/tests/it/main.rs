@@ -12,4 +12,5 @@ mod lifecycle;
 mod pidf_cli;
 mod rfc4475;
 mod sipp;
+mod storage;
 mod support;

@@ -73,7 +73,10 @@ impl Server {
         let storage = if rest.contains("[storage]") {
             String::new()
         } else {
-            format!("[storage]\ndata_dir = \"{}\"\n", dir.0.join("data").display())
+            format!(
+                "[storage]\ndata_dir = \"{}\"\n",
+                dir.0.join("data").display()
+            )
         };
         let config = format!(
             "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n{storage}\n{rest}\n"
@@ -125,6 +128,12 @@ impl Server {
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `kill -9`: no chance to flush or clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Send SIGTERM and wait for the exit status.
