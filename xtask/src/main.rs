@@ -203,6 +203,17 @@ fn bench(args: &[String]) -> Result<(), String> {
             "service",
         ]),
     )?;
+    run(
+        "embedded storage with 1 M users",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-storage",
+            "--bench",
+            "embedded",
+        ]),
+    )?;
     sip_load(args)
 }
 
