@@ -129,8 +129,16 @@ fn scenario(dir: &Path, auth: bool) -> Result<PathBuf, String> {
 fn start_registrar(dir: &Path, auth_users: Option<&str>) -> Result<Target, String> {
     let port = free_udp_port();
     let http = free_udp_port();
+    // The default storage mode (embedded: every REGISTER is on disk before its 200 OK), in a fresh file.
+    let data = dir.join(if auth_users.is_some() {
+        "data-auth"
+    } else {
+        "data"
+    });
+    let _ = std::fs::remove_dir_all(&data);
     let mut cfg = format!(
-        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\nrate_limit_per_source = 0\n[registrar]\nmax_expires = 7200\n[http]\nlisten = \"127.0.0.1:{http}\"\n"
+        "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\nrate_limit_per_source = 0\n[registrar]\nmax_expires = 7200\n[http]\nlisten = \"127.0.0.1:{http}\"\n[storage]\nmode = \"embedded\"\ndata_dir = \"{}\"\n",
+        data.display()
     );
     if let Some(users) = auth_users {
         let _ = write!(
