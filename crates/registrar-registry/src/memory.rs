@@ -14,8 +14,8 @@ use crate::{Bindings, Error};
 ///
 /// Lookups take a read lock on one shard of the map and clone one `Arc`: they never wait for writers to other
 /// AoRs and never copy bindings. The map is laid out so that a lookup among millions of AoRs waits for two
-/// cache misses rather than four (see the `table` module). Each AoR's set is an immutable sorted slice replaced whole on change, so a
-/// reader sees a REGISTER's contacts all or none.
+/// cache misses rather than four (see the `table` module). Each AoR's set is an immutable sorted slice
+/// replaced whole on change, so a reader sees a REGISTER's contacts all or none.
 ///
 /// Expiry: every new expiry instant is filed under its second in a sharded ordered index. A sweep takes the
 /// due seconds and checks only the AoRs filed there, so it costs O(entries due) — never a scan of all users.

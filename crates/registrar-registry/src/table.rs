@@ -202,7 +202,7 @@ impl AorTable {
     pub(crate) fn update<E>(
         &self,
         key: &Aor,
-        f: impl FnOnce(&Set) -> Result<Change, E>,
+        f: impl FnOnce(&[Binding]) -> Result<Change, E>,
     ) -> Result<(), E> {
         let hash = self.hash(key);
         let mut shard = self.write(hash);
@@ -220,8 +220,7 @@ impl AorTable {
                 }
             }
             None => {
-                let empty: Set = Arc::from(Vec::new());
-                if let Change::Set(new) = f(&empty)?
+                if let Change::Set(new) = f(&[])?
                     && !new.is_empty()
                 {
                     shard.insert_new(hash, key.clone(), new);

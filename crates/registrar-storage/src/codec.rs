@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use registrar_pidf::Presence;
 use registrar_presence::{Origin, Publication};
-use registrar_types::{Binding, TempGruu, Timestamp};
+use registrar_types::{Binding, RegId, TempGruu, Timestamp};
 
 use crate::Error;
 
@@ -191,11 +191,7 @@ pub(crate) fn decode_bindings(bytes: &[u8]) -> Result<Vec<Binding>, Error> {
             0 => None,
             1 => {
                 let v = r.u32()?;
-                Some(
-                    v.to_string()
-                        .parse()
-                        .map_err(|_| Error::Corrupt(format!("reg-id {v}")))?,
-                )
+                Some(RegId::new(v).map_err(|_| Error::Corrupt(format!("reg-id {v}")))?)
             }
             b => return Err(Error::Corrupt(format!("option tag {b}"))),
         };

@@ -50,7 +50,10 @@ impl EmbeddedLocationStore {
             let live: Vec<Binding> = all.into_iter().filter(|b| b.is_live(now)).collect();
             report.expired += n - live.len();
             if live.len() != n {
-                stale.push((aor.clone(), live.clone()));
+                stale.push((
+                    aor.clone(),
+                    (!live.is_empty()).then(|| encode_bindings(&live)),
+                ));
             }
             if !live.is_empty() {
                 report.loaded += 1;
@@ -62,8 +65,7 @@ impl EmbeddedLocationStore {
         })?;
         // Rewrite what expired meanwhile, so it does not come back on the next start either.
         let mut acks = Vec::new();
-        for (aor, live) in stale {
-            let value = (!live.is_empty()).then(|| encode_bindings(&live));
+        for (aor, value) in stale {
             acks.push(journal.queue(Table::Bindings, aor.as_str(), value)?);
         }
         for a in acks {
