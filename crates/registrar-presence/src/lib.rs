@@ -33,8 +33,11 @@
 //!   NOTIFYs with RLMI plus one PIDF per visible buddy, full state first, then only what changed; 421 without
 //!   eventlist support.
 //!
-//! Not here: storage of subscriptions, watcher rules and buddy lists across restarts (the storage crate's
-//! job); back-end subscriptions to other servers' presentities (every buddy is served here).
+//! - [`SubscriptionStore`], owned here: where subscriptions are kept across restarts (the storage crate
+//!   implements it); [`Subscriptions::restore`] and [`Subscriptions::resume`] take them back and tell their
+//!   watchers the current state.
+//!
+//! Not here: storage of watcher rules and buddy lists across restarts; back-end subscriptions to other servers' presentities (every buddy is served here).
 //!
 //! It performs no network or disk IO and never reads the clock.
 
@@ -60,9 +63,10 @@ pub use publish::{
 pub use rls::{ListContext, ListSubscription, ResourceLists};
 pub use server::{ComposedPresence, ExpiredPresence, Presences, PublishResult};
 pub use store::{MemoryPresenceStore, PresenceStore, UpdateFn};
+pub use store::{SubscriptionChange, SubscriptionStore};
 pub use subscribe::{
     DefaultWatcherPolicy, DialogId, NotifyIntent, Reason, SubState, SubscribeOutcome,
     SubscribeRequest, Subscription, SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision,
     closed_document, plan_subscribe,
 };
-pub use watchers::Subscriptions;
+pub use watchers::{RESUME_GAP, Subscriptions};

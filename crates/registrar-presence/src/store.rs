@@ -9,6 +9,7 @@ use registrar_types::{Aor, ExpiryIndex, Timestamp};
 
 use crate::Error;
 use crate::publish::Publication;
+use crate::subscribe::{DialogId, Subscription};
 
 /// The function a store runs to change one presentity's publications: current set in, new complete set out
 /// (`None` for no change). An error aborts with nothing changed.
@@ -141,5 +142,36 @@ impl PresenceStore for MemoryPresenceStore {
 
     async fn next_expiry(&self) -> Result<Option<Timestamp>, Error> {
         Ok(self.expiry.next())
+    }
+}
+
+/// One change to the stored subscriptions.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum SubscriptionChange {
+    /// The subscription's complete new record.
+    Put(Subscription),
+    /// The subscription ended.
+    Remove(DialogId),
+}
+
+/// Where subscriptions are kept so that they outlive a restart. Memory ([`crate::Subscriptions`]) serves
+/// every read; a store only records changes and hands them back once at start-up.
+#[async_trait]
+pub trait SubscriptionStore: Send + Sync {
+    /// Record `changes` in order; resolves once they are durable.
+    async fn save(&self, changes: &[SubscriptionChange]) -> Result<(), Error>;
+
+    /// Every stored subscription (expired ones included; the caller drops those).
+    async fn load(&self) -> Result<Vec<Subscription>, Error>;
+}
+
+#[async_trait]
+impl<T: SubscriptionStore + ?Sized> SubscriptionStore for Arc<T> {
+    async fn save(&self, changes: &[SubscriptionChange]) -> Result<(), Error> {
+        (**self).save(changes).await
+    }
+    async fn load(&self) -> Result<Vec<Subscription>, Error> {
+        (**self).load().await
     }
 }

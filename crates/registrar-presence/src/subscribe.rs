@@ -156,6 +156,40 @@ pub struct Subscription {
     /// The body types the subscriber accepts (its `Accept` header; empty when it sent none, which means the
     /// package's default type).
     pub accept: Vec<String>,
+    /// What the SIP layer needs to send NOTIFYs in this dialog (its route), opaque here: kept with the
+    /// subscription so that a durable store can hand it back on restart. `None` when the caller keeps routes
+    /// elsewhere.
+    pub route: Option<Arc<str>>,
+}
+
+impl Subscription {
+    /// A subscription in its first state (active, allowed, no NOTIFY sent yet), for stores that rebuild one
+    /// from a record; set the other fields after.
+    pub fn new(
+        dialog: DialogId,
+        watcher: Aor,
+        presentity: Aor,
+        event: EventPackage,
+        expires_at: Timestamp,
+        created_at: Timestamp,
+    ) -> Self {
+        Self {
+            dialog,
+            watcher,
+            presentity,
+            event,
+            expires_at,
+            state: SubState::Active,
+            decision: WatcherDecision::Allow,
+            notify_cseq: 0,
+            version: 0,
+            last_notify_at: created_at,
+            deferred: false,
+            created_at,
+            accept: Vec::new(),
+            route: None,
+        }
+    }
 }
 
 /// One SUBSCRIBE, as the SIP layer hands it over.
@@ -176,6 +210,9 @@ pub struct SubscribeRequest {
     pub refresh: bool,
     /// The media ranges of its `Accept` header, without parameters (empty when it had none).
     pub accept: Vec<String>,
+    /// The dialog's route as the SIP layer encodes it (see [`Subscription::route`]); a refresh without one
+    /// keeps the stored route.
+    pub route: Option<Arc<str>>,
 }
 
 impl SubscribeRequest {
@@ -189,6 +226,7 @@ impl SubscribeRequest {
             expires: None,
             refresh: false,
             accept: Vec::new(),
+            route: None,
         }
     }
 
@@ -497,6 +535,10 @@ pub fn plan_subscribe(
         deferred: false,
         created_at: existing.map_or(now, |s| s.created_at),
         accept: req.accept.clone(),
+        route: req
+            .route
+            .clone()
+            .or_else(|| existing.and_then(|s| s.route.clone())),
     };
     let notify = NotifyIntent {
         dialog: sub.dialog.clone(),

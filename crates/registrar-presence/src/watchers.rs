@@ -16,6 +16,10 @@ use crate::subscribe::{
     SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision, closed_document, plan_subscribe,
 };
 
+/// How far a restored subscription's NOTIFY CSeq and document version jump ahead of the stored ones (see
+/// [`Subscriptions::restore`]).
+pub const RESUME_GAP: u32 = 1000;
+
 /// Subscriptions and watcher rules. Every operation returns the NOTIFYs it causes; nothing is sent here.
 ///
 /// Fan-out shares one body: [`Subscriptions::notify_change`] clones an `Arc<str>` per watcher, it never
@@ -290,6 +294,7 @@ impl Subscriptions {
                             deferred: false,
                             created_at: now,
                             accept: Vec::new(),
+                            route: None,
                         })
                     })?;
                 Some((sub, n.state.state))
@@ -382,6 +387,71 @@ impl Subscriptions {
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// Take back a subscription that a durable store kept across a restart. Returns `false`, keeping nothing,
+    /// when it expired by `now`, had ended, or its dialog is already known.
+    ///
+    /// NOTIFYs sent after the store's last record of it may have used higher CSeqs and document versions, so
+    /// both jump ahead by [`RESUME_GAP`]: a watcher must never see a CSeq go backwards (RFC 3261 §12.2.2).
+    pub fn restore(&self, mut sub: Subscription, now: Timestamp) -> bool {
+        if sub.expires_at <= now
+            || matches!(sub.state, SubState::Terminated(_))
+            || self.by_dialog.contains_key(&sub.dialog)
+        {
+            return false;
+        }
+        sub.notify_cseq = sub.notify_cseq.saturating_add(RESUME_GAP);
+        sub.version = sub.version.saturating_add(u64::from(RESUME_GAP));
+        sub.deferred = false;
+        self.store(&sub, true);
+        true
+    }
+
+    /// The NOTIFY that tells the watcher of a restored subscription the current state (a notifier may notify
+    /// at any time, RFC 6665 §4.2.2): `presence` (or `closed` for a politely blocked watcher, no body while
+    /// pending) for `presence`, the full watcher list for `presence.winfo`, the full registration state built
+    /// from `bindings` for `reg`. `None` when the dialog is unknown.
+    pub fn resume(
+        &self,
+        dialog: &DialogId,
+        presence: &Arc<str>,
+        bindings: &[Binding],
+        now: Timestamp,
+    ) -> Option<NotifyIntent> {
+        let snapshot = self.by_dialog.get(dialog)?.clone();
+        let version = snapshot.version.saturating_add(1);
+        let body: Option<Arc<str>> = match (&snapshot.event, snapshot.state, snapshot.decision) {
+            (_, SubState::Pending, _) => None,
+            (EventPackage::PresenceWinfo, ..) => Some(Arc::from(self.full_winfo(
+                &snapshot.presentity,
+                version,
+                now,
+            ))),
+            (EventPackage::Reg, ..) => {
+                let live: Vec<(&Binding, ContactState, ContactEvent)> = bindings
+                    .iter()
+                    .filter(|b| b.is_live(now))
+                    .map(|b| (b, ContactState::Active, ContactEvent::Registered))
+                    .collect();
+                let registered = !live.is_empty();
+                Some(Arc::from(reginfo(
+                    &snapshot.presentity,
+                    version,
+                    DocState::Full,
+                    &live,
+                    registered,
+                    now,
+                )))
+            }
+            (_, _, WatcherDecision::PoliteBlock) => Some(self.closed_for(&snapshot.presentity)),
+            _ => Some(Arc::clone(presence)),
+        };
+        let mut sub = self.by_dialog.get_mut(dialog)?;
+        sub.version = version;
+        sub.notify_cseq = sub.notify_cseq.saturating_add(1);
+        sub.last_notify_at = now;
+        Some(intent(&sub, now, body))
     }
 
     /// When the next subscription may expire.

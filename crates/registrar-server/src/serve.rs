@@ -17,13 +17,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use registrar_presence::{
     DefaultWatcherPolicy, MemoryPresenceStore, PresencePolicy, PresenceStore, SubscriptionPolicy,
+    SubscriptionStore,
 };
 use registrar_registry::{ContactLimitPolicy, LocationStore, MemoryLocationStore, RegistrarPolicy};
 use registrar_service::{ChannelNotifier, Mode, RegistrarService};
 use registrar_sip::auth::{Credentials, DigestAuth};
 use registrar_sip::ratelimit::RateLimiter;
 use registrar_sip::{Endpoint, Handled, Limits, Outgoing, Peer, Proto, SipConfig, frame_len};
-use registrar_storage::{EmbeddedLocationStore, EmbeddedPresenceStore, Journal};
+use registrar_storage::{
+    EmbeddedLocationStore, EmbeddedPresenceStore, EmbeddedSubscriptionStore, Journal,
+};
 use registrar_types::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -237,8 +240,16 @@ fn code_label(s: u16) -> &'static str {
 /// Build the service and endpoint from the configuration.
 pub(crate) async fn build(
     cfg: &Config,
-) -> Result<(Arc<Ep>, mpsc::Receiver<registrar_presence::NotifyIntent>), String> {
-    let (location, presence) = stores(cfg).await?;
+) -> Result<
+    (
+        Arc<Ep>,
+        mpsc::Receiver<registrar_presence::NotifyIntent>,
+        Stores,
+    ),
+    String,
+> {
+    let stores = stores(cfg).await?;
+    let (location, presence) = (Arc::clone(&stores.location), Arc::clone(&stores.presence));
     let mut rp = RegistrarPolicy::default();
     rp.min_expires = cfg.registrar.min_expires;
     rp.default_expires = cfg.registrar.default_expires;
@@ -262,7 +273,11 @@ pub(crate) async fn build(
         WatcherPolicy::Block => DefaultWatcherPolicy::Block,
     };
     let (notifier, rx) = ChannelNotifier::new(65_536);
-    let svc = RegistrarService::builder()
+    let mut builder = RegistrarService::builder();
+    if let Some(s) = &stores.subscriptions {
+        builder = builder.subscription_store(Arc::clone(s));
+    }
+    let svc = builder
         .location_store(location)
         .presence_store(presence)
         .registrar_policy(rp)
@@ -315,18 +330,53 @@ pub(crate) async fn build(
             .with_algorithms(&algorithms);
         sc = sc.auth(auth);
     }
-    Ok((Arc::new(Endpoint::new(svc, sc)), rx))
+    Ok((Arc::new(Endpoint::new(svc, sc)), rx, stores))
+}
+
+/// The stores the configuration chose.
+pub(crate) struct Stores {
+    location: Arc<dyn LocationStore>,
+    presence: Arc<dyn PresenceStore>,
+    /// Where subscriptions outlive a restart (none in memory mode).
+    subscriptions: Option<Arc<dyn SubscriptionStore>>,
+}
+
+/// Serve the subscriptions a durable store kept again: their dialogs' routes back into the endpoint, then
+/// a NOTIFY with the current state to each watcher. Runs once the NOTIFY pump is up.
+async fn resume_subscriptions(ep: &Ep, stores: &Stores) -> Result<(), String> {
+    let Some(store) = &stores.subscriptions else {
+        return Ok(());
+    };
+    let stored = store
+        .load()
+        .await
+        .map_err(|e| format!("storage: loading subscriptions: {e}"))?;
+    let found = stored.len();
+    let routes = ep.restore_routes(&stored);
+    let restored = ep
+        .service()
+        .restore_subscriptions(stored)
+        .await
+        .map_err(|e| format!("storage: restoring subscriptions: {e}"))?;
+    info!(
+        stored = found,
+        restored,
+        routes,
+        "storage: subscriptions resumed (each watcher notified of the current state)"
+    );
+    Ok(())
 }
 
 /// The stores of `[storage] mode`: in memory, or loaded from the data file and written through to it.
-async fn stores(cfg: &Config) -> Result<(Arc<dyn LocationStore>, Arc<dyn PresenceStore>), String> {
+async fn stores(cfg: &Config) -> Result<Stores, String> {
     match cfg.storage.mode {
         StorageMode::Memory => {
             info!("storage: memory (nothing survives a restart)");
-            Ok((
-                Arc::new(MemoryLocationStore::new()),
-                Arc::new(MemoryPresenceStore::new()),
-            ))
+            Ok(Stores {
+                location: Arc::new(MemoryLocationStore::new()),
+                presence: Arc::new(MemoryPresenceStore::new()),
+                subscriptions: None,
+            })
         }
         StorageMode::Embedded => {
             let dir = &cfg.storage.data_dir;
@@ -349,7 +399,11 @@ async fn stores(cfg: &Config) -> Result<(Arc<dyn LocationStore>, Arc<dyn Presenc
                 ms = started.elapsed().as_millis() as u64,
                 "storage: embedded, state loaded"
             );
-            Ok((Arc::new(location), Arc::new(presence)))
+            Ok(Stores {
+                location: Arc::new(location),
+                presence: Arc::new(presence),
+                subscriptions: Some(Arc::new(EmbeddedSubscriptionStore::new(journal))),
+            })
         }
     }
 }
@@ -359,7 +413,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
-    let (ep, mut notify_rx) = build(&cfg).await?;
+    let (ep, mut notify_rx, stores) = build(&cfg).await?;
     ep.service().start();
 
     let limits = Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers);
@@ -475,6 +529,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
             }
         });
     }
+    resume_subscriptions(&ep, &stores).await?;
     let http_addr: SocketAddr = cfg
         .http
         .listen

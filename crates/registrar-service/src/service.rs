@@ -12,7 +12,8 @@ use registrar_presence::{
     Buddy, BuddyLists, BuddyPresence, ComposedPresence, DialogId, EventPackage, ListContext,
     MemoryPresenceStore, NotifyIntent, PresencePolicy, PresenceStore, Presences, PublishKind,
     PublishRequest, PublishResult, ResourceLists, SubState, SubscribeOutcome, SubscribeRequest,
-    Subscription, SubscriptionPolicy, Subscriptions, WatcherDecision,
+    Subscription, SubscriptionChange, SubscriptionPolicy, SubscriptionStore, Subscriptions,
+    WatcherDecision,
 };
 use registrar_registry::{
     BindingChange, Bindings, ChangeKind, LocationStore, MemoryLocationStore, RegisterOutcome,
@@ -52,6 +53,7 @@ pub struct ServiceBuilder<L, P> {
     automatic_buddy_lists: Option<bool>,
     max_buddies: usize,
     list_suffix: Option<String>,
+    subscription_store: Option<Arc<dyn SubscriptionStore>>,
 }
 
 impl<L, P> std::fmt::Debug for ServiceBuilder<L, P> {
@@ -78,6 +80,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
             automatic_buddy_lists: self.automatic_buddy_lists,
             max_buddies: self.max_buddies,
             list_suffix: self.list_suffix,
+            subscription_store: self.subscription_store,
         }
     }
 
@@ -96,7 +99,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
             automatic_buddy_lists: self.automatic_buddy_lists,
             max_buddies: self.max_buddies,
             list_suffix: self.list_suffix,
+            subscription_store: self.subscription_store,
         }
+    }
+
+    /// Keep subscriptions in `store` as well as in memory, so that they outlive a restart (none by default:
+    /// subscriptions then live in memory only). Every subscription change is recorded before its answer or
+    /// NOTIFY leaves; [`RegistrarService::restore_subscriptions`] takes them back.
+    #[must_use]
+    pub fn subscription_store(mut self, store: Arc<dyn SubscriptionStore>) -> Self {
+        self.subscription_store = Some(store);
+        self
     }
 
     /// The REGISTER rules' limits.
@@ -192,6 +205,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
                 buddies,
                 bus: self.bus,
                 notifier: self.notifier,
+                sub_store: self.subscription_store,
                 clock: self.clock,
                 mode: self.mode,
                 automatic_buddy_lists: automatic,
@@ -211,6 +225,7 @@ struct Inner<L, P> {
     buddies: BuddyLists,
     bus: Arc<dyn EventBus>,
     notifier: Arc<dyn Notifier>,
+    sub_store: Option<Arc<dyn SubscriptionStore>>,
     clock: Arc<dyn Clock>,
     mode: Mode,
     automatic_buddy_lists: bool,
@@ -262,6 +277,7 @@ impl RegistrarService {
             automatic_buddy_lists: None,
             max_buddies: 1000,
             list_suffix: None,
+            subscription_store: None,
         }
     }
 }
@@ -509,6 +525,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         let mut intents = Vec::with_capacity(1 + outcome.also_notify.len());
         intents.push(outcome.notify.clone());
         intents.extend(outcome.also_notify.iter().cloned());
+        if let Err(e) = self.persist(&intents).await {
+            // Not durable, so not accepted: a new subscription is forgotten again (the subscriber retries).
+            if existing.is_none() {
+                self.inner.subs.drop_subscription(&req.dialog);
+            }
+            return Err(e);
+        }
         self.inner.notifier.notify(intents).await;
         self.inner.wake.notify_one();
         Ok(outcome)
@@ -573,6 +596,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         }];
         events.extend(intents.iter().filter_map(|n| intent_event(n, true)));
         self.inner.bus.publish_batch(now, events);
+        self.persist(&intents).await?;
         self.inner.notifier.notify(intents).await;
         Ok(())
     }
@@ -775,7 +799,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 );
             }
             i.bus.publish_batch(now, events);
-            i.notifier.notify(intents).await;
+            self.deliver(intents).await;
         }
         if let Ok(expired) = i.presences.expire(now).await
             && !expired.is_empty()
@@ -794,7 +818,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 intents.extend(self.fan_out(&e.aor, &e.composed.xml, now).await);
             }
             i.bus.publish_batch(now, events);
-            i.notifier.notify(intents).await;
+            self.deliver(intents).await;
         }
         let mut ended = i.subs.expire(now);
         ended.extend(i.lists.expire(now));
@@ -804,18 +828,105 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 .filter_map(|n| intent_event(n, false))
                 .collect();
             i.bus.publish_batch(now, events);
-            i.notifier.notify(ended).await;
+            self.deliver(ended).await;
         }
         let presence_of = |a: &Aor| self.cached_xml(a);
         let mut flushed = i.subs.flush_deferred(now, &presence_of);
         let ctx = ListContext::new(&i.buddies, &i.subs, &presence_of);
         flushed.extend(i.lists.flush_deferred(now, ctx));
         if !flushed.is_empty() {
-            i.notifier.notify(flushed).await;
+            self.deliver(flushed).await;
         }
     }
 
+    // ----- restart -----
+
+    /// Take back the subscriptions a [`SubscriptionStore`] kept (`stored`, from its `load`) after a restart:
+    /// each live one is served again and its watcher gets a NOTIFY with the current state; expired and ended
+    /// ones are dropped from the store. Returns how many were restored. Call it once, after the SIP layer has
+    /// its dialogs' routes back, before traffic starts.
+    ///
+    /// # Errors
+    /// A store failure while reading presence, bindings or writing the store.
+    pub async fn restore_subscriptions(&self, stored: Vec<Subscription>) -> Result<usize, Error> {
+        let now = self.now();
+        let mut gone = Vec::new();
+        let mut restored = Vec::new();
+        for sub in stored {
+            let dialog = sub.dialog.clone();
+            if self.inner.subs.restore(sub, now) {
+                restored.push(dialog);
+            } else {
+                gone.push(SubscriptionChange::Remove(dialog));
+            }
+        }
+        if let Some(store) = &self.inner.sub_store
+            && !gone.is_empty()
+        {
+            store.save(&gone).await?;
+        }
+        let mut intents = Vec::with_capacity(restored.len());
+        for dialog in &restored {
+            let Some(sub) = self.inner.subs.get(dialog) else {
+                continue;
+            };
+            let xml = self
+                .inner
+                .presences
+                .presence(&sub.presentity, now)
+                .await?
+                .xml
+                .clone();
+            let bindings = if sub.event == EventPackage::Reg {
+                self.inner
+                    .registry
+                    .lookup(&sub.presentity, now)
+                    .await?
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            intents.extend(self.inner.subs.resume(dialog, &xml, &bindings, now));
+        }
+        self.persist(&intents).await?;
+        self.inner.notifier.notify(intents).await;
+        self.inner.wake.notify_one();
+        Ok(restored.len())
+    }
+
     // ----- internals -----
+
+    /// Record in the subscription store (if any) the state of every subscription `intents` touch: its new
+    /// record, or its removal when it ended. Buddy list subscriptions are not stored.
+    async fn persist(&self, intents: &[NotifyIntent]) -> Result<(), Error> {
+        let Some(store) = &self.inner.sub_store else {
+            return Ok(());
+        };
+        let mut changes = Vec::with_capacity(intents.len());
+        let mut seen = std::collections::HashSet::with_capacity(intents.len());
+        for n in intents {
+            if !seen.insert(&n.dialog) {
+                continue;
+            }
+            match self.inner.subs.get(&n.dialog) {
+                Some(sub) => changes.push(SubscriptionChange::Put(sub)),
+                None if self.inner.lists.get(&n.dialog).is_some() => {}
+                None => changes.push(SubscriptionChange::Remove(n.dialog.clone())),
+            }
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        store.save(&changes).await?;
+        Ok(())
+    }
+
+    /// Record, then send. A store failure here does not hold NOTIFYs back: the change they carry is already
+    /// made, and a restored subscription's CSeq jumps past anything not recorded.
+    async fn deliver(&self, intents: Vec<NotifyIntent>) {
+        let _ = self.persist(&intents).await;
+        self.inner.notifier.notify(intents).await;
+    }
 
     async fn bindings_changed(
         &self,
@@ -832,7 +943,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 .subs
                 .registration_changed(aor, &reg_changes(changes), still_registered, now);
         if !intents.is_empty() {
-            self.inner.notifier.notify(intents).await;
+            self.deliver(intents).await;
         }
     }
 
@@ -869,7 +980,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             }
         }
         if !intents.is_empty() {
-            self.inner.notifier.notify(intents).await;
+            self.deliver(intents).await;
         }
     }
 
@@ -893,7 +1004,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         }
         self.inner.bus.publish_batch(now, events);
         if !intents.is_empty() {
-            self.inner.notifier.notify(intents).await;
+            self.deliver(intents).await;
         }
         self.inner.wake.notify_one();
     }

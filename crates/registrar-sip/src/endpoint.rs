@@ -5,8 +5,8 @@
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -217,6 +217,64 @@ struct Route {
     dead: bool,
 }
 
+impl Route {
+    /// The route as text kept with its subscription (see `Subscription::route`): one field per line, the
+    /// route set last. Header values hold no line feed, so the lines split back unambiguously.
+    fn encode(&self) -> String {
+        let mut s = format!(
+            "r1\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.peer.proto.as_str(),
+            self.peer.addr,
+            self.local,
+            self.remote_target,
+            self.from,
+            self.to,
+            self.event_id.as_deref().unwrap_or("")
+        );
+        for r in &self.route_set {
+            s.push('\n');
+            s.push_str(r);
+        }
+        s
+    }
+
+    /// A route from [`Route::encode`]'s text; `None` when it is not one. A stream peer comes back without
+    /// its connection (gone with the old process): the transport opens a new one for the next NOTIFY.
+    fn decode(text: &str) -> Option<Self> {
+        let mut lines = text.split('\n');
+        if lines.next()? != "r1" {
+            return None;
+        }
+        let proto = match lines.next()? {
+            "UDP" => Proto::Udp,
+            "TCP" => Proto::Tcp,
+            _ => return None,
+        };
+        let addr: SocketAddr = lines.next()?.parse().ok()?;
+        let local = lines.next()?.to_owned();
+        let remote_target = lines.next()?.to_owned();
+        let from = lines.next()?.to_owned();
+        let to = lines.next()?.to_owned();
+        let event_id = Some(lines.next()?)
+            .filter(|e| !e.is_empty())
+            .map(str::to_owned);
+        Some(Self {
+            peer: Peer {
+                proto,
+                addr,
+                conn: None,
+            },
+            local,
+            remote_target,
+            from,
+            to,
+            route_set: lines.map(str::to_owned).collect(),
+            event_id,
+            dead: false,
+        })
+    }
+}
+
 #[derive(Clone, Debug)]
 struct ClientTx {
     out: Outgoing,
@@ -291,6 +349,21 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             self.dialogs.len(),
             self.client_tx.len(),
         )
+    }
+
+    /// Take back the dialog routes of subscriptions a store kept across a restart (each subscription's
+    /// `route`), so their NOTIFYs can be sent again; call it before the service restores the subscriptions.
+    /// Returns how many routes were usable; a subscription without one gets no NOTIFY and ends when its
+    /// subscriber's refresh finds no dialog (481).
+    pub fn restore_routes(&self, subs: &[registrar_presence::Subscription]) -> usize {
+        let mut n = 0;
+        for s in subs {
+            if let Some(route) = s.route.as_deref().and_then(Route::decode) {
+                self.dialogs.insert(s.dialog.clone(), route);
+                n += 1;
+            }
+        }
+        n
     }
 
     fn token(&self, now: Timestamp) -> String {
@@ -627,7 +700,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             accept: (!accept.is_empty()).then_some(accept_joined.as_str()),
             supported: msg.values(Hdr::Supported).collect(),
         };
-        let (req, eventlist) = match helpers::subscribe_request(&h) {
+        let (mut req, eventlist) = match helpers::subscribe_request(&h) {
             Ok(r) => r,
             Err(e) => return Reply::from_response(&e.response()),
         };
@@ -644,25 +717,25 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             {
                 r.remote_target = c;
                 r.peer = from;
+                req.route = Some(Arc::from(r.encode()));
             }
         } else {
             let Some(target) = contact else {
                 return Reply::warning(400, "SUBSCRIBE without Contact");
             };
             let to_raw = msg.header(Hdr::To).unwrap_or("");
-            self.dialogs.insert(
-                dialog.clone(),
-                Route {
-                    peer: from,
-                    local: local_host.clone(),
-                    remote_target: target,
-                    from: format!("{to_raw};tag={local_tag}"),
-                    to: msg.header(Hdr::From).unwrap_or("").to_owned(),
-                    route_set: msg.list(Hdr::RecordRoute).map(str::to_owned).collect(),
-                    event_id,
-                    dead: false,
-                },
-            );
+            let route = Route {
+                peer: from,
+                local: local_host.clone(),
+                remote_target: target,
+                from: format!("{to_raw};tag={local_tag}"),
+                to: msg.header(Hdr::From).unwrap_or("").to_owned(),
+                route_set: msg.list(Hdr::RecordRoute).map(str::to_owned).collect(),
+                event_id,
+                dead: false,
+            };
+            req.route = Some(Arc::from(route.encode()));
+            self.dialogs.insert(dialog.clone(), route);
         }
         match self.svc.subscribe(&req, eventlist).await {
             Ok(out) => {
@@ -1047,6 +1120,48 @@ mod tests {
         assert_eq!(uri_host("sip:bob@[2001:db8::1]:5060"), "2001:db8::1");
         assert_eq!(uri_user("sip:alice@example.com"), Some("alice"));
         assert_eq!(uri_user("sip:example.com"), None);
+    }
+
+    #[test]
+    fn routes_survive_their_text_form() {
+        for (route_set, event_id) in [
+            (vec![], None),
+            (
+                vec![
+                    "<sip:p1.example.com;lr>".to_owned(),
+                    "<sip:p2;lr>".to_owned(),
+                ],
+                Some("7".to_owned()),
+            ),
+        ] {
+            let r = Route {
+                peer: Peer::tcp("192.0.2.1:5070".parse().unwrap(), 9),
+                local: "127.0.0.1:5060".to_owned(),
+                remote_target: "sip:bob@192.0.2.1:5070;transport=tcp".to_owned(),
+                from: "<sip:alice@example.com>;tag=ours".to_owned(),
+                to: "\"Bob\" <sip:bob@example.com>;tag=theirs".to_owned(),
+                route_set,
+                event_id,
+                dead: false,
+            };
+            let back = Route::decode(&r.encode()).unwrap();
+            assert_eq!(
+                back.peer,
+                Peer {
+                    conn: None,
+                    ..r.peer
+                }
+            );
+            assert_eq!(
+                (back.local, back.remote_target, back.from, back.to),
+                (r.local, r.remote_target, r.from, r.to)
+            );
+            assert_eq!((back.route_set, back.event_id), (r.route_set, r.event_id));
+        }
+        assert!(Route::decode("r2\nUDP").is_none());
+        assert!(Route::decode("r1\nSCTP\n1.2.3.4:5\na\nb\nc\nd\ne").is_none());
+        assert!(Route::decode("r1\nUDP\nnot-an-address\na\nb\nc\nd\ne").is_none());
+        assert!(Route::decode("r1\nUDP\n1.2.3.4:5\na").is_none());
     }
 
     #[test]

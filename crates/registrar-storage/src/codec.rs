@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use registrar_pidf::Presence;
-use registrar_presence::{Origin, Publication};
+use registrar_presence::{
+    DialogId, EventPackage, Origin, Publication, Reason, SubState, Subscription, WatcherDecision,
+};
 use registrar_types::{Binding, RegId, TempGruu, Timestamp};
 
 use crate::Error;
@@ -288,6 +290,116 @@ pub(crate) fn decode_publications(bytes: &[u8]) -> Result<Vec<Publication>, Erro
     Ok(out)
 }
 
+/// The key of a subscription's record: its dialog's three parts (none of them holds a line feed).
+pub(crate) fn dialog_key(d: &DialogId) -> String {
+    format!("{}\n{}\n{}", d.call_id, d.remote_tag, d.local_tag)
+}
+
+/// One subscription as a record.
+pub(crate) fn encode_subscription(s: &Subscription) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(
+        256 + s.route.as_deref().map_or(0, str::len),
+    ));
+    w.u8(RECORD_V1);
+    w.str(s.dialog.call_id.as_str());
+    w.str(&s.dialog.remote_tag);
+    w.str(&s.dialog.local_tag);
+    w.str(s.watcher.as_str());
+    w.str(s.presentity.as_str());
+    w.str(s.event.as_str());
+    w.time(s.expires_at);
+    let (state, reason) = match s.state {
+        SubState::Pending => (0, 0),
+        SubState::Active => (1, 0),
+        SubState::Terminated(r) => (
+            2,
+            match r {
+                Reason::Rejected => 1,
+                Reason::Deactivated => 2,
+                Reason::Noresource => 3,
+                Reason::Giveup => 4,
+                Reason::Probation => 5,
+                _ => 0,
+            },
+        ),
+        _ => (1, 0),
+    };
+    w.u8(state);
+    w.u8(reason);
+    w.u8(match s.decision {
+        WatcherDecision::Allow => 0,
+        WatcherDecision::Block => 1,
+        WatcherDecision::PoliteBlock => 2,
+        _ => 3,
+    });
+    w.u32(s.notify_cseq);
+    w.u64(s.version);
+    w.time(s.last_notify_at);
+    w.time(s.created_at);
+    w.len(s.accept.len());
+    for a in &s.accept {
+        w.str(a);
+    }
+    w.opt_str(s.route.as_deref());
+    w.0
+}
+
+/// The subscription of a record.
+pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<Subscription, Error> {
+    let mut r = Reader(bytes);
+    let v = r.u8()?;
+    if v != RECORD_V1 {
+        return Err(Error::Corrupt(format!("subscription record version {v}")));
+    }
+    let call_id = r.parse("Call-ID")?;
+    let remote_tag = r.str()?;
+    let local_tag = r.str()?;
+    let dialog = DialogId::new(call_id, remote_tag, local_tag);
+    let watcher = r.parse("watcher")?;
+    let presentity = r.parse("presentity")?;
+    let event = EventPackage::from_header(r.str()?);
+    let expires_at = r.time()?;
+    let (state, reason) = (r.u8()?, r.u8()?);
+    let state = match (state, reason) {
+        (0, _) => SubState::Pending,
+        (1, _) => SubState::Active,
+        (2, 0) => SubState::Terminated(Reason::Timeout),
+        (2, 1) => SubState::Terminated(Reason::Rejected),
+        (2, 2) => SubState::Terminated(Reason::Deactivated),
+        (2, 3) => SubState::Terminated(Reason::Noresource),
+        (2, 4) => SubState::Terminated(Reason::Giveup),
+        (2, 5) => SubState::Terminated(Reason::Probation),
+        (s, r) => return Err(Error::Corrupt(format!("subscription state {s}/{r}"))),
+    };
+    let decision = match r.u8()? {
+        0 => WatcherDecision::Allow,
+        1 => WatcherDecision::Block,
+        2 => WatcherDecision::PoliteBlock,
+        3 => WatcherDecision::Confirm,
+        b => return Err(Error::Corrupt(format!("watcher decision {b}"))),
+    };
+    let notify_cseq = r.u32()?;
+    let version = r.u64()?;
+    let last_notify_at = r.time()?;
+    let created_at = r.time()?;
+    let n = r.count()?;
+    let mut accept = Vec::with_capacity(n);
+    for _ in 0..n {
+        accept.push(r.str()?.to_owned());
+    }
+    let route = r.opt_str()?.map(Arc::from);
+    r.finish()?;
+    let mut s = Subscription::new(dialog, watcher, presentity, event, expires_at, created_at);
+    s.state = state;
+    s.decision = decision;
+    s.notify_cseq = notify_cseq;
+    s.version = version;
+    s.last_notify_at = last_notify_at;
+    s.accept = accept;
+    s.route = route;
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -338,6 +450,39 @@ mod tests {
             decode_bindings(&encode_bindings(&[b.clone()])).unwrap(),
             [b]
         );
+    }
+
+    #[test]
+    fn subscriptions_round_trip() {
+        let dialog = DialogId::new("c1@h".parse().unwrap(), "from-tag", "to-tag");
+        for (state, decision, route) in [
+            (SubState::Active, WatcherDecision::Allow, Some("peer data")),
+            (SubState::Pending, WatcherDecision::Confirm, None),
+            (
+                SubState::Terminated(Reason::Rejected),
+                WatcherDecision::PoliteBlock,
+                None,
+            ),
+        ] {
+            let mut s = Subscription::new(
+                dialog.clone(),
+                "sip:bob@example.com".parse().unwrap(),
+                "sip:alice@example.com".parse().unwrap(),
+                EventPackage::PresenceWinfo,
+                Timestamp::from_millis(9_000),
+                Timestamp::from_millis(1_000),
+            );
+            s.state = state;
+            s.decision = decision;
+            s.notify_cseq = 7;
+            s.version = 3;
+            s.accept = vec!["application/watcherinfo+xml".to_owned()];
+            s.route = route.map(Arc::from);
+            let bytes = encode_subscription(&s);
+            assert_eq!(decode_subscription(&bytes).unwrap(), s);
+            assert!(decode_subscription(&bytes[..bytes.len() - 1]).is_err());
+        }
+        assert_eq!(dialog_key(&dialog), "c1@h\nfrom-tag\nto-tag");
     }
 
     #[test]

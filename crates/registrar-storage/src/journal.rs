@@ -17,12 +17,15 @@ const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 pub(crate) const BINDINGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bindings");
 pub(crate) const PUBLICATIONS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("publications");
+pub(crate) const SUBSCRIPTIONS: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("subscriptions");
 
 /// Which table a change goes to.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Table {
     Bindings,
     Publications,
+    Subscriptions,
 }
 
 /// Resolves when a queued change is durable (or its commit failed).
@@ -197,6 +200,7 @@ const fn definition(table: Table) -> TableDefinition<'static, &'static str, &'st
     match table {
         Table::Bindings => BINDINGS,
         Table::Publications => PUBLICATIONS,
+        Table::Subscriptions => SUBSCRIPTIONS,
     }
 }
 
@@ -231,6 +235,7 @@ fn check_format(db: &Database, path: &Path) -> Result<(), Error> {
                     .map_err(|e| err(&e))?;
                 txn.open_table(BINDINGS).map_err(|e| err(&e))?;
                 txn.open_table(PUBLICATIONS).map_err(|e| err(&e))?;
+                txn.open_table(SUBSCRIPTIONS).map_err(|e| err(&e))?;
             }
             txn.commit().map_err(|e| err(&e))
         }
@@ -313,10 +318,12 @@ fn commit(db: &Database, batch: &[Op]) -> Result<(), String> {
     {
         let mut bindings = txn.open_table(BINDINGS).map_err(|e| e.to_string())?;
         let mut publications = txn.open_table(PUBLICATIONS).map_err(|e| e.to_string())?;
+        let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(|e| e.to_string())?;
         for op in batch {
             let t = match op.table {
                 Table::Bindings => &mut bindings,
                 Table::Publications => &mut publications,
+                Table::Subscriptions => &mut subscriptions,
             };
             match &op.value {
                 Some(v) => t.insert(op.key.as_str(), v.as_slice()).map(|_| ()),

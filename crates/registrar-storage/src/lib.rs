@@ -8,17 +8,21 @@
 //! The file records its format version ([`FORMAT_VERSION`]); a newer binary migrates an older file, and an
 //! unknown newer file is refused before anything is written.
 //!
-//! Not here yet: subscriptions, watcher rules and buddy lists are not persisted (a restart ends every
-//! subscription; watchers re-subscribe when their refresh gets a 481), and the shared mode (Redis) for
-//! several nodes.
+//! [`EmbeddedSubscriptionStore`] keeps subscriptions (with the SIP layer's route of each dialog) in the same
+//! file, so a restart resumes them.
+//!
+//! Not here: watcher rules, buddy lists and buddy list (RFC 4662) subscriptions are not persisted (a
+//! watcher whose list subscription is gone gets a 481 on its next refresh and subscribes again).
 
 mod codec;
 mod error;
 mod journal;
 mod location;
 mod presence;
+mod subscriptions;
 
 pub use error::Error;
 pub use journal::{FORMAT_VERSION, Journal, JournalStats, format_version, set_format_version};
 pub use location::{EmbeddedLocationStore, LoadReport};
 pub use presence::EmbeddedPresenceStore;
+pub use subscriptions::EmbeddedSubscriptionStore;

@@ -30,6 +30,110 @@ fn publish(user: &str, tag: &str) -> String {
     )
 }
 
+fn subscribe(watcher: &str, user: &str, tag: &str, port: u16, expires: u32) -> String {
+    format!(
+        "SUBSCRIBE sip:{user}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{tag};rport\r\n\
+         From: <sip:{watcher}@example.com>;tag={tag}\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {tag}\r\n\
+         CSeq: 1 SUBSCRIBE\r\nContact: <sip:{watcher}@127.0.0.1:{port}>\r\nEvent: presence\r\n\
+         Expires: {expires}\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// A NOTIFY a watcher received: its Call-ID, CSeq number, body, and the server run it came from (0 before
+/// the kill, 1 after).
+#[derive(Clone, Debug)]
+struct Received {
+    call_id: String,
+    cseq: u32,
+    body: String,
+    run: u32,
+}
+
+/// What a watcher's socket saw: NOTIFYs, and the final answers to its SUBSCRIBEs by Call-ID.
+#[derive(Default)]
+struct WatcherLog {
+    notifies: Mutex<Vec<Received>>,
+    answers: Mutex<std::collections::HashMap<String, u16>>,
+}
+
+impl WatcherLog {
+    /// Wait for the final answer to the SUBSCRIBE of `call_id`.
+    fn answer(&self, call_id: &str) -> Option<u16> {
+        let deadline = Instant::now() + Duration::from_millis(500);
+        while Instant::now() < deadline {
+            if let Some(code) = self.answers.lock().unwrap().remove(call_id) {
+                return Some(code);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        None
+    }
+}
+
+/// A watcher's UDP socket (SUBSCRIBEs leave from it, so NOTIFYs come to it) that answers every NOTIFY with
+/// 200 and records it, until `stop`.
+fn watcher_socket(
+    run: Arc<std::sync::atomic::AtomicU32>,
+    stop: Arc<AtomicBool>,
+    log: Arc<WatcherLog>,
+) -> (UdpSocket, std::thread::JoinHandle<()>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let sender = sock.try_clone().unwrap();
+    let h = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65_536];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let header = |name: &str| {
+                text.lines()
+                    .find_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        n.trim()
+                            .eq_ignore_ascii_case(name)
+                            .then(|| v.trim().to_owned())
+                    })
+                    .unwrap_or_default()
+            };
+            if text.starts_with("SIP/2.0 ") {
+                let code = status_of(&text);
+                if code >= 200 {
+                    log.answers.lock().unwrap().insert(header("Call-ID"), code);
+                }
+                continue;
+            }
+            if !text.starts_with("NOTIFY ") {
+                continue;
+            }
+            let mut reply = String::from("SIP/2.0 200 OK\r\n");
+            for name in ["Via", "From", "To", "Call-ID", "CSeq"] {
+                reply.push_str(&format!("{name}: {}\r\n", header(name)));
+            }
+            reply.push_str("Content-Length: 0\r\n\r\n");
+            let _ = sock.send_to(reply.as_bytes(), from);
+            let cseq = header("CSeq")
+                .split_whitespace()
+                .next()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
+            let body = text
+                .split_once("\r\n\r\n")
+                .map_or("", |(_, b)| b)
+                .to_owned();
+            log.notifies.lock().unwrap().push(Received {
+                call_id: header("Call-ID"),
+                cseq,
+                body,
+                run: run.load(Ordering::Relaxed),
+            });
+        }
+    });
+    (sender, h)
+}
+
 /// Send `msg` and wait for a final answer on `sock`.
 fn transact(sock: &UdpSocket, to: std::net::SocketAddr, msg: &str) -> Option<u16> {
     sock.send_to(msg.as_bytes(), to).ok()?;
@@ -47,10 +151,37 @@ fn transact(sock: &UdpSocket, to: std::net::SocketAddr, msg: &str) -> Option<u16
 fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() {
     let data = TempDir::new("crash");
     let rest = format!(
-        "[storage]\nmode = \"embedded\"\ndata_dir = \"{}\"\n\n[registrar]\nmin_expires = 1\n",
+        "[storage]\nmode = \"embedded\"\ndata_dir = \"{}\"\n\n[registrar]\nmin_expires = 1\n\n\
+         [presence]\nmin_expires = 1\n",
         data.0.join("db").display()
     );
     let mut s = Server::start("", &rest);
+
+    // The watchers' sockets outlive the server: they receive NOTIFYs before the kill and after the restart.
+    let run = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let watchers_stop = Arc::new(AtomicBool::new(false));
+    let wlog = Arc::new(WatcherLog::default());
+    let mut watcher_socks = Vec::new();
+    let mut watcher_threads = Vec::new();
+    for _ in 0..4 {
+        let (sock, h) = watcher_socket(
+            Arc::clone(&run),
+            Arc::clone(&watchers_stop),
+            Arc::clone(&wlog),
+        );
+        watcher_socks.push(sock);
+        watcher_threads.push(h);
+    }
+
+    // A subscription that expires while the server is down: it must not be resumed.
+    let port0 = watcher_socks[0].local_addr().unwrap().port();
+    watcher_socks[0]
+        .send_to(
+            subscribe("w0", "short0", "short-sub", port0, 2).as_bytes(),
+            s.sip,
+        )
+        .unwrap();
+    assert_eq!(wlog.answer("short-sub"), Some(200));
 
     // Bindings that expire while the server is down: acknowledged, but must not come back.
     let short_lived: Vec<String> = (0..20).map(|i| format!("short{i}")).collect();
@@ -68,14 +199,18 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
     let stop = Arc::new(AtomicBool::new(false));
     let registered = Arc::new(Mutex::new(Vec::new()));
     let published = Arc::new(Mutex::new(Vec::new()));
+    let subscribed = Arc::new(Mutex::new(Vec::new()));
     let mut clients = Vec::new();
-    for t in 0..4 {
-        let (stop, registered, published) = (
+    for (t, wsock) in watcher_socks.iter().enumerate() {
+        let (stop, registered, published, subscribed) = (
             Arc::clone(&stop),
             Arc::clone(&registered),
             Arc::clone(&published),
+            Arc::clone(&subscribed),
         );
         let to = s.sip;
+        let (wsock, wlog) = (wsock.try_clone().unwrap(), Arc::clone(&wlog));
+        let watcher_port = wsock.local_addr().unwrap().port();
         clients.push(std::thread::spawn(move || {
             let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
             sock.set_read_timeout(Some(Duration::from_millis(500)))
@@ -95,6 +230,22 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
                         None => break,
                     }
                 }
+                if i % 4 == 1 {
+                    let call_id = format!("{user}-s");
+                    let msg = subscribe(&format!("w{t}"), &user, &call_id, watcher_port, 3600);
+                    if wsock.send_to(msg.as_bytes(), to).is_err() {
+                        break;
+                    }
+                    match wlog.answer(&call_id) {
+                        Some(200) => subscribed.lock().unwrap().push((
+                            format!("w{t}"),
+                            user.clone(),
+                            call_id,
+                        )),
+                        Some(code) => panic!("SUBSCRIBE {user}: {code}"),
+                        None => break,
+                    }
+                }
                 i += 1;
             }
         }));
@@ -111,6 +262,8 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
     }
     let registered = registered.lock().unwrap().clone();
     let published = published.lock().unwrap().clone();
+    let subscribed = subscribed.lock().unwrap().clone();
+    assert!(!subscribed.is_empty(), "no SUBSCRIBE before the kill");
     assert!(
         registered.len() > 50,
         "only {} REGISTERs before the kill",
@@ -122,6 +275,7 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
     if since < Duration::from_millis(2500) {
         std::thread::sleep(Duration::from_millis(2500) - since);
     }
+    run.store(1, Ordering::Relaxed);
     let s = Server::start("", &rest);
 
     for u in &registered {
@@ -147,8 +301,62 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
             "{u} expired while down but came back: {body}"
         );
     }
+    // Every acknowledged subscription is served again, and its watcher was told the current state with a
+    // CSeq above any it saw before; the one that expired meanwhile is gone and was not notified.
+    for (watcher, user, call_id) in &subscribed {
+        let (st, body) = s.http(
+            "GET",
+            &format!("/v1/subscriptions?watcher=sip:{watcher}@example.com"),
+        );
+        assert_eq!(st, 200);
+        assert!(
+            body.contains(&format!("\"call_id\":\"{call_id}\"")),
+            "acknowledged subscription {call_id} lost: {body}"
+        );
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let got = wlog.notifies.lock().unwrap().clone();
+            let mine: Vec<&Received> = got.iter().filter(|n| &n.call_id == call_id).collect();
+            if let Some(after) = mine.iter().find(|n| n.run == 1) {
+                let before = mine.iter().filter(|n| n.run == 0).map(|n| n.cseq).max();
+                assert!(
+                    before.is_none_or(|b| after.cseq > b),
+                    "{call_id}: resumed NOTIFY CSeq {} not above {before:?}",
+                    after.cseq
+                );
+                let published_before = published.contains(user);
+                assert!(
+                    !published_before || after.body.contains(&format!("note of {user}")),
+                    "{call_id}: resumed NOTIFY without the current state: {}",
+                    after.body
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{call_id}: no NOTIFY after the restart"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let (_, body) = s.http("GET", "/v1/subscriptions?presentity=sip:short0@example.com");
+    assert_eq!(body, "[]", "an expired subscription came back");
+    assert!(
+        !wlog
+            .notifies
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.call_id == "short-sub" && n.run == 1),
+        "an expired subscription was resumed"
+    );
+    watchers_stop.store(true, Ordering::Relaxed);
+    for h in watcher_threads {
+        h.join().unwrap();
+    }
     let log = s.log();
     assert!(log.contains("state loaded"), "{log}");
+    assert!(log.contains("subscriptions resumed"), "{log}");
 }
 
 #[test]

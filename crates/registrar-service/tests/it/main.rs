@@ -5,4 +5,5 @@ mod background;
 mod buddies;
 mod concurrency;
 mod journeys;
+mod restart;
 mod support;
