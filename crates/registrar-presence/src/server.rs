@@ -24,7 +24,8 @@ pub struct ComposedPresence {
 }
 
 impl ComposedPresence {
-    fn build(aor: &Aor, publications: &[Publication], now: Timestamp) -> Arc<Self> {
+    /// The composition of `publications` of `aor` live at `now` (no publication: a document with no tuple).
+    pub fn build(aor: &Aor, publications: &[Publication], now: Timestamp) -> Arc<Self> {
         let document = compose_publications(aor, publications, now);
         let xml = Arc::from(document.to_xml());
         Arc::new(Self { document, xml })
@@ -191,6 +192,17 @@ impl<S: PresenceStore> Presences<S> {
             self.cache.insert(aor.clone(), Arc::clone(&composed));
         }
         Ok(composed)
+    }
+
+    /// Drop the cached composed presence of `aor` (its publications changed in a store this process shares
+    /// with others); the next read composes it from the store again.
+    pub fn forget(&self, aor: &Aor) {
+        self.cache.remove(aor);
+    }
+
+    /// Drop every cached composed presence (changes made elsewhere may have been missed).
+    pub fn forget_all(&self) {
+        self.cache.clear();
     }
 
     /// The cached composed presence of `aor`, without touching the store: `None` when it has no live

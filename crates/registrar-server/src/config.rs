@@ -23,6 +23,10 @@ pub(crate) struct Config {
 pub(crate) struct StorageSection {
     pub(crate) mode: StorageMode,
     pub(crate) data_dir: std::path::PathBuf,
+    pub(crate) redis_url: String,
+    pub(crate) redis_prefix: String,
+    /// Empty: the host name and the first SIP listen address.
+    pub(crate) node_id: String,
 }
 
 impl Default for StorageSection {
@@ -30,6 +34,9 @@ impl Default for StorageSection {
         Self {
             mode: StorageMode::Embedded,
             data_dir: "registrar-data".into(),
+            redis_url: "redis://127.0.0.1:6379".into(),
+            redis_prefix: "registrar".into(),
+            node_id: String::new(),
         }
     }
 }
@@ -39,6 +46,7 @@ impl Default for StorageSection {
 pub(crate) enum StorageMode {
     Memory,
     Embedded,
+    Shared,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -236,6 +244,20 @@ impl Config {
             && self.storage.data_dir.as_os_str().is_empty()
         {
             return Err("storage.data_dir: must name a directory in embedded mode".into());
+        }
+        if self.storage.mode == StorageMode::Shared {
+            if !self.storage.redis_url.starts_with("redis://")
+                && !self.storage.redis_url.starts_with("unix://")
+            {
+                return Err("storage.redis_url: must be a redis:// or unix:// URL".into());
+            }
+            if self.storage.redis_prefix.is_empty()
+                || self.storage.redis_prefix.contains(['{', '}', ' '])
+            {
+                return Err(
+                    "storage.redis_prefix: must be non-empty, without braces or spaces".into(),
+                );
+            }
         }
         if self.sip.t1_ms == 0 {
             return Err("sip.t1_ms: must be positive".into());

@@ -25,7 +25,8 @@ use registrar_sip::auth::{Credentials, DigestAuth};
 use registrar_sip::ratelimit::RateLimiter;
 use registrar_sip::{Endpoint, Handled, Limits, Outgoing, Peer, Proto, SipConfig, frame_len};
 use registrar_storage::{
-    EmbeddedLocationStore, EmbeddedPresenceStore, EmbeddedSubscriptionStore, Journal,
+    Change, EmbeddedLocationStore, EmbeddedPresenceStore, EmbeddedSubscriptionStore, Journal,
+    Redis, SharedLocationStore, SharedPresenceStore, SharedSubscriptionStore,
 };
 use registrar_types::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -277,6 +278,10 @@ pub(crate) async fn build(
     if let Some(s) = &stores.subscriptions {
         builder = builder.subscription_store(Arc::clone(s));
     }
+    if stores.redis.is_some() {
+        // Other nodes file expiries too: look for due ones at least every second.
+        builder = builder.max_sleep(Duration::from_secs(1));
+    }
     let svc = builder
         .location_store(location)
         .presence_store(presence)
@@ -339,6 +344,52 @@ pub(crate) struct Stores {
     presence: Arc<dyn PresenceStore>,
     /// Where subscriptions outlive a restart (none in memory mode).
     subscriptions: Option<Arc<dyn SubscriptionStore>>,
+    /// The shared Redis (shared mode).
+    redis: Option<Arc<Redis>>,
+}
+
+/// In shared mode, follow the other nodes' change notices: a presentity changed elsewhere is composed again
+/// and this node's watchers are notified; after a reconnection every cached document is dropped.
+fn follow_other_nodes(ep: &Arc<Ep>, stores: &Stores) {
+    let Some(redis) = &stores.redis else {
+        return;
+    };
+    let (tx, mut rx) = mpsc::channel(4096);
+    redis.listen(tx);
+    let ep = Arc::clone(ep);
+    tokio::spawn(async move {
+        while let Some(change) = rx.recv().await {
+            match change {
+                Change::Presence(aor) => {
+                    if let Err(e) = ep.service().presence_changed_elsewhere(&aor).await {
+                        warn!(%aor, error = %e, "a presence change made on another node could not be read");
+                    }
+                }
+                Change::Resync => {
+                    info!("storage: change notices (re)connected; cached presence dropped");
+                    ep.service().forget_cached_presence();
+                }
+                // Bindings are read from Redis on every lookup: nothing cached to drop.
+                _ => {}
+            }
+        }
+    });
+}
+
+/// This node's name in shared mode: `storage.node_id`, or the host name and the first SIP listen address.
+fn node_id(cfg: &Config) -> String {
+    if !cfg.storage.node_id.is_empty() {
+        return cfg.storage.node_id.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned());
+    format!(
+        "{host}/{}",
+        cfg.sip.listen.first().map_or("", String::as_str)
+    )
 }
 
 /// Serve the subscriptions a durable store kept again: their dialogs' routes back into the endpoint, then
@@ -376,6 +427,25 @@ async fn stores(cfg: &Config) -> Result<Stores, String> {
                 location: Arc::new(MemoryLocationStore::new()),
                 presence: Arc::new(MemoryPresenceStore::new()),
                 subscriptions: None,
+                redis: None,
+            })
+        }
+        StorageMode::Shared => {
+            let node = node_id(cfg);
+            let redis = Redis::connect(&cfg.storage.redis_url, &cfg.storage.redis_prefix, &node)
+                .await
+                .map_err(|e| format!("storage.redis_url: {e}"))?;
+            info!(
+                redis = %cfg.storage.redis_url,
+                prefix = %cfg.storage.redis_prefix,
+                node = %node,
+                "storage: shared (Redis)"
+            );
+            Ok(Stores {
+                location: Arc::new(SharedLocationStore::new(Arc::clone(&redis))),
+                presence: Arc::new(SharedPresenceStore::new(Arc::clone(&redis))),
+                subscriptions: Some(Arc::new(SharedSubscriptionStore::new(Arc::clone(&redis)))),
+                redis: Some(redis),
             })
         }
         StorageMode::Embedded => {
@@ -403,6 +473,7 @@ async fn stores(cfg: &Config) -> Result<Stores, String> {
                 location: Arc::new(location),
                 presence: Arc::new(presence),
                 subscriptions: Some(Arc::new(EmbeddedSubscriptionStore::new(journal))),
+                redis: None,
             })
         }
     }
@@ -529,6 +600,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
             }
         });
     }
+    follow_other_nodes(&ep, &stores);
     resume_subscriptions(&ep, &stores).await?;
     let http_addr: SocketAddr = cfg
         .http

@@ -54,6 +54,7 @@ pub struct ServiceBuilder<L, P> {
     max_buddies: usize,
     list_suffix: Option<String>,
     subscription_store: Option<Arc<dyn SubscriptionStore>>,
+    max_sleep: Duration,
 }
 
 impl<L, P> std::fmt::Debug for ServiceBuilder<L, P> {
@@ -81,6 +82,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
             max_buddies: self.max_buddies,
             list_suffix: self.list_suffix,
             subscription_store: self.subscription_store,
+            max_sleep: self.max_sleep,
         }
     }
 
@@ -100,7 +102,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
             max_buddies: self.max_buddies,
             list_suffix: self.list_suffix,
             subscription_store: self.subscription_store,
+            max_sleep: self.max_sleep,
         }
+    }
+
+    /// Look for due expiries at least this often (default an hour). The background task sleeps until the
+    /// next deadline it knows; with a store shared by several nodes, another node may file an earlier one,
+    /// so shared stores want a short bound (a second).
+    #[must_use]
+    pub const fn max_sleep(mut self, max: Duration) -> Self {
+        self.max_sleep = max;
+        self
     }
 
     /// Keep subscriptions in `store` as well as in memory, so that they outlive a restart (none by default:
@@ -206,6 +218,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
                 bus: self.bus,
                 notifier: self.notifier,
                 sub_store: self.subscription_store,
+                max_sleep: self.max_sleep,
                 clock: self.clock,
                 mode: self.mode,
                 automatic_buddy_lists: automatic,
@@ -226,6 +239,7 @@ struct Inner<L, P> {
     bus: Arc<dyn EventBus>,
     notifier: Arc<dyn Notifier>,
     sub_store: Option<Arc<dyn SubscriptionStore>>,
+    max_sleep: Duration,
     clock: Arc<dyn Clock>,
     mode: Mode,
     automatic_buddy_lists: bool,
@@ -278,6 +292,7 @@ impl RegistrarService {
             max_buddies: 1000,
             list_suffix: None,
             subscription_store: None,
+            max_sleep: Duration::from_secs(3600),
         }
     }
 }
@@ -717,8 +732,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                     Some(t) => {
                         Duration::from_millis(t.as_millis().saturating_sub(me.now().as_millis()))
                     }
-                    None => Duration::from_secs(3600),
-                };
+                    None => me.inner.max_sleep,
+                }
+                .min(me.inner.max_sleep);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = me.inner.wake.notified() => {}
@@ -837,6 +853,45 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         if !flushed.is_empty() {
             self.deliver(flushed).await;
         }
+    }
+
+    // ----- several nodes -----
+
+    /// Another node changed the publications of `aor` in a store this service shares with it: drop the
+    /// cached composed document, compose it again from the store, and when it differs from what this node's
+    /// watchers last saw, emit `PresenceChanged` and notify them (and the buddy lists holding `aor`).
+    ///
+    /// # Errors
+    /// A store failure (the cache stays empty, so the next read tries the store again).
+    pub async fn presence_changed_elsewhere(&self, aor: &Aor) -> Result<(), Error> {
+        let now = self.now();
+        let before = self.inner.presences.cached(aor).map_or_else(
+            || ComposedPresence::build(aor, &[], now).xml.clone(),
+            |c| c.xml.clone(),
+        );
+        self.inner.presences.forget(aor);
+        let after = self.inner.presences.presence(aor, now).await?;
+        if after.xml == before {
+            return Ok(());
+        }
+        self.inner.bus.publish(
+            now,
+            RegistrarEvent::PresenceChanged {
+                aor: aor.clone(),
+                pidf: after.xml.clone(),
+            },
+        );
+        let intents = self.fan_out(aor, &after.xml, now).await;
+        if !intents.is_empty() {
+            self.deliver(intents).await;
+        }
+        Ok(())
+    }
+
+    /// Changes made elsewhere may have been missed (the notice channel reconnected): drop every cached
+    /// composed document, so the next read of each comes from the shared store.
+    pub fn forget_cached_presence(&self) {
+        self.inner.presences.forget_all();
     }
 
     // ----- restart -----

@@ -38,6 +38,12 @@ pub enum Error {
     /// Too many changes are waiting for the disk; try again shortly.
     #[error("storage is busy: too many changes waiting for the disk")]
     Busy,
+    /// Redis (shared mode) could not be reached or refused a command; the change was not made.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// Other nodes kept changing the same entry; the change was not made (try again).
+    #[error("too many concurrent changes to {0}; try again")]
+    Contention(String),
     /// An earlier write failed; the store refuses changes until the server restarts.
     #[error("storage failed earlier; restart the server")]
     Failed,

@@ -19,10 +19,14 @@ mod error;
 mod journal;
 mod location;
 mod presence;
+mod shared;
 mod subscriptions;
 
 pub use error::Error;
 pub use journal::{FORMAT_VERSION, Journal, JournalStats, format_version, set_format_version};
 pub use location::{EmbeddedLocationStore, LoadReport};
 pub use presence::EmbeddedPresenceStore;
+pub use shared::{
+    Change, Redis, SharedLocationStore, SharedPresenceStore, SharedSubscriptionStore,
+};
 pub use subscriptions::EmbeddedSubscriptionStore;

@@ -11,6 +11,7 @@ mod baresip;
 mod lifecycle;
 mod pidf_cli;
 mod rfc4475;
+mod shared;
 mod sipp;
 mod storage;
 mod support;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Server, TempDir, status_of};
 
-fn register(user: &str, tag: &str, expires: u32) -> String {
+pub(crate) fn register(user: &str, tag: &str, expires: u32) -> String {
     format!(
         "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{tag};rport\r\n\
          From: <sip:{user}@example.com>;tag={tag}\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {tag}\r\n\
@@ -16,7 +16,7 @@ fn register(user: &str, tag: &str, expires: u32) -> String {
     )
 }
 
-fn publish(user: &str, tag: &str) -> String {
+pub(crate) fn publish(user: &str, tag: &str) -> String {
     let body = format!(
         "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:{user}@example.com\">\
          <tuple id=\"t\"><status><basic>open</basic></status><note>note of {user}</note></tuple></presence>"
@@ -30,7 +30,7 @@ fn publish(user: &str, tag: &str) -> String {
     )
 }
 
-fn subscribe(watcher: &str, user: &str, tag: &str, port: u16, expires: u32) -> String {
+pub(crate) fn subscribe(watcher: &str, user: &str, tag: &str, port: u16, expires: u32) -> String {
     format!(
         "SUBSCRIBE sip:{user}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{tag};rport\r\n\
          From: <sip:{watcher}@example.com>;tag={tag}\r\nTo: <sip:{user}@example.com>\r\nCall-ID: {tag}\r\n\
@@ -42,23 +42,23 @@ fn subscribe(watcher: &str, user: &str, tag: &str, port: u16, expires: u32) -> S
 /// A NOTIFY a watcher received: its Call-ID, CSeq number, body, and the server run it came from (0 before
 /// the kill, 1 after).
 #[derive(Clone, Debug)]
-struct Received {
-    call_id: String,
-    cseq: u32,
-    body: String,
-    run: u32,
+pub(crate) struct Received {
+    pub(crate) call_id: String,
+    pub(crate) cseq: u32,
+    pub(crate) body: String,
+    pub(crate) run: u32,
 }
 
 /// What a watcher's socket saw: NOTIFYs, and the final answers to its SUBSCRIBEs by Call-ID.
 #[derive(Default)]
-struct WatcherLog {
-    notifies: Mutex<Vec<Received>>,
+pub(crate) struct WatcherLog {
+    pub(crate) notifies: Mutex<Vec<Received>>,
     answers: Mutex<std::collections::HashMap<String, u16>>,
 }
 
 impl WatcherLog {
     /// Wait for the final answer to the SUBSCRIBE of `call_id`.
-    fn answer(&self, call_id: &str) -> Option<u16> {
+    pub(crate) fn answer(&self, call_id: &str) -> Option<u16> {
         let deadline = Instant::now() + Duration::from_millis(500);
         while Instant::now() < deadline {
             if let Some(code) = self.answers.lock().unwrap().remove(call_id) {
@@ -72,7 +72,7 @@ impl WatcherLog {
 
 /// A watcher's UDP socket (SUBSCRIBEs leave from it, so NOTIFYs come to it) that answers every NOTIFY with
 /// 200 and records it, until `stop`.
-fn watcher_socket(
+pub(crate) fn watcher_socket(
     run: Arc<std::sync::atomic::AtomicU32>,
     stop: Arc<AtomicBool>,
     log: Arc<WatcherLog>,
@@ -135,7 +135,7 @@ fn watcher_socket(
 }
 
 /// Send `msg` and wait for a final answer on `sock`.
-fn transact(sock: &UdpSocket, to: std::net::SocketAddr, msg: &str) -> Option<u16> {
+pub(crate) fn transact(sock: &UdpSocket, to: std::net::SocketAddr, msg: &str) -> Option<u16> {
     sock.send_to(msg.as_bytes(), to).ok()?;
     let mut buf = vec![0u8; 65_536];
     loop {

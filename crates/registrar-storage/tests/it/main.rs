@@ -14,6 +14,8 @@ use registrar_storage::{
 };
 use registrar_types::{Aor, CSeq, Timestamp};
 
+mod shared;
+
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
 struct TempDir(PathBuf);
@@ -153,7 +155,7 @@ async fn concurrent_changes_share_commits() {
     );
 }
 
-fn publication(etag: &str, expires: Timestamp) -> Publication {
+pub(crate) fn publication(etag: &str, expires: Timestamp) -> Publication {
     let xml = r#"<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="pres:alice@example.com"><tuple id="t1"><status><basic>open</basic></status></tuple></presence>"#;
     Publication::restore(
         etag.parse().unwrap(),

@@ -1,0 +1,639 @@
+//! Shared mode: registrations, publications and subscriptions in Redis, so several nodes serve the same
+//! users. Any node answers for any user; a node can die without losing state.
+//!
+//! Layout (every key starts with the configured prefix `P`):
+//! - `P:loc:{<aor>}` — one hash per AoR: `set` (the encoded bindings, the record of the embedded mode) and `v`
+//!   (a version counter). The key expires a minute after its last binding (`PEXPIREAT`): the sweep of some
+//!   node removes expired bindings first (and tells their watchers), and Redis forgets the AoR even if no
+//!   node is left to sweep it.
+//! - `P:pres:{<aor>}` — the same for a presentity's publications.
+//! - `P:loc:idx`, `P:pres:idx` — sorted sets: each AoR scored by its earliest expiry (sweeps cost
+//!   O(expired)); `P:loc:aors` — the registered AoRs in lexical order (paging, counts).
+//! - `P:gruu:<key>` — the AoR of a temporary GRUU series, expiring with its binding.
+//! - `P:sub:<node>` — one hash per node: the subscriptions whose dialogs that node serves.
+//! - channel `P:changes` — a notice `<node>\n<loc|pres>\n<aor>` after every change.
+//!
+//! Updates are atomic per AoR and apply the RFC 3261 plan exactly once: a node reads the set and its version,
+//! computes the new set (the registry's rules, in Rust), and a Lua script writes it only if the version is
+//! unchanged, together with the indexes and the notice; otherwise the node reads again and recomputes.
+//! The `{<aor>}` hash tag keeps an AoR's keys in one slot; the indexes live in slots of their own, so the
+//! script needs a single Redis (or Sentinel): Redis Cluster is not supported yet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use registrar_presence::{
+    Error as PresenceError, PresenceStore, Publication, Subscription, SubscriptionChange,
+    SubscriptionStore, UpdateFn as PresenceUpdateFn,
+};
+use registrar_registry::{Error as RegistryError, LocationStore, UpdateFn};
+use registrar_types::{Aor, Binding, Timestamp};
+use tokio::sync::mpsc;
+
+use crate::Error;
+use crate::codec::{
+    decode_bindings, decode_publications, decode_subscription, dialog_key, encode_bindings,
+    encode_publications, encode_subscription,
+};
+
+/// How often an update is retried when other nodes changed the same AoR in between.
+const MAX_TRIES: usize = 32;
+/// How long a key outlives the last expiry in it: long enough for a node's sweep to find the expired
+/// entries and tell their watchers (sweeps run every second), short enough that Redis forgets an AoR soon
+/// when no node is left to sweep it.
+const KEY_GRACE_MS: u64 = 60_000;
+/// How long a node's subscription hash outlives its last change (longer than the longest subscription).
+const SUBS_TTL_SECS: u64 = 90_000;
+/// Most AoRs one sweep looks at (the next sweep takes the rest).
+const SWEEP_BATCH: isize = 1000;
+
+const CAS: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if (v or '') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[6])
+  if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[6]) end
+else
+  redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1), 'set', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[6])
+  if KEYS[3] then redis.call('ZADD', KEYS[3], 0, ARGV[6]) end
+end
+redis.call('PUBLISH', ARGV[5], ARGV[7])
+return 1
+";
+
+/// What changed on another node, from the change notices.
+#[derive(Clone, Debug, Eq, PartialEq)]
+#[non_exhaustive]
+pub enum Change {
+    /// The bindings of an AoR.
+    Location(Aor),
+    /// The publications of a presentity.
+    Presence(Aor),
+    /// The notice channel was (re)connected: notices may have been missed, so every cache must be dropped.
+    Resync,
+}
+
+/// A connection to the shared Redis, for one node.
+pub struct Redis {
+    client: redis::Client,
+    conn: ConnectionManager,
+    prefix: String,
+    node: String,
+    cas: Script,
+}
+
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redis")
+            .field("prefix", &self.prefix)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+fn redis_err(e: &redis::RedisError) -> Error {
+    Error::Redis(e.to_string())
+}
+
+/// Which kind of entry a key holds.
+#[derive(Clone, Copy)]
+enum Kind {
+    Location,
+    Presence,
+}
+
+impl Kind {
+    const fn tag(self) -> &'static str {
+        match self {
+            Self::Location => "loc",
+            Self::Presence => "pres",
+        }
+    }
+}
+
+impl Redis {
+    /// Connect to `url` as node `node`, with keys under `prefix`. Commands time out after a second, so a
+    /// node whose Redis is gone answers 503 at once; the connection comes back by itself when Redis does.
+    ///
+    /// # Errors
+    /// The URL is invalid or Redis cannot be reached now.
+    pub async fn connect(url: &str, prefix: &str, node: &str) -> Result<Arc<Self>, Error> {
+        let client = redis::Client::open(url).map_err(|e| Error::Redis(format!("{url}: {e}")))?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = tokio::time::timeout(
+            Duration::from_secs(3),
+            client.get_connection_manager_with_config(cfg),
+        )
+        .await
+        .map_err(|_| Error::Redis(format!("{url}: no answer")))?
+        .map_err(|e| Error::Redis(format!("{url}: {e}")))?;
+        Ok(Arc::new(Self {
+            client,
+            conn,
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+            cas: Script::new(CAS),
+        }))
+    }
+
+    /// This node's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn key(&self, kind: Kind, aor: &str) -> String {
+        format!("{}:{}:{{{aor}}}", self.prefix, kind.tag())
+    }
+
+    fn index(&self, kind: Kind) -> String {
+        format!("{}:{}:idx", self.prefix, kind.tag())
+    }
+
+    fn aors_key(&self) -> String {
+        format!("{}:loc:aors", self.prefix)
+    }
+
+    fn gruu_key(&self, key: u64) -> String {
+        format!("{}:gruu:{key:016x}", self.prefix)
+    }
+
+    fn subs_key(&self) -> String {
+        format!("{}:sub:{}", self.prefix, self.node)
+    }
+
+    /// The channel of the change notices.
+    pub fn channel(&self) -> String {
+        format!("{}:changes", self.prefix)
+    }
+
+    /// The version and record of an entry.
+    async fn read(&self, kind: Kind, aor: &Aor) -> Result<(String, Option<Vec<u8>>), Error> {
+        let mut c = self.conn.clone();
+        let (v, set): (Option<String>, Option<Vec<u8>>) = redis::cmd("HMGET")
+            .arg(self.key(kind, aor.as_str()))
+            .arg("v")
+            .arg("set")
+            .query_async(&mut c)
+            .await
+            .map_err(|e| redis_err(&e))?;
+        Ok((v.unwrap_or_default(), set))
+    }
+
+    /// Write `record` (or remove the entry) if its version is still `expected`; `false` when another node
+    /// changed it first. `first`/`last` are the earliest and latest expiry of the record, in ms.
+    async fn compare_and_set(
+        &self,
+        kind: Kind,
+        aor: &Aor,
+        expected: &str,
+        record: Option<(&[u8], u64, u64)>,
+    ) -> Result<bool, Error> {
+        let mut inv = self.cas.prepare_invoke();
+        inv.key(self.key(kind, aor.as_str())).key(self.index(kind));
+        if matches!(kind, Kind::Location) {
+            inv.key(self.aors_key());
+        }
+        let (bytes, last, first): (&[u8], u64, u64) = record.unwrap_or((&[], 0, 0));
+        inv.arg(expected)
+            .arg(bytes)
+            .arg(last)
+            .arg(first)
+            .arg(self.channel())
+            .arg(aor.as_str())
+            .arg(format!("{}\n{}\n{}", self.node, kind.tag(), aor));
+        let mut c = self.conn.clone();
+        let done: i64 = inv.invoke_async(&mut c).await.map_err(|e| redis_err(&e))?;
+        Ok(done == 1)
+    }
+
+    /// The AoRs of `kind` with something due at `now` (at most a batch).
+    async fn due(&self, kind: Kind, now: Timestamp) -> Result<Vec<Aor>, Error> {
+        let mut c = self.conn.clone();
+        let names: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.index(kind))
+            .arg("-inf")
+            .arg(now.as_millis())
+            .arg("LIMIT")
+            .arg(0)
+            .arg(SWEEP_BATCH)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| redis_err(&e))?;
+        Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
+    }
+
+    /// Put `aor` back in the expiry index at `at` (its record said so), or drop it when it has no record.
+    async fn reindex(&self, kind: Kind, aor: &Aor, at: Option<u64>) -> Result<(), Error> {
+        let mut c = self.conn.clone();
+        let cmd = match at {
+            Some(ms) => {
+                let mut c = redis::cmd("ZADD");
+                c.arg(self.index(kind)).arg(ms).arg(aor.as_str());
+                c
+            }
+            None => {
+                let mut c = redis::cmd("ZREM");
+                c.arg(self.index(kind)).arg(aor.as_str());
+                c
+            }
+        };
+        cmd.query_async::<()>(&mut c)
+            .await
+            .map_err(|e| redis_err(&e))
+    }
+
+    async fn next_due(&self, kind: Kind) -> Result<Option<Timestamp>, Error> {
+        let mut c = self.conn.clone();
+        let first: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(self.index(kind))
+            .arg(0)
+            .arg(0)
+            .arg("WITHSCORES")
+            .query_async(&mut c)
+            .await
+            .map_err(|e| redis_err(&e))?;
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(first
+            .first()
+            .map(|(_, ms)| Timestamp::from_millis(ms.max(0.0) as u64)))
+    }
+
+    /// Follow the change notices of the other nodes into `tx` until it closes: a [`Change::Resync`] after
+    /// every (re)connection, then one change per notice. Reconnects by itself (every 200 ms to 2 s).
+    pub fn listen(self: &Arc<Self>, tx: mpsc::Sender<Change>) -> tokio::task::JoinHandle<()> {
+        let me = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            while !tx.is_closed() {
+                let connected =
+                    tokio::time::timeout(Duration::from_secs(2), me.client.get_async_pubsub())
+                        .await;
+                let mut ps = match connected {
+                    Ok(Ok(ps)) => ps,
+                    _ => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(2));
+                        continue;
+                    }
+                };
+                if ps.subscribe(me.channel()).await.is_err() {
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+                backoff = Duration::from_millis(200);
+                if tx.send(Change::Resync).await.is_err() {
+                    return;
+                }
+                let mut stream = ps.on_message();
+                while let Some(msg) = futures_lite_next(&mut stream).await {
+                    let Ok(text) = std::str::from_utf8(msg.get_payload_bytes()) else {
+                        continue;
+                    };
+                    let mut parts = text.splitn(3, '\n');
+                    let (Some(node), Some(kind), Some(aor)) =
+                        (parts.next(), parts.next(), parts.next())
+                    else {
+                        continue;
+                    };
+                    if node == me.node {
+                        continue;
+                    }
+                    let Ok(aor) = aor.parse::<Aor>() else {
+                        continue;
+                    };
+                    let change = match kind {
+                        "loc" => Change::Location(aor),
+                        "pres" => Change::Presence(aor),
+                        _ => continue,
+                    };
+                    if tx.send(change).await.is_err() {
+                        return;
+                    }
+                }
+                // The connection dropped: connect again; the Resync then drops what may be stale.
+            }
+        })
+    }
+}
+
+/// The next item of a stream, without pulling in a stream-combinator crate.
+async fn futures_lite_next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+fn expiry_range(times: impl Iterator<Item = Timestamp>) -> (u64, u64) {
+    let mut first = u64::MAX;
+    let mut last = 0;
+    for t in times {
+        first = first.min(t.as_millis());
+        last = last.max(t.as_millis());
+    }
+    (first, last)
+}
+
+fn reg_err(e: Error) -> RegistryError {
+    RegistryError::Storage(e.boxed())
+}
+
+fn pres_err(e: Error) -> PresenceError {
+    PresenceError::Storage(e.boxed())
+}
+
+/// A [`LocationStore`] in Redis, shared by every node. Reads go to Redis (no node caches bindings, so a
+/// lookup on any node sees a REGISTER on any other at once).
+#[derive(Debug)]
+pub struct SharedLocationStore {
+    redis: Arc<Redis>,
+}
+
+impl SharedLocationStore {
+    /// Bindings in `redis`.
+    pub const fn new(redis: Arc<Redis>) -> Self {
+        Self { redis }
+    }
+
+    async fn current(&self, aor: &Aor) -> Result<(String, Vec<Binding>), Error> {
+        let (v, set) = self.redis.read(Kind::Location, aor).await?;
+        let bindings = match set {
+            Some(b) => decode_bindings(&b)?,
+            None => Vec::new(),
+        };
+        Ok((v, bindings))
+    }
+}
+
+#[async_trait]
+impl LocationStore for SharedLocationStore {
+    async fn bindings(&self, aor: &Aor) -> Result<Arc<[Binding]>, RegistryError> {
+        let (_, b) = self.current(aor).await.map_err(reg_err)?;
+        Ok(Arc::from(b))
+    }
+
+    async fn update(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), RegistryError> {
+        for _ in 0..MAX_TRIES {
+            let (version, cur) = self.current(aor).await.map_err(reg_err)?;
+            let Some(new) = f(&cur)? else {
+                return Ok(());
+            };
+            let record = (!new.is_empty()).then(|| encode_bindings(&new));
+            let (first, last) = expiry_range(new.iter().map(|b| b.expires_at));
+            let done = self
+                .redis
+                .compare_and_set(
+                    Kind::Location,
+                    aor,
+                    &version,
+                    record.as_deref().map(|r| (r, last + KEY_GRACE_MS, first)),
+                )
+                .await
+                .map_err(reg_err)?;
+            if done {
+                let gruus: Vec<(u64, u64)> = new
+                    .iter()
+                    .filter_map(|b| b.temp_gruu.map(|t| (t.key, b.expires_at.as_millis())))
+                    .collect();
+                if !gruus.is_empty() {
+                    let mut p = redis::pipe();
+                    for (key, until) in gruus {
+                        p.cmd("SET")
+                            .arg(self.redis.gruu_key(key))
+                            .arg(aor.as_str())
+                            .arg("PXAT")
+                            .arg(until)
+                            .ignore();
+                    }
+                    let mut c = self.redis.conn.clone();
+                    p.query_async::<()>(&mut c)
+                        .await
+                        .map_err(|e| reg_err(redis_err(&e)))?;
+                }
+                return Ok(());
+            }
+        }
+        Err(reg_err(Error::Contention(aor.to_string())))
+    }
+
+    async fn remove_expired(&self, now: Timestamp) -> Result<Vec<(Aor, Binding)>, RegistryError> {
+        let mut removed = Vec::new();
+        for aor in self.redis.due(Kind::Location, now).await.map_err(reg_err)? {
+            let mut dead = Vec::new();
+            let mut first_live = None;
+            self.update(&aor, &mut |cur| {
+                let (live, gone): (Vec<Binding>, Vec<Binding>) =
+                    cur.iter().cloned().partition(|b| b.is_live(now));
+                first_live = live.iter().map(|b| b.expires_at.as_millis()).min();
+                dead = gone;
+                Ok((!dead.is_empty()).then(|| Arc::from(live)))
+            })
+            .await?;
+            if dead.is_empty() {
+                // Nothing was due after all (another node swept it, or the key expired in Redis): put the
+                // index right so the next sweep does not look again.
+                self.redis
+                    .reindex(Kind::Location, &aor, first_live)
+                    .await
+                    .map_err(reg_err)?;
+            }
+            removed.extend(dead.into_iter().map(|b| (aor.clone(), b)));
+        }
+        Ok(removed)
+    }
+
+    async fn next_expiry(&self) -> Result<Option<Timestamp>, RegistryError> {
+        self.redis.next_due(Kind::Location).await.map_err(reg_err)
+    }
+
+    async fn aor_for_temp_gruu(&self, key: u64) -> Result<Option<Aor>, RegistryError> {
+        let mut c = self.redis.conn.clone();
+        let aor: Option<String> = redis::cmd("GET")
+            .arg(self.redis.gruu_key(key))
+            .query_async(&mut c)
+            .await
+            .map_err(|e| reg_err(redis_err(&e)))?;
+        Ok(aor.and_then(|a| a.parse().ok()))
+    }
+
+    async fn aor_count(&self) -> Result<usize, RegistryError> {
+        let mut c = self.redis.conn.clone();
+        redis::cmd("ZCARD")
+            .arg(self.redis.aors_key())
+            .query_async(&mut c)
+            .await
+            .map_err(|e| reg_err(redis_err(&e)))
+    }
+
+    async fn aors(&self, after: Option<&Aor>, limit: usize) -> Result<Vec<Aor>, RegistryError> {
+        let mut c = self.redis.conn.clone();
+        let from = after.map_or_else(|| "-".to_owned(), |a| format!("({a}"));
+        let names: Vec<String> = redis::cmd("ZRANGEBYLEX")
+            .arg(self.redis.aors_key())
+            .arg(from)
+            .arg("+")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut c)
+            .await
+            .map_err(|e| reg_err(redis_err(&e)))?;
+        Ok(names.iter().filter_map(|n| n.parse().ok()).collect())
+    }
+}
+
+/// A [`PresenceStore`] in Redis, shared by every node; each change sends a notice so that the other nodes
+/// drop their composed-document cache and notify their watchers.
+#[derive(Debug)]
+pub struct SharedPresenceStore {
+    redis: Arc<Redis>,
+}
+
+impl SharedPresenceStore {
+    /// Publications in `redis`.
+    pub const fn new(redis: Arc<Redis>) -> Self {
+        Self { redis }
+    }
+
+    async fn current(&self, aor: &Aor) -> Result<(String, Vec<Publication>), Error> {
+        let (v, set) = self.redis.read(Kind::Presence, aor).await?;
+        let pubs = match set {
+            Some(b) => decode_publications(&b)?,
+            None => Vec::new(),
+        };
+        Ok((v, pubs))
+    }
+}
+
+#[async_trait]
+impl PresenceStore for SharedPresenceStore {
+    async fn publications(&self, aor: &Aor) -> Result<Arc<[Publication]>, PresenceError> {
+        let (_, p) = self.current(aor).await.map_err(pres_err)?;
+        Ok(Arc::from(p))
+    }
+
+    async fn update(&self, aor: &Aor, f: &mut PresenceUpdateFn<'_>) -> Result<(), PresenceError> {
+        for _ in 0..MAX_TRIES {
+            let (version, cur) = self.current(aor).await.map_err(pres_err)?;
+            let Some(new) = f(&cur)? else {
+                return Ok(());
+            };
+            let record = (!new.is_empty()).then(|| encode_publications(&new));
+            let (first, last) = expiry_range(new.iter().map(|p| p.expires_at));
+            let done = self
+                .redis
+                .compare_and_set(
+                    Kind::Presence,
+                    aor,
+                    &version,
+                    record.as_deref().map(|r| (r, last + KEY_GRACE_MS, first)),
+                )
+                .await
+                .map_err(pres_err)?;
+            if done {
+                return Ok(());
+            }
+        }
+        Err(pres_err(Error::Contention(aor.to_string())))
+    }
+
+    async fn remove_expired(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(Aor, Publication)>, PresenceError> {
+        let mut removed = Vec::new();
+        for aor in self
+            .redis
+            .due(Kind::Presence, now)
+            .await
+            .map_err(pres_err)?
+        {
+            let mut dead = Vec::new();
+            let mut first_live = None;
+            self.update(&aor, &mut |cur| {
+                let (live, gone): (Vec<Publication>, Vec<Publication>) =
+                    cur.iter().cloned().partition(|p| p.is_live(now));
+                first_live = live.iter().map(|p| p.expires_at.as_millis()).min();
+                dead = gone;
+                Ok((!dead.is_empty()).then(|| Arc::from(live)))
+            })
+            .await?;
+            if dead.is_empty() {
+                self.redis
+                    .reindex(Kind::Presence, &aor, first_live)
+                    .await
+                    .map_err(pres_err)?;
+            }
+            removed.extend(dead.into_iter().map(|p| (aor.clone(), p)));
+        }
+        Ok(removed)
+    }
+
+    async fn next_expiry(&self) -> Result<Option<Timestamp>, PresenceError> {
+        self.redis.next_due(Kind::Presence).await.map_err(pres_err)
+    }
+}
+
+/// A [`SubscriptionStore`] in Redis: one hash per node holding the subscriptions whose dialogs that node
+/// serves (their NOTIFYs leave from it), so a restarted node resumes its own.
+#[derive(Debug)]
+pub struct SharedSubscriptionStore {
+    redis: Arc<Redis>,
+}
+
+impl SharedSubscriptionStore {
+    /// This node's subscriptions in `redis`.
+    pub const fn new(redis: Arc<Redis>) -> Self {
+        Self { redis }
+    }
+}
+
+#[async_trait]
+impl SubscriptionStore for SharedSubscriptionStore {
+    async fn save(&self, changes: &[SubscriptionChange]) -> Result<(), PresenceError> {
+        let key = self.redis.subs_key();
+        let mut p = redis::pipe();
+        p.atomic();
+        for c in changes {
+            match c {
+                SubscriptionChange::Put(s) => {
+                    p.cmd("HSET")
+                        .arg(&key)
+                        .arg(dialog_key(&s.dialog))
+                        .arg(encode_subscription(s))
+                        .ignore();
+                }
+                SubscriptionChange::Remove(d) => {
+                    p.cmd("HDEL").arg(&key).arg(dialog_key(d)).ignore();
+                }
+                _ => {}
+            }
+        }
+        // A node that never comes back leaves its hash behind: it goes a day after the last change, when
+        // every subscription in it has expired (subscriptions last at most a day).
+        p.cmd("EXPIRE").arg(&key).arg(SUBS_TTL_SECS).ignore();
+        let mut c = self.redis.conn.clone();
+        p.query_async::<()>(&mut c)
+            .await
+            .map_err(|e| pres_err(redis_err(&e)))
+    }
+
+    async fn load(&self) -> Result<Vec<Subscription>, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let all: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+            .arg(self.redis.subs_key())
+            .query_async(&mut c)
+            .await
+            .map_err(|e| pres_err(redis_err(&e)))?;
+        all.iter()
+            .map(|(_, b)| decode_subscription(b).map_err(pres_err))
+            .collect()
+    }
+}
