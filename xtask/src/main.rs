@@ -214,6 +214,17 @@ fn bench(args: &[String]) -> Result<(), String> {
             "embedded",
         ]),
     )?;
+    run(
+        "each storage mode through the service API (shared mode when REDIS_URL is set)",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-storage",
+            "--bench",
+            "modes",
+        ]),
+    )?;
     sip_load(args)
 }
 

@@ -11,8 +11,14 @@
 //! [`EmbeddedSubscriptionStore`] keeps subscriptions (with the SIP layer's route of each dialog) in the same
 //! file, so a restart resumes them.
 //!
+//! Shared mode (several nodes): [`SharedLocationStore`], [`SharedPresenceStore`] and
+//! [`SharedSubscriptionStore`] keep everything in Redis ([`Redis`]) with atomic per-AoR updates
+//! (compare-and-set scripts), expiry indexes any node sweeps, and change notices ([`Redis::listen`]) so each
+//! node's presence cache and watchers stay current. See the `shared` module's documentation for the layout.
+//!
 //! Not here: watcher rules, buddy lists and buddy list (RFC 4662) subscriptions are not persisted (a
-//! watcher whose list subscription is gone gets a 481 on its next refresh and subscribes again).
+//! watcher whose list subscription is gone gets a 481 on its next refresh and subscribes again); Redis
+//! Cluster; the directory's PostgreSQL store (the directory does not exist yet).
 
 mod codec;
 mod error;

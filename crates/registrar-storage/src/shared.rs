@@ -17,7 +17,7 @@
 //! computes the new set (the registry's rules, in Rust), and a Lua script writes it only if the version is
 //! unchanged, together with the indexes and the notice; otherwise the node reads again and recomputes.
 //! The `{<aor>}` hash tag keeps an AoR's keys in one slot; the indexes live in slots of their own, so the
-//! script needs a single Redis (or Sentinel): Redis Cluster is not supported yet.
+//! script needs one Redis endpoint: Redis Cluster and Sentinel discovery are not supported yet.
 
 use std::sync::Arc;
 use std::time::Duration;

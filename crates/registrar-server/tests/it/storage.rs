@@ -399,7 +399,7 @@ fn memory_mode_keeps_nothing_and_a_newer_data_file_stops_start_up() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains("newer than this registrar understands"),
         "{err}"
