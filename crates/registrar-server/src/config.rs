@@ -24,6 +24,8 @@ pub(crate) struct StorageSection {
     pub(crate) mode: StorageMode,
     pub(crate) data_dir: std::path::PathBuf,
     pub(crate) redis_url: String,
+    /// Non-empty: a Redis Cluster, reached through these seed nodes (`redis_url` is then unused).
+    pub(crate) redis_cluster: Vec<String>,
     pub(crate) redis_prefix: String,
     /// Empty: the host name and the first SIP listen address.
     pub(crate) node_id: String,
@@ -35,6 +37,7 @@ impl Default for StorageSection {
             mode: StorageMode::Embedded,
             data_dir: "registrar-data".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_cluster: Vec::new(),
             redis_prefix: "registrar".into(),
             node_id: String::new(),
         }
@@ -250,6 +253,16 @@ impl Config {
                 && !self.storage.redis_url.starts_with("unix://")
             {
                 return Err("storage.redis_url: must be a redis:// or unix:// URL".into());
+            }
+            if let Some(bad) = self
+                .storage
+                .redis_cluster
+                .iter()
+                .find(|u| !u.starts_with("redis://"))
+            {
+                return Err(format!(
+                    "storage.redis_cluster: {bad:?} is not a redis:// URL"
+                ));
             }
             if self.storage.redis_prefix.is_empty()
                 || self.storage.redis_prefix.contains(['{', '}', ' '])

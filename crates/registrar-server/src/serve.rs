@@ -432,11 +432,26 @@ async fn stores(cfg: &Config) -> Result<Stores, String> {
         }
         StorageMode::Shared => {
             let node = node_id(cfg);
-            let redis = Redis::connect(&cfg.storage.redis_url, &cfg.storage.redis_prefix, &node)
+            let (redis, target) = if cfg.storage.redis_cluster.is_empty() {
+                let r = Redis::connect(&cfg.storage.redis_url, &cfg.storage.redis_prefix, &node)
+                    .await
+                    .map_err(|e| format!("storage.redis_url: {e}"))?;
+                (r, cfg.storage.redis_url.clone())
+            } else {
+                let r = Redis::connect_cluster(
+                    &cfg.storage.redis_cluster,
+                    &cfg.storage.redis_prefix,
+                    &node,
+                )
                 .await
-                .map_err(|e| format!("storage.redis_url: {e}"))?;
+                .map_err(|e| format!("storage.redis_cluster: {e}"))?;
+                (
+                    r,
+                    format!("cluster {}", cfg.storage.redis_cluster.join(",")),
+                )
+            };
             info!(
-                redis = %cfg.storage.redis_url,
+                redis = %target,
                 prefix = %cfg.storage.redis_prefix,
                 node = %node,
                 "storage: shared (Redis)"

@@ -17,8 +17,8 @@
 //! node's presence cache and watchers stay current. See the `shared` module's documentation for the layout.
 //!
 //! Not here: watcher rules, buddy lists and buddy list (RFC 4662) subscriptions are not persisted (a
-//! watcher whose list subscription is gone gets a 481 on its next refresh and subscribes again); Redis
-//! Cluster; the directory's PostgreSQL store (the directory does not exist yet).
+//! watcher whose list subscription is gone gets a 481 on its next refresh and subscribes again); Sentinel
+//! discovery; the directory's PostgreSQL store (the directory does not exist yet).
 
 mod codec;
 mod error;

@@ -16,8 +16,10 @@
 //! Updates are atomic per AoR and apply the RFC 3261 plan exactly once: a node reads the set and its version,
 //! computes the new set (the registry's rules, in Rust), and a Lua script writes it only if the version is
 //! unchanged, together with the indexes and the notice; otherwise the node reads again and recomputes.
-//! The `{<aor>}` hash tag keeps an AoR's keys in one slot; the indexes live in slots of their own, so the
-//! script needs one Redis endpoint: Redis Cluster and Sentinel discovery are not supported yet.
+//! Redis Cluster works too ([`Redis::connect_cluster`]): the `{<aor>}` hash tag keeps an AoR's key in one
+//! slot, and the script then touches that key only; the indexes, which live in slots of their own, are updated
+//! right after it (a node dying in between leaves an index entry stale, which the next sweep repairs, or
+//! missing, in which case the key's own expiry still removes the AoR). Sentinel discovery is not supported.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
 use registrar_presence::{
     Error as PresenceError, PresenceStore, Publication, Subscription, SubscriptionChange,
     SubscriptionStore, UpdateFn as PresenceUpdateFn,
@@ -67,6 +70,58 @@ redis.call('PUBLISH', ARGV[5], ARGV[7])
 return 1
 ";
 
+/// The same write for Redis Cluster: the AoR's own key only (one slot); the indexes are written after it.
+const CAS_ONE_KEY: &str = r"
+local v = redis.call('HGET', KEYS[1], 'v')
+if (v or '') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('HSET', KEYS[1], 'v', tostring((tonumber(v) or 0) + 1), 'set', ARGV[2])
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+redis.call('PUBLISH', ARGV[5], ARGV[7])
+return 1
+";
+
+/// A connection to one Redis or to a Redis Cluster (both multiplexed and cheap to clone).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl redis::aio::ConnectionLike for Conn {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 /// What changed on another node, from the change notices.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
@@ -81,8 +136,10 @@ pub enum Change {
 
 /// A connection to the shared Redis, for one node.
 pub struct Redis {
-    client: redis::Client,
-    conn: ConnectionManager,
+    /// Where the notice channel is followed from (in a cluster, any node hears every notice): tried in turn.
+    notice_clients: Vec<redis::Client>,
+    conn: Conn,
+    cluster: bool,
     prefix: String,
     node: String,
     cas: Script,
@@ -138,11 +195,49 @@ impl Redis {
         .map_err(|_| Error::Redis(format!("{url}: no answer")))?
         .map_err(|e| Error::Redis(format!("{url}: {e}")))?;
         Ok(Arc::new(Self {
-            client,
-            conn,
+            notice_clients: vec![client],
+            conn: Conn::Single(conn),
+            cluster: false,
             prefix: prefix.to_owned(),
             node: node.to_owned(),
             cas: Script::new(CAS),
+        }))
+    }
+
+    /// Connect to the Redis Cluster that `seeds` (some of its nodes' URLs) belong to, as node `node`, with
+    /// keys under `prefix`. Same timeouts as [`connect`](Self::connect); the cluster's topology is followed
+    /// as it changes.
+    ///
+    /// # Errors
+    /// A URL is invalid or no seed can be reached now.
+    pub async fn connect_cluster(
+        seeds: &[String],
+        prefix: &str,
+        node: &str,
+    ) -> Result<Arc<Self>, Error> {
+        let all = seeds.join(",");
+        let client = redis::cluster::ClusterClient::builder(seeds.iter().map(String::as_str))
+            .connection_timeout(Duration::from_secs(1))
+            .response_timeout(Duration::from_secs(1))
+            .retries(1)
+            .build()
+            .map_err(|e| Error::Redis(format!("{all}: {e}")))?;
+        let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
+            .await
+            .map_err(|_| Error::Redis(format!("{all}: no answer")))?
+            .map_err(|e| Error::Redis(format!("{all}: {e}")))?;
+        let notice_clients = seeds
+            .iter()
+            .map(|u| redis::Client::open(u.as_str()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Redis(format!("{all}: {e}")))?;
+        Ok(Arc::new(Self {
+            notice_clients,
+            conn: Conn::Cluster(conn),
+            cluster: true,
+            prefix: prefix.to_owned(),
+            node: node.to_owned(),
+            cas: Script::new(CAS_ONE_KEY),
         }))
     }
 
@@ -199,9 +294,12 @@ impl Redis {
         record: Option<(&[u8], u64, u64)>,
     ) -> Result<bool, Error> {
         let mut inv = self.cas.prepare_invoke();
-        inv.key(self.key(kind, aor.as_str())).key(self.index(kind));
-        if matches!(kind, Kind::Location) {
-            inv.key(self.aors_key());
+        inv.key(self.key(kind, aor.as_str()));
+        if !self.cluster {
+            inv.key(self.index(kind));
+            if matches!(kind, Kind::Location) {
+                inv.key(self.aors_key());
+            }
         }
         let (bytes, last, first): (&[u8], u64, u64) = record.unwrap_or((&[], 0, 0));
         inv.arg(expected)
@@ -213,6 +311,28 @@ impl Redis {
             .arg(format!("{}\n{}\n{}", self.node, kind.tag(), aor));
         let mut c = self.conn.clone();
         let done: i64 = inv.invoke_async(&mut c).await.map_err(|e| redis_err(&e))?;
+        if done == 1 && self.cluster {
+            // The indexes live in other slots: one command each, after the write.
+            let (verb, score) = match record {
+                Some((_, _, first)) => ("ZADD", Some(first)),
+                None => ("ZREM", None),
+            };
+            let mut keys = vec![(self.index(kind), score)];
+            if matches!(kind, Kind::Location) {
+                keys.push((self.aors_key(), score.map(|_| 0)));
+            }
+            for (key, score) in keys {
+                let mut cmd = redis::cmd(verb);
+                cmd.arg(key);
+                if let Some(s) = score {
+                    cmd.arg(s);
+                }
+                cmd.arg(aor.as_str())
+                    .query_async::<()>(&mut c)
+                    .await
+                    .map_err(|e| redis_err(&e))?;
+            }
+        }
         Ok(done == 1)
     }
 
@@ -274,10 +394,12 @@ impl Redis {
         let me = Arc::clone(self);
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(200);
+            let mut attempt = 0usize;
             while !tx.is_closed() {
+                let client = &me.notice_clients[attempt % me.notice_clients.len()];
+                attempt = attempt.wrapping_add(1);
                 let connected =
-                    tokio::time::timeout(Duration::from_secs(2), me.client.get_async_pubsub())
-                        .await;
+                    tokio::time::timeout(Duration::from_secs(2), client.get_async_pubsub()).await;
                 let mut ps = match connected {
                     Ok(Ok(ps)) => ps,
                     _ => {
@@ -402,18 +524,15 @@ impl LocationStore for SharedLocationStore {
                     .iter()
                     .filter_map(|b| b.temp_gruu.map(|t| (t.key, b.expires_at.as_millis())))
                     .collect();
-                if !gruus.is_empty() {
-                    let mut p = redis::pipe();
-                    for (key, until) in gruus {
-                        p.cmd("SET")
-                            .arg(self.redis.gruu_key(key))
-                            .arg(aor.as_str())
-                            .arg("PXAT")
-                            .arg(until)
-                            .ignore();
-                    }
-                    let mut c = self.redis.conn.clone();
-                    p.query_async::<()>(&mut c)
+                let mut c = self.redis.conn.clone();
+                // One command per series: in a cluster, each key has its own slot.
+                for (key, until) in gruus {
+                    redis::cmd("SET")
+                        .arg(self.redis.gruu_key(key))
+                        .arg(aor.as_str())
+                        .arg("PXAT")
+                        .arg(until)
+                        .query_async::<()>(&mut c)
                         .await
                         .map_err(|e| reg_err(redis_err(&e)))?;
                 }
