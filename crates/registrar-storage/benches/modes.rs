@@ -1,7 +1,7 @@
 //! Each storage mode through the service API (`RegistrarService::register` and `lookup`, the calls a SIP
 //! stack makes): registrations per second from 1024 concurrent callers, each answered only once its change is
 //! stored as the mode promises (memory: in memory; embedded: fsynced in a group commit; shared: written to
-//! Redis), then the p99 of single lookups in random order. The shared mode runs when `REDIS_URL` is set.
+//! Redis), then refreshes of every user in random order, then the p99 of single lookups in random order. The shared mode runs when `REDIS_URL` is set.
 //! Prints one `name value unit` line per figure.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -75,6 +75,30 @@ async fn measure<L: LocationStore + 'static, P: PresenceStore + 'static>(
     let secs = start.elapsed().as_secs_f64();
     println!(
         "{mode}_service_registrations_per_sec {:.0} ops/s",
+        USERS as f64 / secs
+    );
+    // Refreshes of random users (as phones re-register): every change rewrites a stored record.
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for t in 0..CONCURRENT {
+        let svc = svc.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut n = t;
+            while n < USERS {
+                let i = (n * 7919) % USERS;
+                let mut r = request(i);
+                r.cseq = CSeq::new(2).unwrap();
+                svc.register(&r).await.unwrap();
+                n += CONCURRENT;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{mode}_service_refreshes_per_sec {:.0} ops/s",
         USERS as f64 / secs
     );
     let mut lat = Vec::with_capacity(USERS);
