@@ -411,7 +411,8 @@ impl Subscriptions {
     /// The NOTIFY that tells the watcher of a restored subscription the current state (a notifier may notify
     /// at any time, RFC 6665 §4.2.2): `presence` (or `closed` for a politely blocked watcher, no body while
     /// pending) for `presence`, the full watcher list for `presence.winfo`, the full registration state built
-    /// from `bindings` for `reg`. `None` when the dialog is unknown.
+    /// from `bindings` for `reg` (`presence` is read only for `presence`, `bindings` only for `reg`). `None`
+    /// when the dialog is unknown.
     pub fn resume(
         &self,
         dialog: &DialogId,
@@ -428,22 +429,12 @@ impl Subscriptions {
                 version,
                 now,
             ))),
-            (EventPackage::Reg, ..) => {
-                let live: Vec<(&Binding, ContactState, ContactEvent)> = bindings
-                    .iter()
-                    .filter(|b| b.is_live(now))
-                    .map(|b| (b, ContactState::Active, ContactEvent::Registered))
-                    .collect();
-                let registered = !live.is_empty();
-                Some(Arc::from(reginfo(
-                    &snapshot.presentity,
-                    version,
-                    DocState::Full,
-                    &live,
-                    registered,
-                    now,
-                )))
-            }
+            (EventPackage::Reg, ..) => Some(Arc::from(full_reginfo(
+                &snapshot.presentity,
+                version,
+                bindings,
+                now,
+            ))),
             (_, _, WatcherDecision::PoliteBlock) => Some(self.closed_for(&snapshot.presentity)),
             _ => Some(Arc::clone(presence)),
         };
@@ -512,20 +503,7 @@ impl Subscriptions {
         };
         let count = self.by_watcher.get(&req.watcher).map_or(0, |d| d.len());
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
-        let changes: Vec<(&Binding, ContactState, ContactEvent)> = bindings
-            .iter()
-            .filter(|b| b.is_live(now))
-            .map(|b| (b, ContactState::Active, ContactEvent::Registered))
-            .collect();
-        let registered = !changes.is_empty();
-        let body: Arc<str> = Arc::from(reginfo(
-            &req.presentity,
-            version,
-            DocState::Full,
-            &changes,
-            registered,
-            now,
-        ));
+        let body: Arc<str> = Arc::from(full_reginfo(&req.presentity, version, bindings, now));
         let closed = Arc::clone(&body);
         let mut outcome = plan_subscribe(
             now,
@@ -663,6 +641,18 @@ impl Subscriptions {
 }
 
 /// A reginfo document (RFC 3680) about `aor` with the given contacts.
+/// The complete registration state of `aor` from its `bindings` (RFC 3680, `state="full"`): the live ones,
+/// each active.
+fn full_reginfo(aor: &Aor, version: u64, bindings: &[Binding], now: Timestamp) -> String {
+    let live: Vec<(&Binding, ContactState, ContactEvent)> = bindings
+        .iter()
+        .filter(|b| b.is_live(now))
+        .map(|b| (b, ContactState::Active, ContactEvent::Registered))
+        .collect();
+    let registered = !live.is_empty();
+    reginfo(aor, version, DocState::Full, &live, registered, now)
+}
+
 fn reginfo(
     aor: &Aor,
     version: u64,

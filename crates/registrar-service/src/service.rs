@@ -925,21 +925,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             let Some(sub) = self.inner.subs.get(dialog) else {
                 continue;
             };
-            let xml = self
-                .inner
-                .presences
-                .presence(&sub.presentity, now)
-                .await?
-                .xml
-                .clone();
-            let bindings = if sub.event == EventPackage::Reg {
-                self.inner
-                    .registry
-                    .lookup(&sub.presentity, now)
-                    .await?
-                    .to_vec()
-            } else {
-                Vec::new()
+            // Each package's state comes from its own store; the others are not read.
+            let (xml, bindings) = match sub.event {
+                EventPackage::Reg => {
+                    let b = self.inner.registry.lookup(&sub.presentity, now).await?;
+                    (Arc::from(""), b.to_vec())
+                }
+                EventPackage::PresenceWinfo => (Arc::from(""), Vec::new()),
+                _ => {
+                    let p = self.inner.presences.presence(&sub.presentity, now).await?;
+                    (p.xml.clone(), Vec::new())
+                }
             };
             intents.extend(self.inner.subs.resume(dialog, &xml, &bindings, now));
         }

@@ -3,36 +3,18 @@
 //! and the time to load 1 M registrations at start-up. Prints one `name value unit` line per figure.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
-use registrar_registry::{ContactSpec, RegisterRequest, RegistrarPolicy, Registry};
+use common::{request, user};
+use registrar_registry::{RegistrarPolicy, Registry};
 use registrar_storage::{EmbeddedLocationStore, Journal};
-use registrar_types::{Aor, CSeq, Clock, SystemClock};
+use registrar_types::{Clock, SystemClock};
 
 const USERS: usize = 1_000_000;
 const CONCURRENT: usize = 1_024;
-
-fn user(i: usize) -> Aor {
-    format!("sip:user{i}@example.com").parse().unwrap()
-}
-
-fn request(i: usize) -> RegisterRequest {
-    RegisterRequest::new(
-        user(i),
-        format!("call-{i}@192.0.2.1").parse().unwrap(),
-        CSeq::new(1).unwrap(),
-    )
-    .contact(
-        ContactSpec::new(
-            format!("sip:user{i}@192.0.2.{}:{}", i % 250, 5060 + i % 1000)
-                .parse()
-                .unwrap(),
-        )
-        .expires(3600),
-    )
-    .user_agent("bench-phone/1.0")
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

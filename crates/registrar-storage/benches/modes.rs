@@ -1,45 +1,27 @@
 //! Each storage mode through the service API (`RegistrarService::register` and `lookup`, the calls a SIP
 //! stack makes): registrations per second from 1024 concurrent callers, each answered only once its change is
 //! stored as the mode promises (memory: in memory; embedded: fsynced in a group commit; shared: written to
-//! Redis), then refreshes of every user in random order, then the p99 of single lookups in random order. The shared mode runs when `REDIS_URL` is set.
-//! Prints one `name value unit` line per figure.
+//! Redis), then refreshes of every user in random order, then the p99 of single lookups in random order.
+//! The shared mode runs when `REDIS_URL` is set. Prints one `name value unit` line per figure.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use common::{request, user};
 use registrar_presence::{MemoryPresenceStore, PresenceStore};
-use registrar_registry::{ContactSpec, LocationStore, MemoryLocationStore, RegisterRequest};
+use registrar_registry::{LocationStore, MemoryLocationStore};
 use registrar_service::RegistrarService;
 use registrar_storage::{
     EmbeddedLocationStore, EmbeddedPresenceStore, Journal, Redis, SharedLocationStore,
     SharedPresenceStore,
 };
-use registrar_types::{Aor, CSeq, Clock, SystemClock};
+use registrar_types::{CSeq, Clock, SystemClock};
 
 const USERS: usize = 200_000;
 const CONCURRENT: usize = 1_024;
-
-fn user(i: usize) -> Aor {
-    format!("sip:user{i}@example.com").parse().unwrap()
-}
-
-fn request(i: usize) -> RegisterRequest {
-    RegisterRequest::new(
-        user(i),
-        format!("call-{i}@192.0.2.1").parse().unwrap(),
-        CSeq::new(1).unwrap(),
-    )
-    .contact(
-        ContactSpec::new(
-            format!("sip:user{i}@192.0.2.{}:{}", i % 250, 5060 + i % 1000)
-                .parse()
-                .unwrap(),
-        )
-        .expires(3600),
-    )
-    .user_agent("bench-phone/1.0")
-}
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {

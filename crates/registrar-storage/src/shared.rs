@@ -453,22 +453,139 @@ async fn futures_lite_next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
 }
 
-fn expiry_range(times: impl Iterator<Item = Timestamp>) -> (u64, u64) {
-    let mut first = u64::MAX;
-    let mut last = 0;
-    for t in times {
-        first = first.min(t.as_millis());
-        last = last.max(t.as_millis());
-    }
-    (first, last)
-}
-
 fn reg_err(e: Error) -> RegistryError {
     RegistryError::Storage(e.boxed())
 }
 
 fn pres_err(e: Error) -> PresenceError {
     PresenceError::Storage(e.boxed())
+}
+
+/// What one AoR's stored set is made of: bindings or publications. Both are kept the same way; this is what
+/// differs.
+trait Entry: Clone + Send + Sync + 'static {
+    const KIND: Kind;
+    fn expires_at(&self) -> Timestamp;
+    fn is_live(&self, now: Timestamp) -> bool;
+    fn encode(set: &[Self]) -> Vec<u8>;
+    fn decode(bytes: &[u8]) -> Result<Vec<Self>, Error>;
+}
+
+impl Entry for Binding {
+    const KIND: Kind = Kind::Location;
+    fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+    fn is_live(&self, now: Timestamp) -> bool {
+        Self::is_live(self, now)
+    }
+    fn encode(set: &[Self]) -> Vec<u8> {
+        encode_bindings(set)
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<Self>, Error> {
+        decode_bindings(bytes)
+    }
+}
+
+impl Entry for Publication {
+    const KIND: Kind = Kind::Presence;
+    fn expires_at(&self) -> Timestamp {
+        self.expires_at
+    }
+    fn is_live(&self, now: Timestamp) -> bool {
+        Self::is_live(self, now)
+    }
+    fn encode(set: &[Self]) -> Vec<u8> {
+        encode_publications(set)
+    }
+    fn decode(bytes: &[u8]) -> Result<Vec<Self>, Error> {
+        decode_publications(bytes)
+    }
+}
+
+/// A layer's update function over a set of `T`, failing with the layer's error `E`.
+type SetFn<'a, T, E> = dyn FnMut(&[T]) -> Result<Option<Arc<[T]>>, E> + Send + 'a;
+
+impl Redis {
+    /// The stored set of `aor` and its version.
+    async fn current<T: Entry>(&self, aor: &Aor) -> Result<(String, Vec<T>), Error> {
+        let (v, set) = self.read(T::KIND, aor).await?;
+        let entries = match set {
+            Some(b) => T::decode(&b)?,
+            None => Vec::new(),
+        };
+        Ok((v, entries))
+    }
+
+    /// Change the set of `aor` with `f`, optimistically: read, apply, compare-and-set, and again on a
+    /// conflict. Returns the set written (`None`: `f` changed nothing).
+    async fn update_set<T: Entry, E>(
+        &self,
+        aor: &Aor,
+        f: &mut SetFn<'_, T, E>,
+        storage: fn(Error) -> E,
+    ) -> Result<Option<Arc<[T]>>, E> {
+        for _ in 0..MAX_TRIES {
+            let (version, cur) = self.current::<T>(aor).await.map_err(storage)?;
+            let Some(new) = f(&cur)? else {
+                return Ok(None);
+            };
+            let record = (!new.is_empty()).then(|| T::encode(&new));
+            let (mut first, mut last) = (u64::MAX, 0);
+            for t in new.iter().map(|e| e.expires_at().as_millis()) {
+                first = first.min(t);
+                last = last.max(t);
+            }
+            let done = self
+                .compare_and_set(
+                    T::KIND,
+                    aor,
+                    &version,
+                    record.as_deref().map(|r| (r, last + KEY_GRACE_MS, first)),
+                )
+                .await
+                .map_err(storage)?;
+            if done {
+                return Ok(Some(new));
+            }
+        }
+        Err(storage(Error::Contention(aor.to_string())))
+    }
+
+    /// Remove every entry expired at `now` from the AoRs the index says are due; returns them with their
+    /// AoR.
+    async fn sweep<T: Entry, E>(
+        &self,
+        now: Timestamp,
+        storage: fn(Error) -> E,
+    ) -> Result<Vec<(Aor, T)>, E> {
+        let mut removed = Vec::new();
+        for aor in self.due(T::KIND, now).await.map_err(storage)? {
+            let mut dead = Vec::new();
+            let mut first_live = None;
+            self.update_set::<T, E>(
+                &aor,
+                &mut |cur| {
+                    let (live, gone): (Vec<T>, Vec<T>) =
+                        cur.iter().cloned().partition(|e| e.is_live(now));
+                    first_live = live.iter().map(|e| e.expires_at().as_millis()).min();
+                    dead = gone;
+                    Ok((!dead.is_empty()).then(|| Arc::from(live)))
+                },
+                storage,
+            )
+            .await?;
+            if dead.is_empty() {
+                // Nothing was due after all (another node swept it, or the key expired in Redis): put the
+                // index right so the next sweep does not look again.
+                self.reindex(T::KIND, &aor, first_live)
+                    .await
+                    .map_err(storage)?;
+            }
+            removed.extend(dead.into_iter().map(|e| (aor.clone(), e)));
+        }
+        Ok(removed)
+    }
 }
 
 /// A [`LocationStore`] in Redis, shared by every node. Reads go to Redis (no node caches bindings, so a
@@ -483,89 +600,39 @@ impl SharedLocationStore {
     pub const fn new(redis: Arc<Redis>) -> Self {
         Self { redis }
     }
-
-    async fn current(&self, aor: &Aor) -> Result<(String, Vec<Binding>), Error> {
-        let (v, set) = self.redis.read(Kind::Location, aor).await?;
-        let bindings = match set {
-            Some(b) => decode_bindings(&b)?,
-            None => Vec::new(),
-        };
-        Ok((v, bindings))
-    }
 }
 
 #[async_trait]
 impl LocationStore for SharedLocationStore {
     async fn bindings(&self, aor: &Aor) -> Result<Arc<[Binding]>, RegistryError> {
-        let (_, b) = self.current(aor).await.map_err(reg_err)?;
+        let (_, b) = self.redis.current::<Binding>(aor).await.map_err(reg_err)?;
         Ok(Arc::from(b))
     }
 
     async fn update(&self, aor: &Aor, f: &mut UpdateFn<'_>) -> Result<(), RegistryError> {
-        for _ in 0..MAX_TRIES {
-            let (version, cur) = self.current(aor).await.map_err(reg_err)?;
-            let Some(new) = f(&cur)? else {
-                return Ok(());
+        let Some(new) = self.redis.update_set(aor, f, reg_err).await? else {
+            return Ok(());
+        };
+        // One command per temporary GRUU series: in a cluster, each key has its own slot.
+        for b in new.iter() {
+            let Some(t) = b.temp_gruu else {
+                continue;
             };
-            let record = (!new.is_empty()).then(|| encode_bindings(&new));
-            let (first, last) = expiry_range(new.iter().map(|b| b.expires_at));
-            let done = self
-                .redis
-                .compare_and_set(
-                    Kind::Location,
-                    aor,
-                    &version,
-                    record.as_deref().map(|r| (r, last + KEY_GRACE_MS, first)),
-                )
+            let mut c = self.redis.conn.clone();
+            redis::cmd("SET")
+                .arg(self.redis.gruu_key(t.key))
+                .arg(aor.as_str())
+                .arg("PXAT")
+                .arg(b.expires_at.as_millis())
+                .query_async::<()>(&mut c)
                 .await
-                .map_err(reg_err)?;
-            if done {
-                let gruus: Vec<(u64, u64)> = new
-                    .iter()
-                    .filter_map(|b| b.temp_gruu.map(|t| (t.key, b.expires_at.as_millis())))
-                    .collect();
-                let mut c = self.redis.conn.clone();
-                // One command per series: in a cluster, each key has its own slot.
-                for (key, until) in gruus {
-                    redis::cmd("SET")
-                        .arg(self.redis.gruu_key(key))
-                        .arg(aor.as_str())
-                        .arg("PXAT")
-                        .arg(until)
-                        .query_async::<()>(&mut c)
-                        .await
-                        .map_err(|e| reg_err(redis_err(&e)))?;
-                }
-                return Ok(());
-            }
+                .map_err(|e| reg_err(redis_err(&e)))?;
         }
-        Err(reg_err(Error::Contention(aor.to_string())))
+        Ok(())
     }
 
     async fn remove_expired(&self, now: Timestamp) -> Result<Vec<(Aor, Binding)>, RegistryError> {
-        let mut removed = Vec::new();
-        for aor in self.redis.due(Kind::Location, now).await.map_err(reg_err)? {
-            let mut dead = Vec::new();
-            let mut first_live = None;
-            self.update(&aor, &mut |cur| {
-                let (live, gone): (Vec<Binding>, Vec<Binding>) =
-                    cur.iter().cloned().partition(|b| b.is_live(now));
-                first_live = live.iter().map(|b| b.expires_at.as_millis()).min();
-                dead = gone;
-                Ok((!dead.is_empty()).then(|| Arc::from(live)))
-            })
-            .await?;
-            if dead.is_empty() {
-                // Nothing was due after all (another node swept it, or the key expired in Redis): put the
-                // index right so the next sweep does not look again.
-                self.redis
-                    .reindex(Kind::Location, &aor, first_live)
-                    .await
-                    .map_err(reg_err)?;
-            }
-            removed.extend(dead.into_iter().map(|b| (aor.clone(), b)));
-        }
-        Ok(removed)
+        self.redis.sweep(now, reg_err).await
     }
 
     async fn next_expiry(&self) -> Result<Option<Timestamp>, RegistryError> {
@@ -620,79 +687,28 @@ impl SharedPresenceStore {
     pub const fn new(redis: Arc<Redis>) -> Self {
         Self { redis }
     }
-
-    async fn current(&self, aor: &Aor) -> Result<(String, Vec<Publication>), Error> {
-        let (v, set) = self.redis.read(Kind::Presence, aor).await?;
-        let pubs = match set {
-            Some(b) => decode_publications(&b)?,
-            None => Vec::new(),
-        };
-        Ok((v, pubs))
-    }
 }
 
 #[async_trait]
 impl PresenceStore for SharedPresenceStore {
     async fn publications(&self, aor: &Aor) -> Result<Arc<[Publication]>, PresenceError> {
-        let (_, p) = self.current(aor).await.map_err(pres_err)?;
+        let (_, p) = self
+            .redis
+            .current::<Publication>(aor)
+            .await
+            .map_err(pres_err)?;
         Ok(Arc::from(p))
     }
 
     async fn update(&self, aor: &Aor, f: &mut PresenceUpdateFn<'_>) -> Result<(), PresenceError> {
-        for _ in 0..MAX_TRIES {
-            let (version, cur) = self.current(aor).await.map_err(pres_err)?;
-            let Some(new) = f(&cur)? else {
-                return Ok(());
-            };
-            let record = (!new.is_empty()).then(|| encode_publications(&new));
-            let (first, last) = expiry_range(new.iter().map(|p| p.expires_at));
-            let done = self
-                .redis
-                .compare_and_set(
-                    Kind::Presence,
-                    aor,
-                    &version,
-                    record.as_deref().map(|r| (r, last + KEY_GRACE_MS, first)),
-                )
-                .await
-                .map_err(pres_err)?;
-            if done {
-                return Ok(());
-            }
-        }
-        Err(pres_err(Error::Contention(aor.to_string())))
+        self.redis.update_set(aor, f, pres_err).await.map(|_| ())
     }
 
     async fn remove_expired(
         &self,
         now: Timestamp,
     ) -> Result<Vec<(Aor, Publication)>, PresenceError> {
-        let mut removed = Vec::new();
-        for aor in self
-            .redis
-            .due(Kind::Presence, now)
-            .await
-            .map_err(pres_err)?
-        {
-            let mut dead = Vec::new();
-            let mut first_live = None;
-            self.update(&aor, &mut |cur| {
-                let (live, gone): (Vec<Publication>, Vec<Publication>) =
-                    cur.iter().cloned().partition(|p| p.is_live(now));
-                first_live = live.iter().map(|p| p.expires_at.as_millis()).min();
-                dead = gone;
-                Ok((!dead.is_empty()).then(|| Arc::from(live)))
-            })
-            .await?;
-            if dead.is_empty() {
-                self.redis
-                    .reindex(Kind::Presence, &aor, first_live)
-                    .await
-                    .map_err(pres_err)?;
-            }
-            removed.extend(dead.into_iter().map(|p| (aor.clone(), p)));
-        }
-        Ok(removed)
+        self.redis.sweep(now, pres_err).await
     }
 
     async fn next_expiry(&self) -> Result<Option<Timestamp>, PresenceError> {
