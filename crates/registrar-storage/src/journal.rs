@@ -1,9 +1,24 @@
-//! The redb file and its writer: one thread that commits queued changes in groups, so many concurrent
-//! requests share one fsync, and acknowledges each change only after its commit is durable.
+//! The data directory and its writer: one thread that appends queued changes in groups to a write-ahead log
+//! (one fsync per group, so many concurrent requests share it) and acknowledges each change only once its
+//! group is durable; the log is folded into the redb file in the background (a checkpoint).
+//!
+//! Why a log in front of redb: a redb commit copies every B-tree page it touches, so a group of refreshes of
+//! random users rewrites about one 4 KiB page per change. The log writes each change once, sequentially;
+//! the checkpoint then applies only the latest record of each key, sorted, in one large transaction.
+//!
+//! Files: `registrar.redb` (the tables, the format version and `log_checkpoint`, the newest log generation
+//! already in the tables) and `journal-<generation>.log`. A log is a sequence of frames
+//! `[payload length u32 LE][CRC-32 of payload u32 LE][payload]`, one per group; a payload is a sequence of
+//! changes `[table u8][key length u32][key][0 | 1 + value length u32 + value]`. A frame that is cut short or
+//! fails its checksum ends the log: it is the group a crash interrupted, which was never acknowledged.
 
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
@@ -11,7 +26,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Error;
 
 /// The format of the data file this binary writes. Recorded in the file; see [`Journal::open`].
-pub const FORMAT_VERSION: u64 = 1;
+///
+/// 1: the tables only. 2: the tables plus write-ahead logs beside the file (`log_checkpoint` in `meta`); a
+/// format-1 file needs no rewrite, but a format-1 binary must not open a directory whose logs it would ignore.
+pub const FORMAT_VERSION: u64 = 2;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 pub(crate) const BINDINGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bindings");
@@ -21,7 +39,7 @@ pub(crate) const SUBSCRIPTIONS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("subscriptions");
 
 /// Which table a change goes to.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 pub(crate) enum Table {
     Bindings,
     Publications,
@@ -39,11 +57,20 @@ struct Op {
     ack: oneshot::Sender<Result<(), Arc<str>>>,
 }
 
+/// What the writer is asked to do.
+enum Msg {
+    Change(Op),
+    /// Fold everything acknowledged so far into the tables, then answer.
+    Checkpoint(oneshot::Sender<Result<(), Arc<str>>>),
+}
+
 /// How many changes wait at most for the writer; beyond that a change is refused (503), never queued without
 /// bound.
 const QUEUE: usize = 65_536;
-/// Most changes in one commit.
+/// Most changes in one group (one log frame, one fsync).
 const GROUP: usize = 8_192;
+/// A log this long is closed and folded into the tables while a new one takes the changes.
+const ROTATE_BYTES: u64 = 32 << 20;
 
 /// Counters of the writer.
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
@@ -51,22 +78,26 @@ const GROUP: usize = 8_192;
 pub struct JournalStats {
     /// Changes committed.
     pub changes: u64,
-    /// Commits (each one fsync).
+    /// Groups made durable (each one fsync of the log).
     pub commits: u64,
+    /// Logs folded into the tables.
+    pub checkpoints: u64,
 }
 
 #[derive(Debug, Default)]
 struct Shared {
     changes: AtomicU64,
     commits: AtomicU64,
+    checkpoints: AtomicU64,
     failed: AtomicBool,
+    reason: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 /// The data file and its group-commit writer.
 #[derive(Debug)]
 pub struct Journal {
     db: Arc<Database>,
-    tx: Option<mpsc::Sender<Op>>,
+    tx: Option<mpsc::Sender<Msg>>,
     writer: Option<std::thread::JoinHandle<()>>,
     shared: Arc<Shared>,
     path: PathBuf,
@@ -74,11 +105,16 @@ pub struct Journal {
 
 impl Journal {
     /// Open (or create) `data_dir/registrar.redb`. A file of an older format is migrated; a file of a newer
-    /// format than [`FORMAT_VERSION`] is refused with [`Error::NewerFormat`] and left untouched.
+    /// format than [`FORMAT_VERSION`] is refused with [`Error::NewerFormat`] and left untouched. Logs left by
+    /// a crash are folded into the tables before this returns.
     ///
     /// # Errors
     /// The directory or file cannot be created or read, or the file's format is unknown.
     pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        Self::open_with(data_dir, ROTATE_BYTES)
+    }
+
+    fn open_with(data_dir: &Path, rotate_bytes: u64) -> Result<Self, Error> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::Io {
             path: data_dir.to_owned(),
             source: e,
@@ -99,12 +135,22 @@ impl Journal {
             Database::create(&path).map_err(|e| Error::Db(format!("{}: {e}", path.display())))?;
         check_format(&db, &path)?;
         let db = Arc::new(db);
+        let generation = recover(&db, data_dir)? + 1;
+        let log = Log::create(data_dir, generation)?;
         let (tx, rx) = mpsc::channel(QUEUE);
         let shared = Arc::new(Shared::default());
-        let (d, s) = (Arc::clone(&db), Arc::clone(&shared));
+        let mut writer = Writer {
+            db: Arc::clone(&db),
+            dir: data_dir.to_owned(),
+            shared: Arc::clone(&shared),
+            log,
+            pending: HashMap::new(),
+            checkpoint: None,
+            rotate_bytes,
+        };
         let writer = std::thread::Builder::new()
             .name("registrar-journal".into())
-            .spawn(move || write_loop(&d, rx, &s))
+            .spawn(move || writer.run(rx))
             .map_err(|e| Error::Db(format!("journal thread: {e}")))?;
         Ok(Self {
             db,
@@ -125,6 +171,7 @@ impl Journal {
         JournalStats {
             changes: self.shared.changes.load(Ordering::Relaxed),
             commits: self.shared.commits.load(Ordering::Relaxed),
+            checkpoints: self.shared.checkpoints.load(Ordering::Relaxed),
         }
     }
 
@@ -143,12 +190,12 @@ impl Journal {
         let Some(tx) = &self.tx else {
             return Err(Error::Failed);
         };
-        tx.try_send(Op {
+        tx.try_send(Msg::Change(Op {
             table,
             key: key.to_owned(),
             value,
             ack,
-        })
+        }))
         .map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => Error::Busy,
             mpsc::error::TrySendError::Closed(_) => Error::Failed,
@@ -165,8 +212,133 @@ impl Journal {
         }
     }
 
-    /// Every record of `table`, in key order.
-    pub(crate) fn scan(
+    /// Fold every change acknowledged so far into the tables (waits for the writer).
+    ///
+    /// # Errors
+    /// The writer failed or stopped.
+    pub async fn checkpoint(&self) -> Result<(), Error> {
+        let (ack, rx) = oneshot::channel();
+        let Some(tx) = &self.tx else {
+            return Err(Error::Failed);
+        };
+        tx.send(Msg::Checkpoint(ack))
+            .await
+            .map_err(|_| Error::Failed)?;
+        Self::durable(rx).await
+    }
+
+    /// Every record of `table`, in key order, including every change acknowledged before the call.
+    pub(crate) async fn scan(
+        &self,
+        table: Table,
+        f: impl FnMut(&str, &[u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.checkpoint().await?;
+        self.scan_tables(table, f)
+    }
+
+    /// Every record of `table` (including every change acknowledged before the call), handed out in chunks
+    /// to one worker thread per core: `work` runs on the workers, each with its own state from `state`.
+    /// Start-up uses it to decode and index a million records on every core while one thread reads the file.
+    /// Returns the workers' states.
+    pub(crate) async fn scan_parallel<S: Send>(
+        &self,
+        table: Table,
+        state: impl Fn() -> S,
+        work: impl Fn(&mut S, &str, &[u8]) -> Result<(), Error> + Sync,
+    ) -> Result<Vec<S>, Error> {
+        /// Records in one contiguous buffer: (key end, value end) offsets.
+        #[derive(Default)]
+        struct Chunk {
+            buf: Vec<u8>,
+            ends: Vec<(usize, usize)>,
+        }
+        const RECORDS: usize = 2_048;
+        self.checkpoint().await?;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .clamp(1, 8);
+        let failed = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let mut senders = Vec::with_capacity(workers);
+            let mut handles = Vec::with_capacity(workers);
+            for _ in 0..workers {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<Chunk>(4);
+                senders.push(tx);
+                let (work, failed, mut st) = (&work, &failed, state());
+                handles.push(scope.spawn(move || -> Result<S, Error> {
+                    for chunk in rx {
+                        let mut at = 0;
+                        for &(k, v) in &chunk.ends {
+                            let key = std::str::from_utf8(&chunk.buf[at..k])
+                                .map_err(|_| Error::Corrupt("stored key is not UTF-8".into()));
+                            let r = key.and_then(|key| work(&mut st, key, &chunk.buf[k..v]));
+                            if let Err(e) = r {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                            at = v;
+                        }
+                    }
+                    Ok(st)
+                }));
+            }
+            let mut chunk = Chunk::default();
+            let mut next = 0;
+            let read = self.scan_tables(table, |k, v| {
+                chunk.buf.extend_from_slice(k.as_bytes());
+                let key_end = chunk.buf.len();
+                chunk.buf.extend_from_slice(v);
+                chunk.ends.push((key_end, chunk.buf.len()));
+                if chunk.ends.len() == RECORDS {
+                    if failed.load(Ordering::Relaxed) {
+                        return Err(Error::Corrupt("a worker failed".into()));
+                    }
+                    let full = std::mem::take(&mut chunk);
+                    // A worker that stopped (failed) drops its receiver; its error is reported below.
+                    let _ = senders[next].send(full);
+                    next = (next + 1) % senders.len();
+                }
+                Ok(())
+            });
+            if !chunk.ends.is_empty() {
+                let _ = senders[next].send(chunk);
+            }
+            drop(senders);
+            let mut states = Vec::with_capacity(workers);
+            let mut first_err = None;
+            for h in handles {
+                match h.join() {
+                    Ok(Ok(st)) => states.push(st),
+                    Ok(Err(e)) => {
+                        first_err.get_or_insert(e);
+                    }
+                    Err(_) => {
+                        first_err.get_or_insert(Error::Corrupt("a loader thread panicked".into()));
+                    }
+                }
+            }
+            match (first_err, read) {
+                (Some(e), _) | (None, Err(e)) => Err(e),
+                (None, Ok(())) => Ok(states),
+            }
+        })
+    }
+
+    /// How many records `table` holds in the tables (for sizing memory before a load; call after a
+    /// checkpoint).
+    pub(crate) fn count(&self, table: Table) -> Result<u64, Error> {
+        use redb::ReadableTableMetadata;
+        let db = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
+        let txn = self.db.begin_read().map_err(|e| db(&e))?;
+        match txn.open_table(definition(table)) {
+            Ok(t) => t.len().map_err(|e| db(&e)),
+            Err(redb::TableError::TableDoesNotExist(_)) => Ok(0),
+            Err(e) => Err(db(&e)),
+        }
+    }
+
+    fn scan_tables(
         &self,
         table: Table,
         mut f: impl FnMut(&str, &[u8]) -> Result<(), Error>,
@@ -187,7 +359,8 @@ impl Journal {
 }
 
 impl Drop for Journal {
-    /// Let the writer commit what is queued, then close the file (so it can be opened again at once).
+    /// Let the writer log what is queued and fold the log into the tables, then close the file (so it can be
+    /// opened again at once, with no log to replay).
     fn drop(&mut self) {
         self.tx = None;
         if let Some(w) = self.writer.take() {
@@ -225,8 +398,9 @@ fn check_format(db: &Database, path: &Path) -> Result<(), Error> {
             supported: FORMAT_VERSION,
         }),
         Some(v) if v == FORMAT_VERSION => Ok(()),
-        // A new file, or an older format: bring it to this one. Format 1 is the first; a later format adds
-        // its step here (each step rewrites what changed, in the same transaction as the new version number).
+        // A new file, or an older format: bring it to this one. 1 → 2 rewrites nothing (format 1 had no
+        // logs; `log_checkpoint` starts at 0). A later format adds its step here (each step rewrites what
+        // changed, in the same transaction as the new version number).
         _ => {
             let txn = db.begin_write().map_err(|e| err(&e))?;
             {
@@ -281,56 +455,642 @@ pub fn set_format_version(data_dir: &Path, version: u64) -> Result<(), Error> {
     txn.commit().map_err(|e| err(&e))
 }
 
-fn write_loop(db: &Database, mut rx: mpsc::Receiver<Op>, shared: &Shared) {
-    let mut batch = Vec::with_capacity(GROUP);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < GROUP {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
-        }
-        let result = if shared.failed.load(Ordering::Acquire) {
-            Err(Arc::from("an earlier commit failed; restart the server"))
-        } else {
-            commit(db, &batch).map_err(|e| Arc::<str>::from(e.as_str()))
+/// The newest log generation whose changes are in the tables (0 when none).
+const LOG_CHECKPOINT: &str = "log_checkpoint";
+
+fn log_name(generation: u64) -> String {
+    format!("journal-{generation:020}.log")
+}
+
+/// The logs in `dir`, oldest first.
+fn logs(dir: &Path) -> Result<Vec<(u64, PathBuf)>, Error> {
+    let io = |e| Error::Io {
+        path: dir.to_owned(),
+        source: e,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name();
+        let Some(g) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("journal-"))
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u64>().ok())
+        else {
+            continue;
         };
-        match &result {
-            Ok(()) => {
-                shared
-                    .changes
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                shared.commits.fetch_add(1, Ordering::Relaxed);
+        out.push((g, entry.path()));
+    }
+    out.sort_unstable_by_key(|(g, _)| *g);
+    Ok(out)
+}
+
+/// Make the directory's entries (a new or removed log) durable.
+fn sync_dir(dir: &Path) -> Result<(), Error> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::Io {
+            path: dir.to_owned(),
+            source: e,
+        })
+}
+
+/// Fold the logs a crash left into the tables, remove them, and return the newest generation seen.
+fn recover(db: &Database, dir: &Path) -> Result<u64, Error> {
+    let err = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
+    let done = {
+        let txn = db.begin_read().map_err(|e| err(&e))?;
+        let t = txn.open_table(META).map_err(|e| err(&e))?;
+        t.get(LOG_CHECKPOINT)
+            .map_err(|e| err(&e))?
+            .map_or(0, |v| v.value())
+    };
+    let found = logs(dir)?;
+    let newest = found.last().map_or(done, |(g, _)| (*g).max(done));
+    let replay: Vec<&PathBuf> = found
+        .iter()
+        .filter(|(g, _)| *g > done)
+        .map(|(_, p)| p)
+        .collect();
+    if !replay.is_empty() {
+        let txn = db.begin_write().map_err(|e| err(&e))?;
+        {
+            let mut tables = Tables::open(&txn).map_err(|e| err(&e))?;
+            for path in replay {
+                let bytes = std::fs::read(path).map_err(|e| Error::Io {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                for frame in frames(&bytes) {
+                    for change in changes(frame) {
+                        let (table, key, value) = change
+                            .map_err(|e| Error::Corrupt(format!("{}: {e}", path.display())))?;
+                        tables.apply(table, key, value).map_err(|e| err(&e))?;
+                    }
+                }
             }
-            // A failed commit leaves memory ahead of the file; refuse every later change (fail-stop) rather
-            // than acknowledge changes that a restart would lose.
-            Err(_) => shared.failed.store(true, Ordering::Release),
+            let mut meta = txn.open_table(META).map_err(|e| err(&e))?;
+            meta.insert(LOG_CHECKPOINT, newest).map_err(|e| err(&e))?;
         }
-        for op in batch.drain(..) {
-            let _ = op.ack.send(result.clone());
+        txn.commit().map_err(|e| err(&e))?;
+    }
+    for (_, path) in &found {
+        std::fs::remove_file(path).map_err(|e| Error::Io {
+            path: path.clone(),
+            source: e,
+        })?;
+    }
+    if !found.is_empty() {
+        sync_dir(dir)?;
+    }
+    Ok(newest)
+}
+
+/// The complete frames of a log; stops at the first one that is cut short or fails its checksum.
+fn frames(mut bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+        let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+        let payload = bytes.get(8..8usize.checked_add(len)?)?;
+        if len == 0 || crc32(payload) != crc {
+            return None;
+        }
+        bytes = &bytes[8 + len..];
+        Some(payload)
+    })
+}
+
+type Change<'a> = (Table, &'a str, Option<&'a [u8]>);
+
+/// The changes of one frame, in order. A frame passed its checksum, so a malformed one is damage, not a torn
+/// write.
+fn changes(mut p: &[u8]) -> impl Iterator<Item = Result<Change<'_>, &'static str>> {
+    fn take<'a>(p: &mut &'a [u8], n: usize) -> Result<&'a [u8], &'static str> {
+        if p.len() < n {
+            return Err("frame ends inside a change");
+        }
+        let (head, rest) = p.split_at(n);
+        *p = rest;
+        Ok(head)
+    }
+    fn len(p: &mut &[u8]) -> Result<usize, &'static str> {
+        let b = take(p, 4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if p.is_empty() || failed {
+            return None;
+        }
+        let one = (|| {
+            let table = match take(&mut p, 1)?[0] {
+                0 => Table::Bindings,
+                1 => Table::Publications,
+                2 => Table::Subscriptions,
+                _ => return Err("unknown table"),
+            };
+            let n = len(&mut p)?;
+            let key = std::str::from_utf8(take(&mut p, n)?).map_err(|_| "key is not UTF-8")?;
+            let value = match take(&mut p, 1)?[0] {
+                0 => None,
+                1 => {
+                    let n = len(&mut p)?;
+                    Some(take(&mut p, n)?)
+                }
+                _ => return Err("bad value marker"),
+            };
+            Ok((table, key, value))
+        })();
+        failed = one.is_err();
+        Some(one)
+    })
+}
+
+fn encode_change(out: &mut Vec<u8>, table: Table, key: &str, value: Option<&[u8]>) {
+    out.push(match table {
+        Table::Bindings => 0,
+        Table::Publications => 1,
+        Table::Subscriptions => 2,
+    });
+    out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes());
+    out.extend_from_slice(key.as_bytes());
+    match value {
+        None => out.push(0),
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&u32::try_from(v.len()).unwrap_or(u32::MAX).to_le_bytes());
+            out.extend_from_slice(v);
         }
     }
 }
 
-fn commit(db: &Database, batch: &[Op]) -> Result<(), String> {
-    let txn = db.begin_write().map_err(|e| e.to_string())?;
-    {
-        let mut bindings = txn.open_table(BINDINGS).map_err(|e| e.to_string())?;
-        let mut publications = txn.open_table(PUBLICATIONS).map_err(|e| e.to_string())?;
-        let mut subscriptions = txn.open_table(SUBSCRIPTIONS).map_err(|e| e.to_string())?;
-        for op in batch {
-            let t = match op.table {
-                Table::Bindings => &mut bindings,
-                Table::Publications => &mut publications,
-                Table::Subscriptions => &mut subscriptions,
-            };
-            match &op.value {
-                Some(v) => t.insert(op.key.as_str(), v.as_slice()).map(|_| ()),
-                None => t.remove(op.key.as_str()).map(|_| ()),
+/// CRC-32 (IEEE, reflected), table-driven.
+fn crc32(data: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut t = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 == 1 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+                k += 1;
             }
-            .map_err(|e| e.to_string())?;
+            t[i] = c;
+            i += 1;
+        }
+        t
+    };
+    let mut c = !0u32;
+    for &b in data {
+        c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+    }
+    !c
+}
+
+/// The three tables of one write transaction.
+struct Tables<'t> {
+    bindings: redb::Table<'t, &'static str, &'static [u8]>,
+    publications: redb::Table<'t, &'static str, &'static [u8]>,
+    subscriptions: redb::Table<'t, &'static str, &'static [u8]>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, redb::TableError> {
+        Ok(Self {
+            bindings: txn.open_table(BINDINGS)?,
+            publications: txn.open_table(PUBLICATIONS)?,
+            subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+        })
+    }
+
+    fn apply(
+        &mut self,
+        table: Table,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), redb::StorageError> {
+        let t = match table {
+            Table::Bindings => &mut self.bindings,
+            Table::Publications => &mut self.publications,
+            Table::Subscriptions => &mut self.subscriptions,
+        };
+        match value {
+            Some(v) => t.insert(key, v).map(|_| ()),
+            None => t.remove(key).map(|_| ()),
         }
     }
-    txn.commit().map_err(|e| e.to_string())
+}
+
+/// The log the writer appends to.
+struct Log {
+    file: File,
+    path: PathBuf,
+    generation: u64,
+    len: u64,
+    frame: Vec<u8>,
+}
+
+impl Log {
+    fn create(dir: &Path, generation: u64) -> Result<Self, Error> {
+        let path = dir.join(log_name(generation));
+        let file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e,
+            })?;
+        sync_dir(dir)?;
+        Ok(Self {
+            file,
+            path,
+            generation,
+            len: 0,
+            frame: Vec::new(),
+        })
+    }
+
+    /// Append one group as a frame and make it durable.
+    fn append(&mut self, batch: &[Op]) -> Result<(), String> {
+        self.frame.clear();
+        self.frame.extend_from_slice(&[0; 8]);
+        for op in batch {
+            encode_change(&mut self.frame, op.table, &op.key, op.value.as_deref());
+        }
+        let len = u32::try_from(self.frame.len() - 8).map_err(|_| "group too large".to_owned())?;
+        let crc = crc32(&self.frame[8..]);
+        self.frame[..4].copy_from_slice(&len.to_le_bytes());
+        self.frame[4..8].copy_from_slice(&crc.to_le_bytes());
+        let io = |e: std::io::Error| format!("{}: {e}", self.path.display());
+        self.file.write_all(&self.frame).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        self.len += self.frame.len() as u64;
+        // Do not keep a huge buffer after a burst of large records.
+        if self.frame.capacity() > 4 << 20 {
+            self.frame = Vec::new();
+        }
+        Ok(())
+    }
+}
+
+/// The latest record of every key changed since the last checkpoint began.
+type Pending = HashMap<(Table, String), Option<Vec<u8>>>;
+
+struct Writer {
+    db: Arc<Database>,
+    dir: PathBuf,
+    shared: Arc<Shared>,
+    log: Log,
+    pending: Pending,
+    /// The checkpoint running in the background, if any.
+    checkpoint: Option<JoinHandle<Result<(), String>>>,
+    /// Log length that starts a checkpoint.
+    rotate_bytes: u64,
+}
+
+impl Writer {
+    fn run(&mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut batch = Vec::with_capacity(GROUP);
+        while let Some(first) = rx.blocking_recv() {
+            let mut asked = Vec::new();
+            match first {
+                Msg::Change(op) => batch.push(op),
+                Msg::Checkpoint(ack) => asked.push(ack),
+            }
+            while batch.len() < GROUP && asked.is_empty() {
+                match rx.try_recv() {
+                    Ok(Msg::Change(op)) => batch.push(op),
+                    Ok(Msg::Checkpoint(ack)) => asked.push(ack),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.group(&mut batch);
+            }
+            if !asked.is_empty() {
+                let result = self.fold_all().map_err(|e| Arc::<str>::from(e.as_str()));
+                for ack in asked {
+                    let _ = ack.send(result.clone());
+                }
+            } else if self.log.len >= self.rotate_bytes && self.idle() {
+                // The previous checkpoint is done: close this log and fold it in the background.
+                if let Err(e) = self.rotate() {
+                    self.fail(&e);
+                }
+            }
+        }
+        // Clean shutdown: fold everything in, so the next start has no log to replay.
+        if self.fold_all().is_ok() {
+            let _ = std::fs::remove_file(&self.log.path);
+        }
+    }
+
+    /// Log one group, acknowledge it, and remember its records for the next checkpoint.
+    fn group(&mut self, batch: &mut Vec<Op>) {
+        let result = if self.shared.failed.load(Ordering::Acquire) {
+            Err(self.refusal())
+        } else {
+            self.log
+                .append(batch)
+                .map_err(|e| Arc::<str>::from(e.as_str()))
+        };
+        match &result {
+            Ok(()) => {
+                self.shared
+                    .changes
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+            }
+            // A failed write leaves memory ahead of the disk; refuse every later change (fail-stop) rather
+            // than acknowledge changes that a restart would lose.
+            Err(e) => self.fail(e),
+        }
+        for op in batch.drain(..) {
+            let _ = op.ack.send(result.clone());
+            if result.is_ok() {
+                self.pending.insert((op.table, op.key), op.value);
+            }
+        }
+    }
+
+    /// Stop accepting changes (fail-stop); `why` is what every later change is told.
+    fn fail(&self, why: &str) {
+        if let Ok(mut r) = self.shared.reason.lock()
+            && r.is_none()
+        {
+            *r = Some(Arc::from(why));
+        }
+        self.shared.failed.store(true, Ordering::Release);
+    }
+
+    fn refusal(&self) -> Arc<str> {
+        let why = self.shared.reason.lock().ok().and_then(|r| r.clone());
+        Arc::from(format!(
+            "an earlier write failed ({}); restart the server",
+            why.as_deref().unwrap_or("unknown")
+        ))
+    }
+
+    /// No checkpoint is running (a finished one is collected, and its failure makes the store fail-stop).
+    fn idle(&mut self) -> bool {
+        match &self.checkpoint {
+            None => true,
+            Some(h) if !h.is_finished() => false,
+            Some(_) => {
+                self.join_checkpoint();
+                true
+            }
+        }
+    }
+
+    fn join_checkpoint(&mut self) {
+        if let Some(h) = self.checkpoint.take() {
+            match h.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => self.fail(&e),
+                Err(_) => self.fail("checkpoint thread panicked"),
+            }
+        }
+    }
+
+    /// Start a new log and fold the closed one into the tables on another thread.
+    fn rotate(&mut self) -> Result<(), String> {
+        let next = Log::create(&self.dir, self.log.generation + 1).map_err(|e| e.to_string())?;
+        let closed = std::mem::replace(&mut self.log, next);
+        let pending = std::mem::take(&mut self.pending);
+        let (db, dir) = (Arc::clone(&self.db), self.dir.clone());
+        let shared = Arc::clone(&self.shared);
+        let h = std::thread::Builder::new()
+            .name("registrar-checkpoint".into())
+            .spawn(move || {
+                let r = fold(&db, &dir, pending, closed.generation, &[closed.path]);
+                if r.is_ok() {
+                    shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
+                r
+            })
+            .map_err(|e| format!("checkpoint thread: {e}"))?;
+        self.checkpoint = Some(h);
+        Ok(())
+    }
+
+    /// Fold everything logged so far into the tables, synchronously. The current log stays open (now empty
+    /// of anything the tables lack) and is reused.
+    fn fold_all(&mut self) -> Result<(), String> {
+        self.join_checkpoint();
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(self.refusal().to_string());
+        }
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        // Everything up to this log's generation goes in; the next change starts a new log, so the one just
+        // folded can be removed.
+        let pending = std::mem::take(&mut self.pending);
+        let generation = self.log.generation;
+        let r = fold(&self.db, &self.dir, pending, generation, &[]);
+        if let Err(e) = &r {
+            self.fail(e);
+            return r;
+        }
+        self.shared.checkpoints.fetch_add(1, Ordering::Relaxed);
+        match Log::create(&self.dir, generation + 1) {
+            Ok(next) => {
+                let old = std::mem::replace(&mut self.log, next);
+                let _ = std::fs::remove_file(&old.path);
+                Ok(())
+            }
+            Err(e) => {
+                let e = e.to_string();
+                self.fail(&e);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Apply `pending` to the tables and record `generation` as folded in, in one transaction; then remove the
+/// logs it replaces.
+fn fold(
+    db: &Database,
+    dir: &Path,
+    pending: Pending,
+    generation: u64,
+    remove: &[PathBuf],
+) -> Result<(), String> {
+    let mut changes: Vec<_> = pending.into_iter().collect();
+    // Key order keeps the B-tree walk local.
+    changes.sort_unstable_by(|a, b| (a.0.0 as u8, &a.0.1).cmp(&(b.0.0 as u8, &b.0.1)));
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut tables = Tables::open(&txn).map_err(|e| e.to_string())?;
+        for ((table, key), value) in &changes {
+            tables
+                .apply(*table, key, value.as_deref())
+                .map_err(|e| e.to_string())?;
+        }
+        let mut meta = txn.open_table(META).map_err(|e| e.to_string())?;
+        meta.insert(LOG_CHECKPOINT, generation)
+            .map_err(|e| e.to_string())?;
+    }
+    txn.commit().map_err(|e| e.to_string())?;
+    for p in remove {
+        std::fs::remove_file(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    if !remove.is_empty() {
+        sync_dir(dir).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Dir(PathBuf);
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let p = std::env::temp_dir().join(format!(
+                "registrar-journal-{name}-{}-{:?}",
+                std::process::id(),
+                std::time::SystemTime::now()
+            ));
+            std::fs::create_dir_all(&p).unwrap();
+            Self(p)
+        }
+    }
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    async fn put(j: &Journal, key: &str, value: Option<&str>) {
+        let a = j
+            .queue(Table::Bindings, key, value.map(|v| v.as_bytes().to_vec()))
+            .unwrap();
+        Journal::durable(a).await.unwrap();
+    }
+
+    async fn contents(j: &Journal) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        j.scan(Table::Bindings, |k, v| {
+            out.push((k.to_owned(), String::from_utf8(v.to_vec()).unwrap()));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        out
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn logs_rotate_fold_in_the_background_and_keep_the_latest_record() {
+        let dir = Dir::new("rotate");
+        {
+            // A tiny rotation size: nearly every group starts a checkpoint.
+            let j = Journal::open_with(&dir.0, 256).unwrap();
+            for round in 0..20 {
+                for k in 0..30 {
+                    put(&j, &format!("k{k:02}"), Some(&format!("r{round}"))).await;
+                }
+            }
+            put(&j, "k07", None).await;
+            assert!(j.stats().checkpoints > 1, "{:?}", j.stats());
+        }
+        // A clean close folds everything: no log is left.
+        assert!(logs(&dir.0).unwrap().is_empty());
+        let j = Journal::open(&dir.0).unwrap();
+        let got = contents(&j).await;
+        assert_eq!(got.len(), 29);
+        assert!(got.iter().all(|(k, v)| k != "k07" && v == "r19"), "{got:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crash_leaves_logs_that_the_next_open_replays() {
+        let live = Dir::new("live");
+        let crashed = Dir::new("crashed");
+        let j = Journal::open(&live.0).unwrap();
+        put(&j, "a", Some("1")).await;
+        put(&j, "b", Some("1")).await;
+        // Folded into the tables …
+        j.checkpoint().await.unwrap();
+        // … and these only in the log.
+        put(&j, "a", Some("2")).await;
+        put(&j, "b", None).await;
+        put(&j, "c", Some("1")).await;
+        // What a crash at this moment leaves on disk, plus a group the crash cut short.
+        copy_dir(&live.0, &crashed.0);
+        let (_, log) = logs(&crashed.0).unwrap().pop().unwrap();
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        f.write_all(&[200, 0, 0, 0, 1, 2, 3, 4, 5]).unwrap();
+        drop(f);
+        let again = Journal::open(&crashed.0).unwrap();
+        assert!(
+            logs(&crashed.0).unwrap().len() == 1,
+            "only the new, empty log"
+        );
+        assert_eq!(
+            contents(&again).await,
+            vec![("a".into(), "2".into()), ("c".into(), "1".into())]
+        );
+        drop(again);
+        drop(j);
+    }
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn frames_stop_at_a_torn_or_damaged_frame() {
+        let mut log = Vec::new();
+        for key in ["a", "b", "c"] {
+            let mut payload = Vec::new();
+            encode_change(&mut payload, Table::Bindings, key, Some(b"v"));
+            log.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            log.extend_from_slice(&crc32(&payload).to_le_bytes());
+            log.extend_from_slice(&payload);
+        }
+        assert_eq!(frames(&log).count(), 3);
+        // Cut inside the last frame: two remain.
+        assert_eq!(frames(&log[..log.len() - 2]).count(), 2);
+        // A flipped bit in the second frame ends the log there.
+        let mut bad = log.clone();
+        let second = log.len() / 3 + 9;
+        bad[second] ^= 1;
+        assert_eq!(frames(&bad).count(), 1);
+    }
+
+    #[test]
+    fn changes_round_trip_and_report_damage() {
+        let mut p = Vec::new();
+        encode_change(&mut p, Table::Publications, "sip:a@x", Some(b"rec"));
+        encode_change(&mut p, Table::Subscriptions, "k", None);
+        let got: Vec<_> = changes(&p).collect::<Result<_, _>>().unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (Table::Publications, "sip:a@x", Some(&b"rec"[..])),
+                (Table::Subscriptions, "k", None)
+            ]
+        );
+        let cut = &p[..p.len() - 3];
+        assert!(changes(cut).any(|c| c.is_err()));
+        assert!(changes(&[9, 0, 0, 0, 0, 0]).next().unwrap().is_err());
+    }
 }

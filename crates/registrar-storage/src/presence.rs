@@ -34,13 +34,15 @@ impl EmbeddedPresenceStore {
         let mem = MemoryPresenceStore::new();
         let mut report = LoadReport::default();
         let mut found = Vec::new();
-        journal.scan(Table::Publications, |key, bytes| {
-            let aor: Aor = key
-                .parse()
-                .map_err(|_| Error::Corrupt(format!("stored presentity {key:?}")))?;
-            found.push((aor, decode_publications(bytes)?));
-            Ok(())
-        })?;
+        journal
+            .scan(Table::Publications, |key, bytes| {
+                let aor: Aor = key
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("stored presentity {key:?}")))?;
+                found.push((aor, decode_publications(bytes)?));
+                Ok(())
+            })
+            .await?;
         let mut acks = Vec::new();
         for (aor, all) in found {
             let n = all.len();

@@ -58,6 +58,7 @@ impl SubscriptionStore for EmbeddedSubscriptionStore {
                 out.push(decode_subscription(bytes)?);
                 Ok(())
             })
+            .await
             .map_err(storage)?;
         Ok(out)
     }
