@@ -537,8 +537,12 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     } else {
         cfg.sip.udp_workers
     };
+    // Requests in progress at once over UDP when the store makes them wait (embedded, shared).
+    let inflight = (cfg.storage.mode != StorageMode::Memory)
+        .then(|| Arc::new(tokio::sync::Semaphore::new(UDP_IN_FLIGHT)));
     for (local, sock) in &udp {
         for _ in 0..workers {
+            let inflight = inflight.clone();
             let (ep, tr, sock, local) = (
                 Arc::clone(&ep),
                 Arc::clone(&transports),
@@ -551,7 +555,8 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
             tokio::spawn(async move {
                 loop {
                     let (ep, tr, sock) = (Arc::clone(&ep), Arc::clone(&tr), Arc::clone(&sock));
-                    let worker = tokio::spawn(udp_worker(ep, tr, sock, local, max));
+                    let worker =
+                        tokio::spawn(udp_worker(ep, tr, sock, local, max, inflight.clone()));
                     match worker.await {
                         Err(e) if e.is_panic() => {
                             tracing::error!("a UDP worker panicked; restarting it");
@@ -645,12 +650,16 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Most UDP requests in progress at once in the durable storage modes.
+const UDP_IN_FLIGHT: usize = 4_096;
+
 async fn udp_worker(
     ep: Arc<Ep>,
     tr: Arc<Transports>,
     sock: Arc<UdpSocket>,
     local: SocketAddr,
     max: usize,
+    inflight: Option<Arc<tokio::sync::Semaphore>>,
 ) {
     let mut buf = vec![0u8; 65_536];
     loop {
@@ -666,11 +675,31 @@ async fn udp_worker(
             continue;
         }
         let data = Bytes::copy_from_slice(&buf[..n]);
-        let gate = tr.response_first.read().await;
-        let now = ep.service().now();
-        let h = ep.handle(now, Peer::udp(from), local, data).await;
-        tr.finish(&ep, h).await;
-        drop(gate);
+        let Some(inflight) = &inflight else {
+            // Memory mode: nothing waits, so the receiving task answers at once.
+            let gate = tr.response_first.read().await;
+            let now = ep.service().now();
+            let h = ep.handle(now, Peer::udp(from), local, data).await;
+            tr.finish(&ep, h).await;
+            drop(gate);
+            continue;
+        };
+        // Durable modes: a request waits for its group commit or Redis round trip, so it runs in its own task
+        // and this one goes back to the socket; concurrent requests then share commits. At most `inflight`
+        // requests are in progress; beyond that the socket is not read (the kernel's buffer, then the
+        // client's retransmissions, absorb the burst).
+        let Ok(permit) = Arc::clone(inflight).acquire_owned().await else {
+            return;
+        };
+        let (ep, tr) = (Arc::clone(&ep), Arc::clone(&tr));
+        tokio::spawn(async move {
+            let gate = tr.response_first.read().await;
+            let now = ep.service().now();
+            let h = ep.handle(now, Peer::udp(from), local, data).await;
+            tr.finish(&ep, h).await;
+            drop(gate);
+            drop(permit);
+        });
     }
 }
 
