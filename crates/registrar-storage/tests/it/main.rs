@@ -194,6 +194,24 @@ async fn publications_survive_a_reopen() {
     assert_eq!(got[0], publication("e1", T0.plus_secs(3600)));
 }
 
+#[tokio::test]
+async fn a_format_1_file_is_migrated_with_its_records() {
+    let dir = TempDir::new("migrate");
+    {
+        let reg = open(dir.path(), T0).await;
+        reg.register(T0, &register(1, 3600)).await.unwrap();
+    }
+    // What a format-1 registrar left: the same tables, no logs, version 1.
+    set_format_version(dir.path(), 1).unwrap();
+    assert_eq!(format_version(dir.path()).unwrap(), Some(1));
+    {
+        let reg = open(dir.path(), T0).await;
+        let got = reg.lookup(&aor(1), T0).await.unwrap();
+        assert_eq!(got.len(), 1);
+    }
+    assert_eq!(format_version(dir.path()).unwrap(), Some(FORMAT_VERSION));
+}
+
 #[test]
 fn a_newer_file_is_refused_and_left_alone() {
     let dir = TempDir::new("format");
