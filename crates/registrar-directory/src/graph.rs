@@ -1,0 +1,359 @@
+//! The relationship graph: network proximity (degrees of separation) by bidirectional breadth-first search
+//! with a hop limit, and trust propagated along paths with decay.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::model::{
+    ParticipantId, Relationship, RelationshipKind, TrustCategory, TrustRating, VerificationLevel,
+};
+
+/// Relationships as an undirected adjacency (proximity ignores direction: knowing someone either way is a
+/// link), plus the declared ones for the privacy rules.
+#[derive(Debug, Default)]
+pub struct Graph {
+    adj: HashMap<ParticipantId, Vec<ParticipantId>>,
+    declared: HashMap<(ParticipantId, ParticipantId), (RelationshipKind, bool)>,
+}
+
+impl Graph {
+    /// Add or replace the relationship `r.from → r.to`.
+    pub fn put(&mut self, r: &Relationship) {
+        self.declared
+            .insert((r.from.clone(), r.to.clone()), (r.kind, r.mutual));
+        for (a, b) in [(&r.from, &r.to), (&r.to, &r.from)] {
+            let n = self.adj.entry(a.clone()).or_default();
+            if !n.contains(b) {
+                n.push(b.clone());
+            }
+        }
+    }
+
+    /// Remove the relationship `from → to` (the link stays while `to → from` exists).
+    pub fn remove(&mut self, from: &ParticipantId, to: &ParticipantId) {
+        self.declared.remove(&(from.clone(), to.clone()));
+        if self.declared.contains_key(&(to.clone(), from.clone())) {
+            return;
+        }
+        for (a, b) in [(from, to), (to, from)] {
+            if let Some(n) = self.adj.get_mut(a) {
+                n.retain(|x| x != b);
+                if n.is_empty() {
+                    self.adj.remove(a);
+                }
+            }
+        }
+    }
+
+    /// Remove every relationship of `id`.
+    pub fn remove_all(&mut self, id: &ParticipantId) {
+        for n in self.adj.remove(id).unwrap_or_default() {
+            self.declared.remove(&(id.clone(), n.clone()));
+            self.declared.remove(&(n.clone(), id.clone()));
+            if let Some(list) = self.adj.get_mut(&n) {
+                list.retain(|x| x != id);
+                if list.is_empty() {
+                    self.adj.remove(&n);
+                }
+            }
+        }
+    }
+
+    /// The relationship `from` declared to `to`, if any.
+    pub fn declared(
+        &self,
+        from: &ParticipantId,
+        to: &ParticipantId,
+    ) -> Option<(RelationshipKind, bool)> {
+        self.declared.get(&(from.clone(), to.clone())).copied()
+    }
+
+    /// Every relationship touching `id`, as declared.
+    pub fn relationships_of(&self, id: &ParticipantId) -> Vec<Relationship> {
+        let mut out = Vec::new();
+        for n in self.neighbours(id) {
+            for (from, to) in [(id, n), (n, id)] {
+                if let Some((kind, mutual)) = self.declared(from, to) {
+                    out.push(Relationship {
+                        from: from.clone(),
+                        to: to.clone(),
+                        kind,
+                        mutual,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The privacy rules' "related": `target` declared a relationship to `requester`, or `requester` declared
+    /// a mutual one to `target`.
+    pub fn related(&self, target: &ParticipantId, requester: &ParticipantId) -> bool {
+        self.declared(target, requester).is_some()
+            || self
+                .declared(requester, target)
+                .is_some_and(|(_, mutual)| mutual)
+    }
+
+    /// Direct links of `id`.
+    pub fn neighbours(&self, id: &ParticipantId) -> &[ParticipantId] {
+        self.adj.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Degrees of separation between `a` and `b` (0 when equal), if within `max_hops`. Bidirectional
+    /// breadth-first search: each step expands the smaller frontier, so the work is about the square root of
+    /// a one-sided search's.
+    pub fn proximity(&self, a: &ParticipantId, b: &ParticipantId, max_hops: u8) -> Option<u8> {
+        if a == b {
+            return Some(0);
+        }
+        let mut seen_a: HashSet<&ParticipantId> = HashSet::from([a]);
+        let mut seen_b: HashSet<&ParticipantId> = HashSet::from([b]);
+        let mut front_a = vec![a];
+        let mut front_b = vec![b];
+        let (mut da, mut db) = (0u8, 0u8);
+        while da + db < max_hops && !front_a.is_empty() && !front_b.is_empty() {
+            let a_side = front_a.len() <= front_b.len();
+            let (front, seen, other) = if a_side {
+                (&mut front_a, &mut seen_a, &seen_b)
+            } else {
+                (&mut front_b, &mut seen_b, &seen_a)
+            };
+            let mut next = Vec::new();
+            for n in front.iter() {
+                for m in self.neighbours(n) {
+                    if other.contains(m) {
+                        return Some(da + db + 1);
+                    }
+                    if seen.insert(m) {
+                        next.push(m);
+                    }
+                }
+            }
+            *front = next;
+            if a_side {
+                da += 1;
+            } else {
+                db += 1;
+            }
+        }
+        None
+    }
+}
+
+/// Ratings, one per rater, ratee and category.
+#[derive(Debug, Default)]
+pub struct Ratings {
+    by_ratee: HashMap<ParticipantId, HashMap<(ParticipantId, TrustCategory), u8>>,
+}
+
+impl Ratings {
+    /// Add or replace a rating.
+    pub fn put(&mut self, r: &TrustRating) {
+        self.by_ratee
+            .entry(r.ratee.clone())
+            .or_default()
+            .insert((r.rater.clone(), r.category), r.score.min(100));
+    }
+
+    /// Every rating of `ratee`.
+    pub fn of(&self, ratee: &ParticipantId) -> Vec<TrustRating> {
+        self.by_ratee.get(ratee).map_or_else(Vec::new, |m| {
+            m.iter()
+                .map(|((rater, category), score)| TrustRating {
+                    rater: rater.clone(),
+                    ratee: ratee.clone(),
+                    category: *category,
+                    score: *score,
+                })
+                .collect()
+        })
+    }
+
+    /// Every rating `rater` gave.
+    pub fn by(&self, rater: &ParticipantId) -> Vec<TrustRating> {
+        let mut out = Vec::new();
+        for (ratee, m) in &self.by_ratee {
+            for ((r, category), score) in m {
+                if r == rater {
+                    out.push(TrustRating {
+                        rater: r.clone(),
+                        ratee: ratee.clone(),
+                        category: *category,
+                        score: *score,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Forget `id` as ratee, and drop their ratings of others (erasure).
+    pub fn erase(&mut self, id: &ParticipantId) {
+        self.by_ratee.remove(id);
+        for m in self.by_ratee.values_mut() {
+            m.retain(|(rater, _), _| rater != id);
+        }
+    }
+
+    /// One rater's view of a ratee: their overall rating, or the mean of their categories.
+    fn rater_score(
+        m: &HashMap<(ParticipantId, TrustCategory), u8>,
+        rater: &ParticipantId,
+    ) -> Option<f64> {
+        if let Some(s) = m.get(&(rater.clone(), TrustCategory::Overall)) {
+            return Some(f64::from(*s));
+        }
+        let v: Vec<f64> = m
+            .iter()
+            .filter(|((r, _), _)| r == rater)
+            .map(|(_, s)| f64::from(*s))
+            .collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+    }
+}
+
+/// The weights of the composite trust score (documented in docs/directory.md).
+pub mod weights {
+    /// The asker's own rating of the participant.
+    pub const DIRECT: f64 = 0.40;
+    /// Everyone's ratings, weighted by how close each rater is to the asker (decay per hop).
+    pub const NETWORK: f64 = 0.25;
+    /// How close the participant is to the asker.
+    pub const PROXIMITY: f64 = 0.20;
+    /// How well the participant's identity is verified.
+    pub const VERIFICATION: f64 = 0.15;
+    /// A rater `d` hops from the asker counts `DECAY^d`; a rater beyond the hop limit counts `STRANGER`.
+    pub const DECAY: f64 = 0.5;
+    /// See [`DECAY`].
+    pub const STRANGER: f64 = 0.1;
+    /// Hops considered for proximity and propagation.
+    pub const HOPS: u8 = 3;
+}
+
+/// Proximity as a 0–1 score: 1 hop 1.0, 2 hops 0.66, 3 hops 0.33, further or unknown 0.
+pub fn proximity_score(hops: Option<u8>) -> f64 {
+    match hops {
+        Some(0 | 1) => 1.0,
+        Some(2) => 0.66,
+        Some(3) => 0.33,
+        _ => 0.0,
+    }
+}
+
+const fn verification_score(v: VerificationLevel) -> f64 {
+    match v {
+        VerificationLevel::None => 0.0,
+        VerificationLevel::Email => 0.4,
+        VerificationLevel::Organization => 0.7,
+        VerificationLevel::Strong => 1.0,
+    }
+}
+
+/// The composite trust score (0–100) of `ratee` as seen by `asker`: the weighted mean of the parts that
+/// exist (direct rating, network reputation, proximity, verification); a part without data drops out and
+/// the others' weights are scaled up.
+pub fn trust(
+    graph: &Graph,
+    ratings: &Ratings,
+    asker: Option<&ParticipantId>,
+    ratee: &ParticipantId,
+    verification: VerificationLevel,
+) -> u8 {
+    use weights::{DECAY, DIRECT, HOPS, NETWORK, PROXIMITY, STRANGER, VERIFICATION};
+    let mut parts: Vec<(f64, f64)> = vec![(VERIFICATION, verification_score(verification))];
+    let m = ratings.by_ratee.get(ratee);
+    if let Some(asker) = asker {
+        parts.push((
+            PROXIMITY,
+            proximity_score(graph.proximity(asker, ratee, HOPS)),
+        ));
+        if let Some(d) = m.and_then(|m| Ratings::rater_score(m, asker)) {
+            parts.push((DIRECT, d / 100.0));
+        }
+    }
+    if let Some(m) = m {
+        let mut raters: Vec<&ParticipantId> = m.keys().map(|(r, _)| r).collect();
+        raters.sort();
+        raters.dedup();
+        let (mut sum, mut w) = (0.0, 0.0);
+        for r in raters {
+            if Some(r) == asker {
+                continue;
+            }
+            let weight = asker
+                .and_then(|a| graph.proximity(a, r, HOPS))
+                .map_or(STRANGER, |d| DECAY.powi(i32::from(d)));
+            if let Some(s) = Ratings::rater_score(m, r) {
+                sum += weight * s / 100.0;
+                w += weight;
+            }
+        }
+        if w > 0.0 {
+            parts.push((NETWORK, sum / w));
+        }
+    }
+    let total: f64 = parts.iter().map(|(w, _)| w).sum();
+    let score = parts.iter().map(|(w, s)| w * s).sum::<f64>() / total;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let s = (score * 100.0).round().clamp(0.0, 100.0) as u8;
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(i: usize) -> ParticipantId {
+        ParticipantId::parse(&format!("p{i}@x.example")).unwrap()
+    }
+
+    fn link(g: &mut Graph, a: usize, b: usize) {
+        g.put(&Relationship {
+            from: id(a),
+            to: id(b),
+            kind: RelationshipKind::Colleague,
+            mutual: true,
+        });
+    }
+
+    #[test]
+    fn proximity_counts_hops_within_the_limit() {
+        let mut g = Graph::default();
+        for i in 0..6 {
+            link(&mut g, i, i + 1);
+        }
+        assert_eq!(g.proximity(&id(0), &id(0), 3), Some(0));
+        assert_eq!(g.proximity(&id(0), &id(1), 3), Some(1));
+        assert_eq!(g.proximity(&id(0), &id(3), 3), Some(3));
+        assert_eq!(g.proximity(&id(0), &id(4), 3), None);
+        assert_eq!(g.proximity(&id(0), &id(4), 4), Some(4));
+        g.remove(&id(1), &id(2));
+        assert_eq!(g.proximity(&id(0), &id(3), 6), None);
+    }
+
+    #[test]
+    fn trust_prefers_the_askers_own_rating_and_near_raters() {
+        let mut g = Graph::default();
+        link(&mut g, 0, 1);
+        let mut r = Ratings::default();
+        let rate = |r: &mut Ratings, rater, score| {
+            r.put(&TrustRating {
+                rater: id(rater),
+                ratee: id(9),
+                category: TrustCategory::Overall,
+                score,
+            });
+        };
+        rate(&mut r, 1, 90); // the asker's colleague
+        rate(&mut r, 5, 10); // a stranger
+        let t = trust(&g, &r, Some(&id(0)), &id(9), VerificationLevel::None);
+        // Network part: (0.5·0.9 + 0.1·0.1) / 0.6 = 0.767; proximity 0; verification 0.
+        assert_eq!(t, 32);
+        rate(&mut r, 0, 100);
+        // Direct 1.0 (0.40) + network 0.767 (0.25), over 1.0.
+        assert_eq!(
+            trust(&g, &r, Some(&id(0)), &id(9), VerificationLevel::None),
+            59
+        );
+    }
+}
