@@ -395,8 +395,11 @@ impl<I: SearchIndex> Directory<I> {
     /// The privacy decision for `req` about `target`, found by `how`.
     pub fn decide(&self, target: &Participant, req: &Requester, how: How) -> privacy::Decision {
         let ties = self.ties(&target.id, req);
-        let t = self.trust(Some(&target.id), req.id.as_ref().unwrap_or(&target.id));
-        let t = if req.id.is_some() { t } else { 0 };
+        // The requester's trust as the participant sees it (anonymous requesters have none).
+        let t = req
+            .id
+            .as_ref()
+            .map_or(0, |r| self.trust(Some(&target.id), r));
         privacy::decide(target, req, ties, how, t)
     }
 

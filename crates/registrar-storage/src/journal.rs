@@ -239,11 +239,11 @@ impl Journal {
         self.scan_tables(table, f)
     }
 
-    /// Every record of `table` (including every change acknowledged before the call), handed out in chunks
-    /// to one worker thread per core: `work` runs on the workers, each with its own state from `state`.
-    /// Start-up uses it to decode and index a million records on every core while one thread reads the file.
-    /// Returns the workers' states.
-    pub(crate) async fn scan_parallel<S: Send>(
+    /// Every record of `table` in the tables (call [`Self::checkpoint`] first to include every change
+    /// acknowledged so far), handed out in chunks to one worker thread per core: `work` runs on the workers,
+    /// each with its own state from `state`. Start-up uses it to decode and index a million records on every
+    /// core while one thread reads the file. Returns the workers' states.
+    pub(crate) fn scan_parallel<S: Send>(
         &self,
         table: Table,
         state: impl Fn() -> S,
@@ -256,7 +256,6 @@ impl Journal {
             ends: Vec<(usize, usize)>,
         }
         const RECORDS: usize = 2_048;
-        self.checkpoint().await?;
         let workers = std::thread::available_parallelism()
             .map_or(1, std::num::NonZeroUsize::get)
             .clamp(1, 8);

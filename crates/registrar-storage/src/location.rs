@@ -42,34 +42,32 @@ impl EmbeddedLocationStore {
         let n = usize::try_from(journal.count(Table::Bindings)?).unwrap_or(usize::MAX);
         let mem = MemoryLocationStore::with_capacity(n);
         // Decoding and indexing run on every core (a million records in a few seconds).
-        let parts = journal
-            .scan_parallel(
-                Table::Bindings,
-                || (LoadReport::default(), Vec::new()),
-                |(report, stale), key, bytes| {
-                    let aor: Aor = key
-                        .parse()
-                        .map_err(|_| Error::Corrupt(format!("stored AoR {key:?}")))?;
-                    let all = decode_bindings(bytes)?;
-                    let n = all.len();
-                    let live: Vec<Binding> = all.into_iter().filter(|b| b.is_live(now)).collect();
-                    report.expired += n - live.len();
-                    if live.len() != n {
-                        stale.push((
-                            aor.clone(),
-                            (!live.is_empty()).then(|| encode_bindings(&live)),
-                        ));
-                    }
-                    if !live.is_empty() {
-                        report.loaded += 1;
-                        let set: Arc<[Binding]> = Arc::from(live);
-                        mem.update_sync(&aor, &mut |_| Ok(Some(Arc::clone(&set))))
-                            .map_err(|e| Error::Corrupt(e.to_string()))?;
-                    }
-                    Ok(())
-                },
-            )
-            .await?;
+        let parts = journal.scan_parallel(
+            Table::Bindings,
+            || (LoadReport::default(), Vec::new()),
+            |(report, stale), key, bytes| {
+                let aor: Aor = key
+                    .parse()
+                    .map_err(|_| Error::Corrupt(format!("stored AoR {key:?}")))?;
+                let all = decode_bindings(bytes)?;
+                let n = all.len();
+                let live: Vec<Binding> = all.into_iter().filter(|b| b.is_live(now)).collect();
+                report.expired += n - live.len();
+                if live.len() != n {
+                    stale.push((
+                        aor.clone(),
+                        (!live.is_empty()).then(|| encode_bindings(&live)),
+                    ));
+                }
+                if !live.is_empty() {
+                    report.loaded += 1;
+                    let set: Arc<[Binding]> = Arc::from(live);
+                    mem.update_sync(&aor, &mut |_| Ok(Some(Arc::clone(&set))))
+                        .map_err(|e| Error::Corrupt(e.to_string()))?;
+                }
+                Ok(())
+            },
+        )?;
         let mut report = LoadReport::default();
         let mut stale = Vec::new();
         for (r, s) in parts {
