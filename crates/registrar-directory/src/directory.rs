@@ -4,16 +4,18 @@
 //!
 //! [`DirectoryStore`]: crate::DirectoryStore
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::Error;
+use crate::audit::{AuditAction, AuditEntry, AuditParty};
 use crate::graph::{Graph, Ratings, proximity_score, trust, weights};
 use crate::model::{
     EntityType, Expertise, Field, Participant, ParticipantId, Relationship, TopicRole,
     TopicSubscription, TrustRating,
 };
+use crate::priority::{self, Message, PriorityDecision, PrioritySettings, SenderFacts};
 use crate::privacy::{self, How, ParticipantView, Permission, Requester, Ties};
 use crate::search::{IndexDoc, SearchIndex};
 
@@ -65,6 +67,10 @@ pub enum DirectoryChange {
     PutTopic(TopicSubscription),
     /// A rating was added or replaced.
     PutRating(TrustRating),
+    /// Priority settings were set.
+    PutPriority(PrioritySettings),
+    /// An audit entry to append.
+    Audit(AuditEntry),
 }
 
 /// How urgent the requester's need is (urgent queries weigh availability more).
@@ -192,6 +198,11 @@ pub struct Directory<I: SearchIndex> {
     ratings: Ratings,
     topics: HashMap<String, Vec<TopicSubscription>>,
     topics_of: HashMap<ParticipantId, Vec<String>>,
+    /// Lower-cased organization → its members (for listings by role).
+    by_org: HashMap<String, HashSet<ParticipantId>>,
+    priorities: HashMap<ParticipantId, PrioritySettings>,
+    /// When each expert was last routed a request (ms), for fair spreading; in memory only.
+    last_routed: HashMap<ParticipantId, u64>,
     index: I,
 }
 
@@ -221,8 +232,66 @@ impl<I: SearchIndex> Directory<I> {
             ratings: Ratings::default(),
             topics: HashMap::new(),
             topics_of: HashMap::new(),
+            by_org: HashMap::new(),
+            priorities: HashMap::new(),
+            last_routed: HashMap::new(),
             index,
         }
+    }
+
+    /// A directory over `index` holding what a store loaded. Entries whose participant is missing (a store
+    /// written by hand, or an erasure that raced a write) are skipped.
+    pub fn restore(index: I, snapshot: crate::Snapshot) -> Self {
+        let mut d = Self::new(index);
+        let crate::Snapshot {
+            participants,
+            relationships,
+            topics,
+            ratings,
+            priorities,
+        } = snapshot;
+        d.participants.reserve(participants.len());
+        // Topics first go into the maps, so each participant is indexed once with its topics.
+        for p in participants {
+            if let Some(o) = p.organization() {
+                d.by_org
+                    .entry(o.to_lowercase())
+                    .or_default()
+                    .insert(p.id.clone());
+            }
+            d.participants.insert(p.id.clone(), p);
+        }
+        for mut t in topics {
+            if !d.participants.contains_key(&t.participant) {
+                continue;
+            }
+            t.topic = t.topic.trim().to_lowercase();
+            d.topics_of
+                .entry(t.participant.clone())
+                .or_default()
+                .push(t.topic.clone());
+            d.topics.entry(t.topic.clone()).or_default().push(t);
+        }
+        for p in d.participants.values() {
+            let doc = d.doc(p);
+            d.index.upsert(&doc);
+        }
+        for r in relationships {
+            if d.participants.contains_key(&r.from) && d.participants.contains_key(&r.to) {
+                d.graph.put(&r);
+            }
+        }
+        for r in ratings {
+            if d.participants.contains_key(&r.rater) && d.participants.contains_key(&r.ratee) {
+                d.ratings.put(&r);
+            }
+        }
+        for s in priorities {
+            if d.participants.contains_key(&s.participant) {
+                d.priorities.insert(s.participant.clone(), s);
+            }
+        }
+        d
     }
 
     /// Participants held.
@@ -276,13 +345,89 @@ impl<I: SearchIndex> Directory<I> {
         }
     }
 
+    fn unlist_org(&mut self, p: &Participant) {
+        if let Some(o) = p.organization() {
+            let key = o.to_lowercase();
+            if let Some(set) = self.by_org.get_mut(&key) {
+                set.remove(&p.id);
+                if set.is_empty() {
+                    self.by_org.remove(&key);
+                }
+            }
+        }
+    }
+
     /// Add or replace a participant.
     pub fn put_participant(&mut self, p: Participant) -> Vec<DirectoryChange> {
         let doc = self.doc(&p);
         self.index.upsert(&doc);
+        if let Some(old) = self.participants.get(&p.id).cloned() {
+            self.unlist_org(&old);
+        }
+        if let Some(o) = p.organization() {
+            self.by_org
+                .entry(o.to_lowercase())
+                .or_default()
+                .insert(p.id.clone());
+        }
         let change = DirectoryChange::PutParticipant(Box::new(p.clone()));
         self.participants.insert(p.id.clone(), p);
         vec![change]
+    }
+
+    /// Set a participant's priority settings.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`].
+    pub fn put_priority(&mut self, mut s: PrioritySettings) -> Result<Vec<DirectoryChange>, Error> {
+        if !self.participants.contains_key(&s.participant) {
+            return Err(Error::UnknownParticipant(s.participant.to_string()));
+        }
+        for (t, _) in &mut s.per_topic {
+            *t = t.trim().to_lowercase();
+        }
+        self.priorities.insert(s.participant.clone(), s.clone());
+        Ok(vec![DirectoryChange::PutPriority(s)])
+    }
+
+    /// A participant's priority settings (defaults when none were set).
+    pub fn priority_settings(&self, id: &ParticipantId) -> PrioritySettings {
+        self.priorities
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| PrioritySettings::new(id.clone()))
+    }
+
+    /// The priority of `m` for its recipient: their settings, their block lists, their relationship to the
+    /// sender, their time zone.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`] for an unknown recipient.
+    pub fn prioritize(&self, m: &Message) -> Result<PriorityDecision, Error> {
+        let Some(r) = self.participants.get(&m.recipient) else {
+            return Err(Error::UnknownParticipant(m.recipient.to_string()));
+        };
+        let sender_req = self.requester(m.sender.as_ref());
+        let relationship = m.sender.as_ref().and_then(|s| {
+            self.graph.declared(&r.id, s).map(|(k, _)| k).or_else(|| {
+                self.graph
+                    .declared(s, &r.id)
+                    .filter(|(_, mutual)| *mutual)
+                    .map(|(k, _)| priority::inverse(k))
+            })
+        });
+        let facts = SenderFacts {
+            blocked: m.sender.is_some() && privacy::blocked(r, &sender_req),
+            relationship,
+        };
+        let default = PrioritySettings::new(r.id.clone());
+        let settings = self.priorities.get(&r.id).unwrap_or(&default);
+        Ok(priority::prioritize(
+            m,
+            settings,
+            r.utc_offset_minutes,
+            &facts,
+        ))
     }
 
     /// Add or replace a relationship (both ends must exist).
@@ -404,12 +549,148 @@ impl<I: SearchIndex> Directory<I> {
     }
 
     /// What `req` may see of `id` when looking it up by exact id (`None`: not visible, indistinguishable
-    /// from not existing).
-    pub fn view(&self, req: &Requester, id: &ParticipantId) -> Option<ParticipantView> {
-        let p = self.participants.get(id)?;
+    /// from not existing), and the audit entry of the view.
+    pub fn view(
+        &self,
+        req: &Requester,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> (Option<ParticipantView>, Vec<DirectoryChange>) {
+        let Some(p) = self.participants.get(id) else {
+            return (None, Vec::new());
+        };
         let d = self.decide(p, req, How::ExactId);
-        d.visible
-            .then(|| project(p, d.level, self.topics_of.get(id)))
+        let decision = if d.visible {
+            format!("shown at {}", level_name(d.level))
+        } else {
+            "hidden".to_owned()
+        };
+        let audit = audit(req, id, AuditAction::ProfileView, decision, now_ms);
+        let view = d
+            .visible
+            .then(|| project(p, d.level, self.topics_of.get(id)));
+        (view, vec![audit])
+    }
+
+    /// Whether `req` may contact `id` (`None` when `id` is not visible to them), and the audit entry of the
+    /// decision.
+    pub fn contact_permission(
+        &self,
+        req: &Requester,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> (Option<Permission>, Vec<DirectoryChange>) {
+        let Some(p) = self.participants.get(id) else {
+            return (None, Vec::new());
+        };
+        let d = self.decide(p, req, How::ExactId);
+        let permission = d.visible.then_some(d.contact);
+        let decision = permission
+            .as_ref()
+            .map_or_else(|| "hidden".to_owned(), permission_text);
+        let audit = audit(req, id, AuditAction::PermissionDecision, decision, now_ms);
+        (permission, vec![audit])
+    }
+
+    /// Everything about `id`, for a data-export request made by `actor` (the caller checks that the actor
+    /// may export it: the participant themself or an operator); the audit log's entries about them come from
+    /// the store ([`crate::DirectoryStore::audit_of`]) and go in [`Export::audit`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`].
+    pub fn export(
+        &self,
+        actor: Option<&ParticipantId>,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<(Export, Vec<DirectoryChange>), Error> {
+        let Some(p) = self.participants.get(id) else {
+            return Err(Error::UnknownParticipant(id.to_string()));
+        };
+        let mut relationships = self.graph.relationships_of(id);
+        relationships.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+        let mut topics: Vec<TopicSubscription> = self
+            .topics_of
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| {
+                self.topics
+                    .get(t)
+                    .and_then(|l| l.iter().find(|s| &s.participant == id))
+                    .cloned()
+            })
+            .collect();
+        topics.sort_by(|a, b| a.topic.cmp(&b.topic));
+        let key = |r: &TrustRating| (r.rater.clone(), r.ratee.clone(), r.category);
+        let mut ratings_received = self.ratings.of(id);
+        ratings_received.sort_by_key(key);
+        let mut ratings_given = self.ratings.by(id);
+        ratings_given.sort_by_key(key);
+        let export = Export {
+            participant: p.clone(),
+            relationships,
+            topics,
+            ratings_received,
+            ratings_given,
+            priority: self.priorities.get(id).cloned(),
+            audit: Vec::new(),
+        };
+        let entry = AuditEntry {
+            at_ms: now_ms,
+            actor: AuditParty::actor(actor),
+            subject: AuditParty::Participant(id.clone()),
+            action: AuditAction::Export,
+            decision: "exported".into(),
+        };
+        Ok((export, vec![DirectoryChange::Audit(entry)]))
+    }
+
+    /// Erase `id` at `actor`'s request (the caller authorizes it): their profile, relationships both ways,
+    /// topics, priority settings, search entries, and ratings they gave or received. The store drops the
+    /// audit entries about them and replaces their id in entries they made by a tombstone; one erasure entry
+    /// (tombstone subject) remains.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`].
+    pub fn erase(
+        &mut self,
+        actor: Option<&ParticipantId>,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<Vec<DirectoryChange>, Error> {
+        let Some(p) = self.participants.remove(id) else {
+            return Err(Error::UnknownParticipant(id.to_string()));
+        };
+        self.unlist_org(&p);
+        self.index.remove(id);
+        self.graph.remove_all(id);
+        self.ratings.erase(id);
+        for t in self.topics_of.remove(id).unwrap_or_default() {
+            if let Some(list) = self.topics.get_mut(&t) {
+                list.retain(|s| &s.participant != id);
+                if list.is_empty() {
+                    self.topics.remove(&t);
+                }
+            }
+        }
+        self.priorities.remove(id);
+        self.last_routed.remove(id);
+        let actor = match actor {
+            Some(a) if a == id => AuditParty::tombstone(id),
+            other => AuditParty::actor(other),
+        };
+        let entry = AuditEntry {
+            at_ms: now_ms,
+            actor,
+            subject: AuditParty::tombstone(id),
+            action: AuditAction::Erasure,
+            decision: "erased".into(),
+        };
+        Ok(vec![
+            DirectoryChange::EraseParticipant(id.clone()),
+            DirectoryChange::Audit(entry),
+        ])
     }
 
     /// Hints that match `p`, checked only against fields a search may use (so a hint cannot confirm a field
@@ -480,8 +761,8 @@ impl<I: SearchIndex> Directory<I> {
         (given, hit, why)
     }
 
-    /// Experts on `topic` at `min` or above (subscribed as experts), least recently routed first among
-    /// equals is the caller's job; here: by expertise, then id.
+    /// Subscriptions to `topic` as an expert at `min` or above, of participants who made their topics
+    /// searchable, by expertise (highest first), then least recently routed, then id.
     pub fn experts(&self, topic: &str, min: Expertise) -> Vec<&TopicSubscription> {
         let mut v: Vec<&TopicSubscription> = self
             .topics
@@ -489,26 +770,190 @@ impl<I: SearchIndex> Directory<I> {
             .map(|l| {
                 l.iter()
                     .filter(|t| t.role == TopicRole::Expert && t.expertise >= min)
+                    .filter(|t| {
+                        self.participants
+                            .get(&t.participant)
+                            .is_some_and(|p| privacy::searchable(p, Field::Topics))
+                    })
                     .collect()
             })
             .unwrap_or_default();
+        let routed = |id: &ParticipantId| self.last_routed.get(id).copied().unwrap_or(0);
         v.sort_by(|a, b| {
             b.expertise
                 .cmp(&a.expertise)
+                .then_with(|| routed(&a.participant).cmp(&routed(&b.participant)))
                 .then_with(|| a.participant.cmp(&b.participant))
         });
         v
     }
 
+    /// Experts `req` may see for `q`, available now (open and not busy or do-not-disturb; busy or away
+    /// too for those whose subscription says so), in `q`'s organization and region, by expertise, then least
+    /// recently routed first; with the audit entries of the discovery.
+    pub fn find_experts(
+        &self,
+        req: &Requester,
+        q: &ExpertQuery,
+        presence: &dyn Fn(&Participant) -> Availability,
+        now_ms: u64,
+    ) -> (Vec<Candidate>, Vec<DirectoryChange>) {
+        let limit = if q.limit == 0 { 10 } else { q.limit.min(100) };
+        let mut out = Vec::new();
+        for t in self.experts(&q.topic, q.min) {
+            if out.len() >= limit {
+                break;
+            }
+            let Some(p) = self.participants.get(&t.participant) else {
+                continue;
+            };
+            if let Some(org) = &q.organization
+                && !(privacy::searchable(p, Field::Organization)
+                    && p.organization().is_some_and(|o| eq_ci(o, org)))
+            {
+                continue;
+            }
+            if let Some(region) = &q.region
+                && !p.region.as_deref().is_some_and(|r| eq_ci(r, region))
+            {
+                continue;
+            }
+            let availability = presence(p);
+            let ok = match availability {
+                Availability::Available => true,
+                Availability::Busy | Availability::Away => t.when_busy,
+                _ => false,
+            };
+            if !ok {
+                continue;
+            }
+            let relevance = 0.5 + 0.1 * f64::from(t.expertise as u8);
+            let why = vec![format!("{} on {}", expertise_name(t.expertise), t.topic)];
+            if let Some(c) = self.candidate(
+                p,
+                req,
+                How::Search,
+                relevance,
+                why,
+                1.0,
+                Urgency::Normal,
+                availability,
+            ) {
+                out.push(c);
+            }
+        }
+        let changes = discovered(req, &out, now_ms);
+        (out, changes)
+    }
+
+    /// The expert to route a request on `q` to: the first of [`Self::find_experts`] whom `req` may contact;
+    /// they become the most recently routed, so the next request goes to their equal who waited longest.
+    pub fn route_expert(
+        &mut self,
+        req: &Requester,
+        q: &ExpertQuery,
+        presence: &dyn Fn(&Participant) -> Availability,
+        now_ms: u64,
+    ) -> (Option<Candidate>, Vec<DirectoryChange>) {
+        let all = ExpertQuery {
+            limit: 100,
+            ..q.clone()
+        };
+        let (list, _) = self.find_experts(req, &all, presence, now_ms);
+        let chosen = list
+            .into_iter()
+            .find(|c| c.permission == Permission::Allowed);
+        let changes = chosen.as_ref().map_or_else(Vec::new, |c| {
+            discovered(req, std::slice::from_ref(c), now_ms)
+        });
+        if let Some(c) = &chosen {
+            // Strictly later than anyone routed before, even within one millisecond.
+            let last = self.last_routed.values().copied().max().unwrap_or(0);
+            if let Ok(id) = ParticipantId::parse(&c.participant.id) {
+                self.last_routed.insert(id, now_ms.max(last + 1));
+            }
+        }
+        (chosen, changes)
+    }
+
+    /// One candidate for `req`, or `None` when the privacy rules hide `p`.
+    #[allow(clippy::too_many_arguments)]
+    fn candidate(
+        &self,
+        p: &Participant,
+        req: &Requester,
+        how: How,
+        relevance: f64,
+        why: Vec<String>,
+        hints: f64,
+        urgency: Urgency,
+        availability: Availability,
+    ) -> Option<Candidate> {
+        let d = self.decide(p, req, how);
+        if !d.visible {
+            return None;
+        }
+        let id = &p.id;
+        let trust = self.trust(req.id.as_ref(), id);
+        let proximity = req
+            .id
+            .as_ref()
+            .and_then(|r| self.graph.proximity(r, id, weights::HOPS));
+        let (wr, wa) = match urgency {
+            Urgency::Normal => (ranking::RELEVANCE, ranking::AVAILABILITY),
+            Urgency::Urgent => (
+                ranking::RELEVANCE - ranking::AVAILABILITY,
+                2.0 * ranking::AVAILABILITY,
+            ),
+        };
+        let score = wr * relevance
+            + ranking::HINTS * hints
+            + ranking::TRUST * f64::from(trust) / 100.0
+            + ranking::PROXIMITY * proximity_score(proximity)
+            + wa * availability.score();
+        let view = project(p, d.level, self.topics_of.get(id));
+        let reach = if d.contact == Permission::Allowed {
+            let mut r = Vec::new();
+            if let Some(a) = &view.sip_aor {
+                r.push(Reach {
+                    method: "sip",
+                    address: a.clone(),
+                });
+            }
+            if let Some(e) = &view.email {
+                r.push(Reach {
+                    method: "email",
+                    address: e.clone(),
+                });
+            }
+            r
+        } else {
+            Vec::new()
+        };
+        Some(Candidate {
+            participant: view,
+            why,
+            relevance,
+            trust,
+            proximity,
+            availability,
+            reach,
+            permission: d.contact,
+            score,
+        })
+    }
+
     /// Resolve `q` for `requester`: exact id, typo-tolerant search with hints, topic experts, organization
     /// members by role; then the privacy filter, trust and proximity, availability (`presence` maps a
     /// participant to it) and ranking. Every candidate passed [`privacy::decide`] and is cut with its level.
+    /// The changes are the audit entries of every participant returned.
     pub fn resolve(
         &self,
         requester: &Requester,
         q: &Query,
         presence: &dyn Fn(&Participant) -> Availability,
-    ) -> Resolution {
+        now_ms: u64,
+    ) -> (Resolution, Vec<DirectoryChange>) {
         let limit = if q.limit == 0 { 10 } else { q.limit.min(100) };
         // id → (how, relevance, why)
         let mut found: HashMap<ParticipantId, (How, f64, Vec<String>)> = HashMap::new();
@@ -535,7 +980,11 @@ impl<I: SearchIndex> Directory<I> {
             }
         }
         if let Some(topic) = &q.topic {
-            for t in self.experts(topic, Expertise::Beginner) {
+            for t in self
+                .experts(topic, Expertise::Beginner)
+                .into_iter()
+                .take(limit * 5)
+            {
                 let rel = 0.5 + 0.1 * f64::from(t.expertise as u8);
                 let e =
                     found
@@ -548,10 +997,18 @@ impl<I: SearchIndex> Directory<I> {
         if q.text.trim().is_empty()
             && let (Some(org), Some(role)) = (&q.hints.organization, &q.hints.role)
         {
-            for p in self.participants.values() {
+            let org = org.to_lowercase();
+            let members = self
+                .by_org
+                .iter()
+                .filter(|(o, _)| o.contains(&org))
+                .flat_map(|(_, m)| m.iter());
+            for id in members {
+                let Some(p) = self.participants.get(id) else {
+                    continue;
+                };
                 if privacy::searchable(p, Field::Organization)
                     && privacy::searchable(p, Field::Role)
-                    && p.organization().is_some_and(|o| contains_ci(o, org))
                     && p.role().is_some_and(|r| contains_ci(r, role))
                 {
                     found.entry(p.id.clone()).or_insert((
@@ -580,63 +1037,23 @@ impl<I: SearchIndex> Directory<I> {
             } else {
                 how
             };
-            let d = self.decide(p, requester, how);
-            if !d.visible {
-                continue;
-            }
-            let trust = self.trust(requester.id.as_ref(), &id);
-            let proximity = requester
-                .id
-                .as_ref()
-                .and_then(|r| self.graph.proximity(r, &id, weights::HOPS));
-            let availability = presence(p);
             let hints = if given == 0 {
                 1.0
             } else {
                 hit as f64 / given as f64
             };
-            let (wr, wa) = match q.urgency {
-                Urgency::Normal => (ranking::RELEVANCE, ranking::AVAILABILITY),
-                Urgency::Urgent => (
-                    ranking::RELEVANCE - ranking::AVAILABILITY,
-                    2.0 * ranking::AVAILABILITY,
-                ),
-            };
-            let score = wr * relevance
-                + ranking::HINTS * hints
-                + ranking::TRUST * f64::from(trust) / 100.0
-                + ranking::PROXIMITY * proximity_score(proximity)
-                + wa * availability.score();
-            let view = project(p, d.level, self.topics_of.get(&id));
-            let reach = if d.contact == Permission::Allowed {
-                let mut r = Vec::new();
-                if let Some(a) = &view.sip_aor {
-                    r.push(Reach {
-                        method: "sip",
-                        address: a.clone(),
-                    });
-                }
-                if let Some(e) = &view.email {
-                    r.push(Reach {
-                        method: "email",
-                        address: e.clone(),
-                    });
-                }
-                r
-            } else {
-                Vec::new()
-            };
-            out.push(Candidate {
-                participant: view,
-                why,
+            if let Some(c) = self.candidate(
+                p,
+                requester,
+                how,
                 relevance,
-                trust,
-                proximity,
-                availability,
-                reach,
-                permission: d.contact,
-                score,
-            });
+                why,
+                hints,
+                q.urgency,
+                presence(p),
+            ) {
+                out.push(c);
+            }
         }
         out.sort_by(|a, b| {
             b.score
@@ -644,6 +1061,7 @@ impl<I: SearchIndex> Directory<I> {
                 .then_with(|| a.participant.id.cmp(&b.participant.id))
         });
         out.truncate(limit);
+        let changes = discovered(requester, &out, now_ms);
         let clear = match out.as_slice() {
             [only] => only.score >= ranking::RESOLVE_MIN,
             [a, b, ..] => {
@@ -651,12 +1069,111 @@ impl<I: SearchIndex> Directory<I> {
             }
             [] => false,
         };
-        if clear {
+        let resolution = if clear {
             Resolution::Resolved(Box::new(out.swap_remove(0)))
         } else {
             Resolution::Suggestions(out)
-        }
+        };
+        (resolution, changes)
     }
+}
+
+fn audit(
+    req: &Requester,
+    subject: &ParticipantId,
+    action: AuditAction,
+    decision: String,
+    now_ms: u64,
+) -> DirectoryChange {
+    DirectoryChange::Audit(AuditEntry {
+        at_ms: now_ms,
+        actor: AuditParty::actor(req.id.as_ref()),
+        subject: AuditParty::Participant(subject.clone()),
+        action,
+        decision,
+    })
+}
+
+/// The audit entries of a discovery that returned `found`.
+fn discovered(req: &Requester, found: &[Candidate], now_ms: u64) -> Vec<DirectoryChange> {
+    found
+        .iter()
+        .filter_map(|c| ParticipantId::parse(&c.participant.id).ok())
+        .zip(found)
+        .map(|(id, c)| {
+            audit(
+                req,
+                &id,
+                AuditAction::Discovered,
+                permission_text(&c.permission),
+                now_ms,
+            )
+        })
+        .collect()
+}
+
+fn permission_text(p: &Permission) -> String {
+    match p {
+        Permission::Allowed => "contact allowed".into(),
+        Permission::RequiresIntroduction => "contact requires introduction".into(),
+        Permission::RequiresApproval { reason } => format!("contact requires approval: {reason}"),
+        Permission::Denied { reason } => format!("contact denied: {reason}"),
+    }
+}
+
+const fn level_name(l: crate::model::ProfileLevel) -> &'static str {
+    use crate::model::ProfileLevel as L;
+    match l {
+        L::Minimal => "minimal",
+        L::Basic => "basic",
+        L::Standard => "standard",
+        L::Detailed => "detailed",
+        L::Full => "full",
+    }
+}
+
+const fn expertise_name(e: Expertise) -> &'static str {
+    match e {
+        Expertise::Beginner => "beginner",
+        Expertise::Intermediate => "intermediate",
+        Expertise::Advanced => "advanced",
+        Expertise::Expert => "expert",
+        Expertise::Authority => "authority",
+    }
+}
+
+/// An expert search.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExpertQuery {
+    /// The topic.
+    pub topic: String,
+    /// The lowest expertise wanted.
+    pub min: Expertise,
+    /// Only members of this organization.
+    pub organization: Option<String>,
+    /// Only this region.
+    pub region: Option<String>,
+    /// Most returned (0: 10).
+    pub limit: usize,
+}
+
+/// Everything the directory holds about one participant (a data-export answer).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Export {
+    /// Their profile and settings.
+    pub participant: Participant,
+    /// Relationships either way.
+    pub relationships: Vec<Relationship>,
+    /// Topic subscriptions.
+    pub topics: Vec<TopicSubscription>,
+    /// Ratings of them.
+    pub ratings_received: Vec<TrustRating>,
+    /// Ratings by them.
+    pub ratings_given: Vec<TrustRating>,
+    /// Priority settings, if set.
+    pub priority: Option<PrioritySettings>,
+    /// The audit log's entries about them (filled from the store).
+    pub audit: Vec<AuditEntry>,
 }
 
 fn project(

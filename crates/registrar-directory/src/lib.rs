@@ -13,19 +13,21 @@
 //! of experts, the durable stores (redb, PostgreSQL), a tantivy index, the HTTP API and federation. See the
 //! crate README.
 
+pub mod audit;
 mod directory;
 mod error;
 pub mod graph;
 pub mod model;
+pub mod priority;
 pub mod privacy;
 pub mod search;
 mod store;
 
 pub use directory::{
-    Availability, Candidate, Directory, DirectoryChange, Hints, Query, Reach, Resolution, Urgency,
-    ranking,
+    Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Hints, Query, Reach,
+    Resolution, Urgency, ranking,
 };
 pub use error::Error;
 pub use model::{Participant, ParticipantId};
 pub use search::{MemorySearchIndex, SearchIndex};
-pub use store::{DirectoryStore, MemoryDirectoryStore, Snapshot};
+pub use store::{DirectoryStore, MEMORY_AUDIT_CAP, MemoryDirectoryStore, Snapshot};

@@ -588,6 +588,9 @@ pub struct TopicSubscription {
     pub role: TopicRole,
     /// Their level.
     pub expertise: Expertise,
+    /// Also offered expert requests when busy or away (never in do-not-disturb or offline).
+    #[serde(default)]
+    pub when_busy: bool,
 }
 
 /// What a trust rating is about.

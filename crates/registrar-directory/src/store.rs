@@ -2,14 +2,16 @@
 //! durably in `registrar-storage`. The [`Directory`](crate::Directory) keeps everything in memory and hands
 //! each change to the store ([`DirectoryChange`]); on start it is rebuilt from [`DirectoryStore::load`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 
 use crate::Error;
+use crate::audit::{AuditEntry, AuditParty};
 use crate::directory::DirectoryChange;
 use crate::model::{Participant, ParticipantId, Relationship, TopicSubscription, TrustRating};
+use crate::priority::PrioritySettings;
 
 /// Everything a store holds, for loading.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -22,6 +24,8 @@ pub struct Snapshot {
     pub topics: Vec<TopicSubscription>,
     /// Ratings.
     pub ratings: Vec<TrustRating>,
+    /// Priority settings.
+    pub priorities: Vec<PrioritySettings>,
 }
 
 /// Durable storage of the directory.
@@ -29,9 +33,19 @@ pub struct Snapshot {
 pub trait DirectoryStore: Send + Sync {
     /// Make `changes` durable, in order, atomically (all or none).
     async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), Error>;
-    /// Everything stored.
+    /// Everything stored but the audit log.
     async fn load(&self) -> Result<Snapshot, Error>;
+    /// The audit log's entries about `subject` ("who looked me up"), newest first, at most `limit`.
+    async fn audit_of(
+        &self,
+        subject: &ParticipantId,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error>;
 }
+
+/// The most audit entries [`MemoryDirectoryStore`] keeps (the oldest go first): memory mode keeps nothing
+/// across restarts anyway, and must not grow without bound.
+pub const MEMORY_AUDIT_CAP: usize = 1_000_000;
 
 #[derive(Debug, Default)]
 struct Tables {
@@ -39,6 +53,8 @@ struct Tables {
     relationships: HashMap<(ParticipantId, ParticipantId), Relationship>,
     topics: HashMap<(ParticipantId, String), TopicSubscription>,
     ratings: HashMap<(ParticipantId, ParticipantId, crate::model::TrustCategory), TrustRating>,
+    priorities: HashMap<ParticipantId, PrioritySettings>,
+    audit: VecDeque<AuditEntry>,
 }
 
 /// A [`DirectoryStore`] in memory (tests, memory mode).
@@ -65,6 +81,12 @@ fn apply_one(t: &mut Tables, c: &DirectoryChange) {
             t.relationships.retain(|(a, b), _| a != id && b != id);
             t.topics.retain(|(p, _), _| p != id);
             t.ratings.retain(|(a, b, _), _| a != id && b != id);
+            t.priorities.remove(id);
+            let audit = std::mem::take(&mut t.audit);
+            t.audit = audit
+                .into_iter()
+                .filter_map(|e| e.after_erasure(id))
+                .collect();
         }
         DirectoryChange::PutRelationship(r) => {
             t.relationships
@@ -80,6 +102,15 @@ fn apply_one(t: &mut Tables, c: &DirectoryChange) {
         DirectoryChange::PutRating(r) => {
             t.ratings
                 .insert((r.rater.clone(), r.ratee.clone(), r.category), r.clone());
+        }
+        DirectoryChange::PutPriority(p) => {
+            t.priorities.insert(p.participant.clone(), p.clone());
+        }
+        DirectoryChange::Audit(e) => {
+            if t.audit.len() >= MEMORY_AUDIT_CAP {
+                t.audit.pop_front();
+            }
+            t.audit.push_back(e.clone());
         }
     }
 }
@@ -107,6 +138,26 @@ impl DirectoryStore for MemoryDirectoryStore {
             relationships: t.relationships.values().cloned().collect(),
             topics: t.topics.values().cloned().collect(),
             ratings: t.ratings.values().cloned().collect(),
+            priorities: t.priorities.values().cloned().collect(),
         })
+    }
+
+    async fn audit_of(
+        &self,
+        subject: &ParticipantId,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        let t = self
+            .t
+            .lock()
+            .map_err(|_| Error::Storage("memory store lock poisoned".into()))?;
+        let want = AuditParty::Participant(subject.clone());
+        Ok(t.audit
+            .iter()
+            .rev()
+            .filter(|e| e.subject == want)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }

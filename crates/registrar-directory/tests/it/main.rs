@@ -4,3 +4,4 @@
 
 mod privacy_property;
 mod resolution;
+mod rights;

@@ -3,13 +3,16 @@
 //! directly from the participant's settings, independently of `privacy::decide`.
 
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 use registrar_directory::model::{
-    AccessLevel, Audiences, ContactMethod, CrossOrgPolicy, Discoverability, EntityType, Field,
-    IdentityContext, OrgContext, ProfileLevel, Relationship, RelationshipKind,
+    AccessLevel, Audiences, ContactMethod, CrossOrgPolicy, Discoverability, EntityType, Expertise,
+    Field, IdentityContext, OrgContext, ProfileLevel, Relationship, RelationshipKind, TopicRole,
+    TopicSubscription,
 };
-use registrar_directory::privacy::Requester;
+use registrar_directory::privacy::{ParticipantView, Requester};
 use registrar_directory::{
-    Availability, Directory, Hints, MemorySearchIndex, Participant, ParticipantId, Query,
+    Availability, Directory, ExpertQuery, Hints, MemorySearchIndex, Participant, ParticipantId,
+    Query,
 };
 
 const N: usize = 8;
@@ -197,6 +200,59 @@ fn allowed(
     Some(max)
 }
 
+/// The checks every returned view must pass.
+fn check_view(
+    v: &ParticipantView,
+    people: &[Participant],
+    who: Option<usize>,
+    rels: &[(usize, usize, bool)],
+    by_search: bool,
+) -> Result<usize, TestCaseError> {
+    let i: usize = v.id[1..v.id.find('@').unwrap()].parse().unwrap();
+    let p = &people[i];
+    // Blocked by organization: the requester's organization is on the block list.
+    if let Some(w) = who {
+        let worg = people[w].org.as_ref().map(|o| o.organization.clone());
+        prop_assert!(
+            !p.permissions
+                .blocked_organizations
+                .iter()
+                .any(|o| Some(o) == worg.as_ref()),
+            "{} returned to a member of a blocked organization",
+            p.id
+        );
+    }
+    let max = allowed(p, who, rels, i, by_search);
+    prop_assert!(
+        max.is_some(),
+        "{} must not appear to {:?} (by search: {by_search})",
+        p.id,
+        who
+    );
+    let max = max.unwrap();
+    prop_assert!(v.level <= max, "level {:?} above {:?}", v.level, max);
+    for f in v.fields() {
+        prop_assert!(f.level() <= max, "field {f:?} of {} above {:?}", p.id, max);
+    }
+    if v.email.is_some() {
+        prop_assert!(
+            p.permissions
+                .contact_methods
+                .contains(&ContactMethod::Email)
+        );
+    }
+    if v.sip_aor.is_some() {
+        prop_assert!(p.permissions.contact_methods.contains(&ContactMethod::Sip));
+    }
+    // Stealth participants appear only to themselves and the pre-authorized.
+    if p.permissions.discoverability == Discoverability::Stealth {
+        prop_assert!(
+            who == Some(i) || who.is_some_and(|w| p.permissions.auto_accept.contains(&pid(w)))
+        );
+    }
+    Ok(i)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
@@ -211,6 +267,8 @@ proptest! {
         org_hint in proptest::option::of(0usize..3),
         role_hint in any::<bool>(),
         text_is_email in proptest::option::of(0usize..N),
+        experts in proptest::collection::vec(any::<bool>(), N),
+        viewed in 0usize..N,
     ) {
         let mut d = Directory::new(MemorySearchIndex::new());
         let people: Vec<Participant> = all.iter().enumerate().map(|(i, r)| build(i, r)).collect();
@@ -220,6 +278,17 @@ proptest! {
         let rels: Vec<(usize, usize, bool)> = rels.into_iter().filter(|(a, b, _)| a != b).collect();
         for &(a, b, mutual) in &rels {
             d.put_relationship(Relationship { from: pid(a), to: pid(b), kind: RelationshipKind::Colleague, mutual }).unwrap();
+        }
+        for (i, e) in experts.iter().enumerate() {
+            if *e {
+                d.put_topic(TopicSubscription {
+                    participant: pid(i),
+                    topic: "rust".into(),
+                    role: TopicRole::Expert,
+                    expertise: Expertise::Advanced,
+                    when_busy: false,
+                }).unwrap();
+            }
         }
         let requester: Requester = d.requester(who.map(pid).as_ref());
         let text = match text_is_email {
@@ -238,34 +307,11 @@ proptest! {
             ..Query::default()
         };
         let strong = q.hints.organization.is_some() && q.hints.role.is_some();
-        let r = d.resolve(&requester, &q, &|_| Availability::Available);
+        let r = d.resolve(&requester, &q, &|_| Availability::Available, 0).0;
         for c in r.candidates() {
-            let i: usize = c.participant.id[1..c.participant.id.find('@').unwrap()].parse().unwrap();
+            let by_search = exact.is_none_or(|e| pid(e).as_str() != c.participant.id) && !strong;
+            let i = check_view(&c.participant, &people, who, &rels, by_search)?;
             let p = &people[i];
-            // Blocked by organization: the requester's organization is on the block list.
-            if let Some(w) = who {
-                let worg = people[w].org.as_ref().map(|o| o.organization.clone());
-                prop_assert!(!p.permissions.blocked_organizations.iter().any(|o| Some(o) == worg.as_ref()),
-                    "{} returned to a member of a blocked organization", p.id);
-            }
-            let by_search = exact != Some(i) && !strong;
-            let max = allowed(p, who, &rels, i, by_search);
-            prop_assert!(max.is_some(), "{} must not appear to {:?} (query {:?})", p.id, who, q.text);
-            let max = max.unwrap();
-            prop_assert!(c.participant.level <= max, "level {:?} above {:?}", c.participant.level, max);
-            for f in c.participant.fields() {
-                prop_assert!(f.level() <= max, "field {f:?} of {} above {:?}", p.id, max);
-            }
-            if c.participant.email.is_some() {
-                prop_assert!(p.permissions.contact_methods.contains(&ContactMethod::Email));
-            }
-            if c.participant.sip_aor.is_some() {
-                prop_assert!(p.permissions.contact_methods.contains(&ContactMethod::Sip));
-            }
-            // Stealth participants appear only to themselves and the pre-authorized.
-            if p.permissions.discoverability == Discoverability::Stealth {
-                prop_assert!(who == Some(i) || who.is_some_and(|w| p.permissions.auto_accept.contains(&pid(w))));
-            }
             // Search never matches an unsearchable field: found only through an email text, the email must be
             // searchable (or the participant found by id, or as themself).
             if let Some(e) = text_is_email
@@ -279,6 +325,26 @@ proptest! {
             if !c.reach.is_empty() {
                 prop_assert!(who.is_some());
             }
+        }
+        // Expert discovery is a search.
+        let eq = ExpertQuery { topic: "rust".into(), limit: N, ..ExpertQuery::default() };
+        let (found, audit) = d.find_experts(&requester, &eq, &|_| Availability::Available, 0);
+        prop_assert_eq!(found.len(), audit.len());
+        for c in &found {
+            check_view(&c.participant, &people, who, &rels, true)?;
+            if !c.reach.is_empty() {
+                prop_assert!(who.is_some());
+            }
+        }
+        // A profile view by id.
+        let (v, _) = d.view(&requester, &pid(viewed), 0);
+        if let Some(v) = v {
+            check_view(&v, &people, who, &rels, false)?;
+        }
+        // Contact needs visibility first.
+        let (perm, _) = d.contact_permission(&requester, &pid(viewed), 0);
+        if perm.is_some() {
+            prop_assert!(allowed(&people[viewed], who, &rels, viewed, false).is_some());
         }
     }
 }

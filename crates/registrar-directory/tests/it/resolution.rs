@@ -187,7 +187,7 @@ fn the_intended_participant_is_in_the_top_3_for_at_least_95_percent_of_labelled_
             },
         };
         let want = format!("{f}.{l}@org{org}.example.com");
-        let r = d.resolve(&asker, &q, &available);
+        let r = d.resolve(&asker, &q, &available, 0).0;
         total += 1;
         if r.candidates()
             .iter()
@@ -223,7 +223,7 @@ fn a_clear_winner_is_resolved_and_reach_follows_the_permission() {
         text: "Bruno Schmidt".into(),
         ..Query::default()
     };
-    match d.resolve(&req, &q, &available) {
+    match d.resolve(&req, &q, &available, 0).0 {
         Resolution::Resolved(c) => {
             assert_eq!(c.participant.id, target.as_str());
             assert_eq!(c.proximity, Some(1));
@@ -235,7 +235,7 @@ fn a_clear_winner_is_resolved_and_reach_follows_the_permission() {
         other => panic!("expected a resolution, got {other:?}"),
     }
     // An anonymous requester sees the public level, no contact details, and may not make contact.
-    let r = d.resolve(&Requester::anonymous(), &q, &available);
+    let r = d.resolve(&Requester::anonymous(), &q, &available, 0).0;
     let c = r.candidates()[0].clone();
     assert_eq!(c.participant.level, ProfileLevel::Basic);
     assert!(c.participant.email.is_none() && c.reach.is_empty());
@@ -251,13 +251,14 @@ fn topic_experts_and_internal_organizations() {
         topic: "Climate-Modelling".into(),
         role: TopicRole::Expert,
         expertise: Expertise::Authority,
+        when_busy: false,
     })
     .unwrap();
     let q = Query {
         topic: Some("climate-modelling".into()),
         ..Query::default()
     };
-    let r = d.resolve(&Requester::anonymous(), &q, &available);
+    let r = d.resolve(&Requester::anonymous(), &q, &available, 0).0;
     assert_eq!(r.candidates()[0].participant.id, expert.as_str());
     assert!(
         r.candidates()[0]
@@ -272,14 +273,14 @@ fn topic_experts_and_internal_organizations() {
         o.access = AccessLevel::Internal;
     }
     d.put_participant(p);
-    let r = d.resolve(&Requester::anonymous(), &q, &available);
+    let r = d.resolve(&Requester::anonymous(), &q, &available, 0).0;
     assert!(
         r.candidates()
             .iter()
             .all(|c| c.participant.id != expert.as_str())
     );
     let colleague = d.requester(Some(&id("dmitri.schmidt@org4.example.com")));
-    let r = d.resolve(&colleague, &q, &available);
+    let r = d.resolve(&colleague, &q, &available, 0).0;
     assert_eq!(r.candidates()[0].participant.id, expert.as_str());
 }
 
