@@ -44,6 +44,10 @@ pub enum Error {
     /// Other nodes kept changing the same entry; the change was not made (try again).
     #[error("too many concurrent changes to {0}; try again")]
     Contention(String),
+    /// PostgreSQL (the directory's shared store) could not be reached or refused a statement; the change
+    /// was not made.
+    #[error("postgres: {0}")]
+    Postgres(String),
     /// An earlier write failed; the store refuses changes until the server restarts.
     #[error("storage failed earlier; restart the server")]
     Failed,

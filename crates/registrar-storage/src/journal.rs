@@ -28,7 +28,7 @@ use crate::Error;
 ///
 /// 1: the tables only. 2: the tables plus write-ahead logs beside the file (`log_checkpoint` in `meta`); a
 /// format-1 file needs no rewrite, but a format-1 binary must not open a directory whose logs it would ignore.
-pub const FORMAT_VERSION: u64 = 2;
+pub const FORMAT_VERSION: u64 = 3;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 pub(crate) const BINDINGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bindings");
@@ -36,6 +36,8 @@ pub(crate) const PUBLICATIONS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("publications");
 pub(crate) const SUBSCRIPTIONS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("subscriptions");
+pub(crate) const DIRECTORY: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("directory");
+pub(crate) const AUDIT: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("directory_audit");
 
 /// Which table a change goes to.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -43,6 +45,10 @@ pub(crate) enum Table {
     Bindings,
     Publications,
     Subscriptions,
+    /// The participant directory's records (participants, relationships, topics, ratings, priorities).
+    Directory,
+    /// The directory's audit log.
+    Audit,
 }
 
 /// Resolves when a queued change is durable (or its commit failed).
@@ -59,6 +65,8 @@ struct Op {
 /// What the writer is asked to do.
 enum Msg {
     Change(Op),
+    /// Changes that must be logged in one frame (all or none after a crash).
+    Batch(Vec<Op>),
     /// Fold everything acknowledged so far into the tables, then answer.
     Checkpoint(oneshot::Sender<Result<(), Arc<str>>>),
 }
@@ -203,6 +211,137 @@ impl Journal {
             mpsc::error::TrySendError::Closed(_) => Error::Failed,
         })?;
         Ok(rx)
+    }
+
+    /// Queue changes that must be durable together: they go into one log frame, so after a crash either
+    /// all of them are back or none. Wait on the returned receiver for durability of the lot.
+    pub(crate) fn queue_batch(
+        &self,
+        changes: Vec<(Table, String, Option<Vec<u8>>)>,
+    ) -> Result<Ack, Error> {
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(Error::Failed);
+        }
+        let Some(tx) = &self.tx else {
+            return Err(Error::Failed);
+        };
+        let mut ops = Vec::with_capacity(changes.len());
+        let mut last = None;
+        for (table, key, value) in changes {
+            let (ack, rx) = oneshot::channel();
+            last = Some(rx);
+            ops.push(Op {
+                table,
+                key,
+                value,
+                ack,
+            });
+        }
+        let Some(last) = last else {
+            // Nothing to write: durable already.
+            let (ack, rx) = oneshot::channel();
+            let _ = ack.send(Ok(()));
+            return Ok(rx);
+        };
+        tx.try_send(Msg::Batch(ops)).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Error::Busy,
+            mpsc::error::TrySendError::Closed(_) => Error::Failed,
+        })?;
+        Ok(last)
+    }
+
+    /// The records of `table` whose keys start with `prefix`, in key order (`reverse`: newest key first),
+    /// at most `limit`, including every change acknowledged before the call (it checkpoints first, so this
+    /// is for rare reads: a participant's audit trail, an erasure).
+    ///
+    /// # Errors
+    /// The writer failed, or the file cannot be read.
+    pub(crate) async fn prefix(
+        &self,
+        table: Table,
+        prefix: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        self.checkpoint().await?;
+        self.prefix_now(table, prefix, reverse, limit)
+    }
+
+    /// [`Self::prefix`] without the checkpoint: what the tables hold now (call [`Self::checkpoint`] first to
+    /// include every change acknowledged so far).
+    pub(crate) fn prefix_now(
+        &self,
+        table: Table,
+        prefix: &str,
+        reverse: bool,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, Error> {
+        let db = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
+        let txn = self.db.begin_read().map_err(|e| db(&e))?;
+        let t = match txn.open_table(definition(table)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(db(&e)),
+        };
+        let mut out = Vec::new();
+        let range = t.range(prefix..).map_err(|e| db(&e))?;
+        let mut take = |item: Result<
+            (redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>),
+            redb::StorageError,
+        >|
+         -> Result<bool, Error> {
+            let (k, v) = item.map_err(|e| db(&e))?;
+            if !k.value().starts_with(prefix) {
+                return Ok(false);
+            }
+            out.push((k.value().to_owned(), v.value().to_vec()));
+            Ok(out.len() < limit)
+        };
+        if reverse {
+            // Everything under the prefix sorts before the prefix with its last byte raised.
+            let mut end = prefix.to_owned();
+            let bumped = end.pop().and_then(|c| char::from_u32(c as u32 + 1));
+            match bumped {
+                Some(c) => {
+                    end.push(c);
+                    for item in t.range(prefix..end.as_str()).map_err(|e| db(&e))?.rev() {
+                        if !take(item)? {
+                            break;
+                        }
+                    }
+                }
+                None => {
+                    let all: Vec<_> = range.collect();
+                    for item in all.into_iter().rev() {
+                        if !take(item)? {
+                            break;
+                        }
+                    }
+                }
+            }
+        } else {
+            for item in range {
+                if !take(item)? {
+                    break;
+                }
+            }
+        }
+        if limit == 0 {
+            out.clear();
+        }
+        Ok(out)
+    }
+
+    /// One record of the tables as they are now (see [`Self::prefix_now`]).
+    pub(crate) fn get_now(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, Error> {
+        let db = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
+        let txn = self.db.begin_read().map_err(|e| db(&e))?;
+        let t = match txn.open_table(definition(table)) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(db(&e)),
+        };
+        Ok(t.get(key).map_err(|e| db(&e))?.map(|v| v.value().to_vec()))
     }
 
     /// Wait until a queued change is durable.
@@ -375,6 +514,8 @@ const fn definition(table: Table) -> TableDefinition<'static, &'static str, &'st
         Table::Bindings => BINDINGS,
         Table::Publications => PUBLICATIONS,
         Table::Subscriptions => SUBSCRIPTIONS,
+        Table::Directory => DIRECTORY,
+        Table::Audit => AUDIT,
     }
 }
 
@@ -400,7 +541,8 @@ fn check_format(db: &Database, path: &Path) -> Result<(), Error> {
         }),
         Some(v) if v == FORMAT_VERSION => Ok(()),
         // A new file, or an older format: bring it to this one. 1 → 2 rewrites nothing (format 1 had no
-        // logs; `log_checkpoint` starts at 0). A later format adds its step here (each step rewrites what
+        // logs; `log_checkpoint` starts at 0); 2 → 3 adds the directory's two tables (empty; format 2 had
+        // no directory, and its logs cannot name table 3 or 4). A later format adds its step here (each step rewrites what
         // changed, in the same transaction as the new version number).
         _ => {
             let txn = db.begin_write().map_err(|e| err(&e))?;
@@ -411,6 +553,8 @@ fn check_format(db: &Database, path: &Path) -> Result<(), Error> {
                 txn.open_table(BINDINGS).map_err(|e| err(&e))?;
                 txn.open_table(PUBLICATIONS).map_err(|e| err(&e))?;
                 txn.open_table(SUBSCRIPTIONS).map_err(|e| err(&e))?;
+                txn.open_table(DIRECTORY).map_err(|e| err(&e))?;
+                txn.open_table(AUDIT).map_err(|e| err(&e))?;
             }
             txn.commit().map_err(|e| err(&e))
         }
@@ -589,6 +733,8 @@ fn changes(mut p: &[u8]) -> impl Iterator<Item = Result<Change<'_>, &'static str
                 0 => Table::Bindings,
                 1 => Table::Publications,
                 2 => Table::Subscriptions,
+                3 => Table::Directory,
+                4 => Table::Audit,
                 _ => return Err("unknown table"),
             };
             let n = len(&mut p)?;
@@ -613,6 +759,8 @@ fn encode_change(out: &mut Vec<u8>, table: Table, key: &str, value: Option<&[u8]
         Table::Bindings => 0,
         Table::Publications => 1,
         Table::Subscriptions => 2,
+        Table::Directory => 3,
+        Table::Audit => 4,
     });
     out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(key.as_bytes());
@@ -659,6 +807,8 @@ struct Tables<'t> {
     bindings: redb::Table<'t, &'static str, &'static [u8]>,
     publications: redb::Table<'t, &'static str, &'static [u8]>,
     subscriptions: redb::Table<'t, &'static str, &'static [u8]>,
+    directory: redb::Table<'t, &'static str, &'static [u8]>,
+    audit: redb::Table<'t, &'static str, &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -667,6 +817,8 @@ impl<'t> Tables<'t> {
             bindings: txn.open_table(BINDINGS)?,
             publications: txn.open_table(PUBLICATIONS)?,
             subscriptions: txn.open_table(SUBSCRIPTIONS)?,
+            directory: txn.open_table(DIRECTORY)?,
+            audit: txn.open_table(AUDIT)?,
         })
     }
 
@@ -680,6 +832,8 @@ impl<'t> Tables<'t> {
             Table::Bindings => &mut self.bindings,
             Table::Publications => &mut self.publications,
             Table::Subscriptions => &mut self.subscriptions,
+            Table::Directory => &mut self.directory,
+            Table::Audit => &mut self.audit,
         };
         match value {
             Some(v) => t.insert(key, v).map(|_| ()),
@@ -796,6 +950,7 @@ impl Writer {
             let mut asked = Vec::new();
             match first {
                 Msg::Change(op) => batch.push(op),
+                Msg::Batch(ops) => batch.extend(ops),
                 Msg::Checkpoint(ack) => asked.push(ack),
             }
             let mut waited = false;
@@ -803,6 +958,7 @@ impl Writer {
                 while batch.len() < GROUP && asked.is_empty() {
                     match rx.try_recv() {
                         Ok(Msg::Change(op)) => batch.push(op),
+                        Ok(Msg::Batch(ops)) => batch.extend(ops),
                         Ok(Msg::Checkpoint(ack)) => asked.push(ack),
                         Err(_) => break,
                     }

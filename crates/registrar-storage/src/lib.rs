@@ -21,16 +21,20 @@
 //! discovery; the directory's PostgreSQL store (the directory does not exist yet).
 
 mod codec;
+mod directory;
 mod error;
 mod journal;
 mod location;
+mod postgres;
 mod presence;
 mod shared;
 mod subscriptions;
 
+pub use directory::EmbeddedDirectoryStore;
 pub use error::Error;
 pub use journal::{FORMAT_VERSION, Journal, JournalStats, format_version, set_format_version};
 pub use location::{EmbeddedLocationStore, LoadReport};
+pub use postgres::PostgresDirectoryStore;
 pub use presence::EmbeddedPresenceStore;
 pub use shared::{
     Change, Redis, SharedLocationStore, SharedPresenceStore, SharedSubscriptionStore,

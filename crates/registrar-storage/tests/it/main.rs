@@ -14,6 +14,7 @@ use registrar_storage::{
 };
 use registrar_types::{Aor, CSeq, Timestamp};
 
+mod directory;
 mod shared;
 
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
