@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::Error;
 use crate::audit::{AuditAction, AuditEntry, AuditParty};
-use crate::graph::{Graph, Ratings, proximity_score, trust, weights};
+use crate::graph::{Graph, Ratings, proximity_score, trust, trust_with, weights};
 use crate::model::{
     EntityType, Expertise, Field, Participant, ParticipantId, Relationship, TopicRole,
     TopicSubscription, TrustRating,
@@ -196,7 +196,7 @@ pub struct Directory<I: SearchIndex> {
     participants: HashMap<ParticipantId, Participant>,
     graph: Graph,
     ratings: Ratings,
-    topics: HashMap<String, Vec<TopicSubscription>>,
+    topics: HashMap<String, HashMap<ParticipantId, TopicSubscription>>,
     topics_of: HashMap<ParticipantId, Vec<String>>,
     /// Lower-cased organization → its members (for listings by role).
     by_org: HashMap<String, HashSet<ParticipantId>>,
@@ -270,7 +270,10 @@ impl<I: SearchIndex> Directory<I> {
                 .entry(t.participant.clone())
                 .or_default()
                 .push(t.topic.clone());
-            d.topics.entry(t.topic.clone()).or_default().push(t);
+            d.topics
+                .entry(t.topic.clone())
+                .or_default()
+                .insert(t.participant.clone(), t);
         }
         for p in d.participants.values() {
             let doc = d.doc(p);
@@ -469,9 +472,10 @@ impl<I: SearchIndex> Directory<I> {
         if t.topic.is_empty() {
             return Err(Error::Invalid("empty topic".into()));
         }
-        let list = self.topics.entry(t.topic.clone()).or_default();
-        list.retain(|x| x.participant != t.participant);
-        list.push(t.clone());
+        self.topics
+            .entry(t.topic.clone())
+            .or_default()
+            .insert(t.participant.clone(), t.clone());
         let mine = self.topics_of.entry(t.participant.clone()).or_default();
         if !mine.contains(&t.topic) {
             mine.push(t.topic.clone());
@@ -513,6 +517,14 @@ impl<I: SearchIndex> Directory<I> {
         trust(&self.graph, &self.ratings, asker, ratee, v)
     }
 
+    /// The requester's neighbourhood within the proximity horizon (empty for anonymous requesters).
+    fn ball(&self, req: &Requester) -> HashMap<&ParticipantId, u8> {
+        req.id
+            .as_ref()
+            .map(|r| self.graph.ball(r, weights::HOPS))
+            .unwrap_or_default()
+    }
+
     /// The requester as the directory knows them: an authenticated id with a profile gets its organization;
     /// an unknown or missing id is anonymous in all but name.
     pub fn requester(&self, id: Option<&ParticipantId>) -> Requester {
@@ -540,11 +552,12 @@ impl<I: SearchIndex> Directory<I> {
     /// The privacy decision for `req` about `target`, found by `how`.
     pub fn decide(&self, target: &Participant, req: &Requester, how: How) -> privacy::Decision {
         let ties = self.ties(&target.id, req);
-        // The requester's trust as the participant sees it (anonymous requesters have none).
-        let t = req
-            .id
-            .as_ref()
-            .map_or(0, |r| self.trust(Some(&target.id), r));
+        // The requester's trust as the participant sees it (anonymous requesters have none); only a
+        // minimum trust reads it, so it is worked out only then.
+        let t = match &req.id {
+            Some(r) if target.permissions.min_trust > 0 => self.trust(Some(&target.id), r),
+            _ => 0,
+        };
         privacy::decide(target, req, ties, how, t)
     }
 
@@ -614,12 +627,7 @@ impl<I: SearchIndex> Directory<I> {
             .get(id)
             .into_iter()
             .flatten()
-            .filter_map(|t| {
-                self.topics
-                    .get(t)
-                    .and_then(|l| l.iter().find(|s| &s.participant == id))
-                    .cloned()
-            })
+            .filter_map(|t| self.topics.get(t).and_then(|l| l.get(id)).cloned())
             .collect();
         topics.sort_by(|a, b| a.topic.cmp(&b.topic));
         let key = |r: &TrustRating| (r.rater.clone(), r.ratee.clone(), r.category);
@@ -668,7 +676,7 @@ impl<I: SearchIndex> Directory<I> {
         self.ratings.erase(id);
         for t in self.topics_of.remove(id).unwrap_or_default() {
             if let Some(list) = self.topics.get_mut(&t) {
-                list.retain(|s| &s.participant != id);
+                list.remove(id);
                 if list.is_empty() {
                     self.topics.remove(&t);
                 }
@@ -768,7 +776,7 @@ impl<I: SearchIndex> Directory<I> {
             .topics
             .get(&topic.trim().to_lowercase())
             .map(|l| {
-                l.iter()
+                l.values()
                     .filter(|t| t.role == TopicRole::Expert && t.expertise >= min)
                     .filter(|t| {
                         self.participants
@@ -799,6 +807,7 @@ impl<I: SearchIndex> Directory<I> {
         now_ms: u64,
     ) -> (Vec<Candidate>, Vec<DirectoryChange>) {
         let limit = if q.limit == 0 { 10 } else { q.limit.min(100) };
+        let ball = self.ball(req);
         let mut out = Vec::new();
         for t in self.experts(&q.topic, q.min) {
             if out.len() >= limit {
@@ -830,6 +839,7 @@ impl<I: SearchIndex> Directory<I> {
             let relevance = 0.5 + 0.1 * f64::from(t.expertise as u8);
             let why = vec![format!("{} on {}", expertise_name(t.expertise), t.topic)];
             if let Some(c) = self.candidate(
+                &ball,
                 p,
                 req,
                 How::Search,
@@ -876,10 +886,12 @@ impl<I: SearchIndex> Directory<I> {
         (chosen, changes)
     }
 
-    /// One candidate for `req`, or `None` when the privacy rules hide `p`.
+    /// One candidate for `req`, or `None` when the privacy rules hide `p`. `ball`: the requester's
+    /// neighbourhood ([`Graph::ball`]), shared by the candidates of one query.
     #[allow(clippy::too_many_arguments)]
     fn candidate(
         &self,
+        ball: &HashMap<&ParticipantId, u8>,
         p: &Participant,
         req: &Requester,
         how: How,
@@ -894,11 +906,13 @@ impl<I: SearchIndex> Directory<I> {
             return None;
         }
         let id = &p.id;
-        let trust = self.trust(req.id.as_ref(), id);
-        let proximity = req
-            .id
-            .as_ref()
-            .and_then(|r| self.graph.proximity(r, id, weights::HOPS));
+        let dist = |x: &ParticipantId| match &req.id {
+            Some(r) if r == x => Some(0),
+            Some(_) => ball.get(x).copied(),
+            None => None,
+        };
+        let trust = trust_with(&self.ratings, req.id.as_ref(), &dist, id, p.verification);
+        let proximity = dist(id);
         let (wr, wa) = match urgency {
             Urgency::Normal => (ranking::RELEVANCE, ranking::AVAILABILITY),
             Urgency::Urgent => (
@@ -1019,6 +1033,7 @@ impl<I: SearchIndex> Directory<I> {
                 }
             }
         }
+        let ball = self.ball(requester);
         let mut out = Vec::new();
         for (id, (how, relevance, mut why)) in found {
             let Some(p) = self.participants.get(&id) else {
@@ -1043,6 +1058,7 @@ impl<I: SearchIndex> Directory<I> {
                 hit as f64 / given as f64
             };
             if let Some(c) = self.candidate(
+                &ball,
                 p,
                 requester,
                 how,

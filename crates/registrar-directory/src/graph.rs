@@ -99,6 +99,32 @@ impl Graph {
         self.adj.get(id).map_or(&[], Vec::as_slice)
     }
 
+    /// Everyone within `max_hops` of `src`, with their distance (`src` itself at 0): one breadth-first
+    /// search that answers many proximity questions about the same participant (a query's candidates).
+    pub fn ball(&self, src: &ParticipantId, max_hops: u8) -> HashMap<&ParticipantId, u8> {
+        let Some((src, _)) = self.adj.get_key_value(src) else {
+            return HashMap::new();
+        };
+        let mut seen: HashMap<&ParticipantId, u8> = HashMap::from([(src, 0)]);
+        let mut front = vec![src];
+        for d in 1..=max_hops {
+            let mut next = Vec::new();
+            for n in &front {
+                for m in self.neighbours(n) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = seen.entry(m) {
+                        e.insert(d);
+                        next.push(m);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            front = next;
+        }
+        seen
+    }
+
     /// Degrees of separation between `a` and `b` (0 when equal), if within `max_hops`. Bidirectional
     /// breadth-first search: each step expands the smaller frontier, so the work is about the square root of
     /// a one-sided search's.
@@ -259,14 +285,24 @@ pub fn trust(
     ratee: &ParticipantId,
     verification: VerificationLevel,
 ) -> u8 {
-    use weights::{DECAY, DIRECT, HOPS, NETWORK, PROXIMITY, STRANGER, VERIFICATION};
+    let dist = |x: &ParticipantId| asker.and_then(|a| graph.proximity(a, x, weights::HOPS));
+    trust_with(ratings, asker, &dist, ratee, verification)
+}
+
+/// [`trust`] with the asker's distances given by `dist` (for example a [`Graph::ball`] around the asker,
+/// when many ratees are scored for one asker).
+pub fn trust_with(
+    ratings: &Ratings,
+    asker: Option<&ParticipantId>,
+    dist: &dyn Fn(&ParticipantId) -> Option<u8>,
+    ratee: &ParticipantId,
+    verification: VerificationLevel,
+) -> u8 {
+    use weights::{DECAY, DIRECT, NETWORK, PROXIMITY, STRANGER, VERIFICATION};
     let mut parts: Vec<(f64, f64)> = vec![(VERIFICATION, verification_score(verification))];
     let m = ratings.by_ratee.get(ratee);
     if let Some(asker) = asker {
-        parts.push((
-            PROXIMITY,
-            proximity_score(graph.proximity(asker, ratee, HOPS)),
-        ));
+        parts.push((PROXIMITY, proximity_score(dist(ratee))));
         if let Some(d) = m.and_then(|m| Ratings::rater_score(m, asker)) {
             parts.push((DIRECT, d / 100.0));
         }
@@ -281,7 +317,7 @@ pub fn trust(
                 continue;
             }
             let weight = asker
-                .and_then(|a| graph.proximity(a, r, HOPS))
+                .and(dist(r))
                 .map_or(STRANGER, |d| DECAY.powi(i32::from(d)));
             if let Some(s) = Ratings::rater_score(m, r) {
                 sum += weight * s / 100.0;

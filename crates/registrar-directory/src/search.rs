@@ -107,19 +107,26 @@ fn within_one(a: &str, b: &str) -> bool {
     }
 }
 
-/// The in-process [`SearchIndex`].
+/// The in-process [`SearchIndex`]. Removal is lazy: a removed document's postings stay (skipped by search)
+/// until they are half of all postings, when the index is rebuilt from the live documents, so removing and
+/// re-indexing a participant costs the same however common their terms are.
 #[derive(Debug, Default)]
 pub struct MemorySearchIndex {
+    /// slot → document (`None`: removed). Slots are not reused before a rebuild.
     ids: Vec<Option<ParticipantId>>,
     slots: HashMap<ParticipantId, u32>,
-    free: Vec<u32>,
     /// term → (doc, field) postings.
     postings: HashMap<Box<str>, Vec<(u32, Field)>>,
+    /// term → its postings of live documents (what idf counts).
+    live_postings: HashMap<Box<str>, u32>,
     /// one-deletion variant → terms.
     variants: HashMap<Box<str>, Vec<Box<str>>>,
-    /// doc → its terms (for removal).
-    terms_of: Vec<Vec<Box<str>>>,
+    /// slot → its distinct (term, field) pairs (empty once removed).
+    terms_of: Vec<Vec<(Box<str>, Field)>>,
     live: usize,
+    /// Postings of removed documents, and of all documents.
+    dead: usize,
+    total: usize,
 }
 
 impl MemorySearchIndex {
@@ -160,43 +167,76 @@ impl MemorySearchIndex {
     }
 }
 
+impl MemorySearchIndex {
+    fn add_term(&mut self, term: &str) -> Box<str> {
+        if let Some((t, _)) = self.postings.get_key_value(term) {
+            return t.clone();
+        }
+        let t: Box<str> = term.into();
+        self.postings.insert(t.clone(), Vec::new());
+        for d in deletions(&t) {
+            let v = self.variants.entry(d.into()).or_default();
+            if !v.contains(&t) {
+                v.push(t.clone());
+            }
+        }
+        t
+    }
+
+    fn insert(&mut self, id: ParticipantId, pairs: Vec<(Box<str>, Field)>) {
+        let slot = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        for (t, f) in &pairs {
+            if let Some(list) = self.postings.get_mut(t) {
+                list.push((slot, *f));
+            }
+            *self.live_postings.entry(t.clone()).or_default() += 1;
+        }
+        self.total += pairs.len();
+        self.ids.push(Some(id.clone()));
+        self.terms_of.push(pairs);
+        self.slots.insert(id, slot);
+        self.live += 1;
+    }
+
+    /// Rebuild from the live documents once removed ones hold half the postings.
+    fn maybe_compact(&mut self) {
+        if self.dead < 4096 || self.dead * 2 < self.total {
+            return;
+        }
+        let ids = std::mem::take(&mut self.ids);
+        let terms = std::mem::take(&mut self.terms_of);
+        self.slots.clear();
+        self.postings.clear();
+        self.live_postings.clear();
+        self.variants.clear();
+        self.live = 0;
+        self.dead = 0;
+        self.total = 0;
+        for (id, pairs) in ids.into_iter().zip(terms) {
+            if let Some(id) = id {
+                let pairs = pairs
+                    .into_iter()
+                    .map(|(t, f)| (self.add_term(&t), f))
+                    .collect();
+                self.insert(id, pairs);
+            }
+        }
+    }
+}
+
 impl SearchIndex for MemorySearchIndex {
     fn upsert(&mut self, doc: &IndexDoc) {
         self.remove(&doc.id);
-        let slot = match self.free.pop() {
-            Some(s) => s,
-            None => {
-                self.ids.push(None);
-                self.terms_of.push(Vec::new());
-                u32::try_from(self.ids.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
-        let i = slot as usize;
-        self.ids[i] = Some(doc.id.clone());
-        self.slots.insert(doc.id.clone(), slot);
-        self.live += 1;
-        let mut terms: Vec<Box<str>> = Vec::new();
+        let mut pairs: Vec<(Box<str>, Field)> = Vec::new();
         for (field, text) in &doc.fields {
             for t in tokens(text) {
-                let t: Box<str> = t.into();
-                let list = self.postings.entry(t.clone()).or_default();
-                if !list.contains(&(slot, *field)) {
-                    list.push((slot, *field));
-                }
-                if !terms.contains(&t) {
-                    terms.push(t);
+                if !pairs.iter().any(|(x, f)| **x == *t && f == field) {
+                    let t = self.add_term(&t);
+                    pairs.push((t, *field));
                 }
             }
         }
-        for t in &terms {
-            for d in deletions(t) {
-                let v = self.variants.entry(d.into()).or_default();
-                if !v.contains(t) {
-                    v.push(t.clone());
-                }
-            }
-        }
-        self.terms_of[i] = terms;
+        self.insert(doc.id.clone(), pairs);
     }
 
     fn remove(&mut self, id: &ParticipantId) {
@@ -204,27 +244,19 @@ impl SearchIndex for MemorySearchIndex {
             return;
         };
         let i = slot as usize;
-        for t in std::mem::take(&mut self.terms_of[i]) {
-            let now_empty = self.postings.get_mut(&t).is_some_and(|list| {
-                list.retain(|(s, _)| *s != slot);
-                list.is_empty()
-            });
-            if now_empty {
-                self.postings.remove(&t);
-                for d in deletions(&t) {
-                    let gone = self.variants.get_mut(d.as_str()).is_some_and(|v| {
-                        v.retain(|x| *x != t);
-                        v.is_empty()
-                    });
-                    if gone {
-                        self.variants.remove(d.as_str());
-                    }
+        let pairs = std::mem::take(&mut self.terms_of[i]);
+        self.dead += pairs.len();
+        for (t, _) in &pairs {
+            if let Some(n) = self.live_postings.get_mut(t) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.live_postings.remove(t);
                 }
             }
         }
         self.ids[i] = None;
-        self.free.push(slot);
         self.live -= 1;
+        self.maybe_compact();
     }
 
     fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
@@ -241,9 +273,15 @@ impl SearchIndex for MemorySearchIndex {
                 let Some(list) = self.postings.get(term) else {
                     continue;
                 };
+                let Some(&live) = self.live_postings.get(term) else {
+                    continue;
+                };
                 // Rare terms say more: idf scaled to 0.5–1.
-                let idf = 0.5 + 0.5 * ((n / list.len() as f64).ln() / n.ln().max(1.0)).min(1.0);
+                let idf = 0.5 + 0.5 * ((n / f64::from(live)).ln() / n.ln().max(1.0)).min(1.0);
                 for &(doc, field) in list {
+                    if self.ids.get(doc as usize).is_none_or(Option::is_none) {
+                        continue;
+                    }
                     let s = field_weight(field) * if exact { 1.0 } else { FUZZY } * idf;
                     let e = best.entry(doc).or_insert((0.0, field));
                     if s > e.0 {
@@ -257,10 +295,23 @@ impl SearchIndex for MemorySearchIndex {
                 e.1.push((f, s));
             }
         }
-        let mut hits: Vec<Hit> = acc
+        // The best `limit` by score, ties by id: a selection, then a sort of only those.
+        let mut ranked: Vec<(f64, u32, &ParticipantId)> = acc
+            .iter()
+            .filter_map(|(doc, (s, _))| Some((*s, *doc, self.ids.get(*doc as usize)?.as_ref()?)))
+            .collect();
+        let order = |a: &(f64, u32, &ParticipantId), b: &(f64, u32, &ParticipantId)| {
+            b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2))
+        };
+        if ranked.len() > limit {
+            ranked.select_nth_unstable_by(limit - 1, order);
+            ranked.truncate(limit);
+        }
+        ranked.sort_unstable_by(order);
+        ranked
             .into_iter()
-            .filter_map(|(doc, (s, mut fields))| {
-                let id = self.ids.get(doc as usize)?.clone()?;
+            .map(|(s, doc, id)| {
+                let mut fields = acc.get(&doc).map(|e| e.1.clone()).unwrap_or_default();
                 fields.sort_by(|a, b| b.1.total_cmp(&a.1));
                 let mut matched: Vec<Field> = Vec::new();
                 for (f, _) in fields {
@@ -268,16 +319,13 @@ impl SearchIndex for MemorySearchIndex {
                         matched.push(f);
                     }
                 }
-                Some(Hit {
-                    id,
+                Hit {
+                    id: id.clone(),
                     score: s / q.len() as f64,
                     matched,
-                })
+                }
             })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-        hits.truncate(limit);
-        hits
+            .collect()
     }
 
     fn len(&self) -> usize {
@@ -294,6 +342,32 @@ mod tests {
             id: ParticipantId::parse(id).unwrap(),
             fields: vec![(Field::Name, name.into()), (Field::Role, role.into())],
         }
+    }
+
+    #[test]
+    fn removed_documents_vanish_and_a_rebuild_keeps_the_live_ones() {
+        let mut ix = MemorySearchIndex::new();
+        for round in 0..3 {
+            for i in 0..3000 {
+                ix.upsert(&doc(
+                    &format!("p{i}@x.example"),
+                    &format!("name{i} {}", ["alpha", "bravo", "charlie"][round]),
+                    "engineer",
+                ));
+            }
+        }
+        // Two rounds of every document were replaced: a rebuild ran.
+        assert!(ix.dead * 2 < ix.total, "{} dead of {}", ix.dead, ix.total);
+        assert_eq!(ix.len(), 3000);
+        let hits = ix.search("name17 charlie", 3);
+        assert_eq!(hits[0].id.as_str(), "p17@x.example");
+        assert!(ix.search("alpha", 5).is_empty());
+        assert_eq!(ix.search("charlie", 5).len(), 5);
+        for i in 0..3000 {
+            ix.remove(&ParticipantId::parse(&format!("p{i}@x.example")).unwrap());
+        }
+        assert!(ix.search("engineer", 5).is_empty());
+        assert_eq!(ix.len(), 0);
     }
 
     #[test]

@@ -36,11 +36,14 @@ fn person(local: &str) -> Participant {
 
 fn sorted(mut s: Snapshot) -> Snapshot {
     s.participants.sort_by(|a, b| a.id.cmp(&b.id));
-    s.relationships.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
-    s.topics.sort_by(|a, b| (&a.participant, &a.topic).cmp(&(&b.participant, &b.topic)));
+    s.relationships
+        .sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    s.topics
+        .sort_by(|a, b| (&a.participant, &a.topic).cmp(&(&b.participant, &b.topic)));
     s.ratings
         .sort_by(|a, b| (&a.rater, &a.ratee, a.category).cmp(&(&b.rater, &b.ratee, b.category)));
-    s.priorities.sort_by(|a, b| a.participant.cmp(&b.participant));
+    s.priorities
+        .sort_by(|a, b| a.participant.cmp(&b.participant));
     s
 }
 
@@ -103,11 +106,19 @@ async fn write(store: &dyn DirectoryStore) -> Directory<MemorySearchIndex> {
         text: "alice".into(),
         ..Query::default()
     };
-    let (_, audit) = d.resolve(&d.requester(Some(&pid("bob"))), &q, &|_| Availability::Available, 100);
+    let (_, audit) = d.resolve(
+        &d.requester(Some(&pid("bob"))),
+        &q,
+        &|_| Availability::Available,
+        100,
+    );
     assert_eq!(audit.len(), 1);
     store.apply(&audit).await.unwrap();
     store
-        .apply(&d.view(&d.requester(Some(&pid("carol"))), &pid("alice"), 200).1)
+        .apply(
+            &d.view(&d.requester(Some(&pid("carol"))), &pid("alice"), 200)
+                .1,
+        )
         .await
         .unwrap();
     store
@@ -115,7 +126,10 @@ async fn write(store: &dyn DirectoryStore) -> Directory<MemorySearchIndex> {
         .await
         .unwrap();
     store
-        .apply(&d.view(&d.requester(Some(&pid("alice"))), &pid("dave"), 400).1)
+        .apply(
+            &d.view(&d.requester(Some(&pid("alice"))), &pid("dave"), 400)
+                .1,
+        )
         .await
         .unwrap();
     d
@@ -131,8 +145,10 @@ async fn check_written(store: &dyn DirectoryStore, reference: &Snapshot) {
     assert_eq!(loaded.ratings.len(), 3);
     assert_eq!(loaded.topics[0].topic, "storage");
     let log = store.audit_of(&alice, 10).await.unwrap();
-    let who: Vec<(AuditParty, AuditAction, u64)> =
-        log.iter().map(|e| (e.actor.clone(), e.action, e.at_ms)).collect();
+    let who: Vec<(AuditParty, AuditAction, u64)> = log
+        .iter()
+        .map(|e| (e.actor.clone(), e.action, e.at_ms))
+        .collect();
     assert_eq!(
         who,
         [
@@ -174,7 +190,10 @@ async fn erase_and_check(
     assert!(after.topics.is_empty() && after.priorities.is_empty());
     assert!(store.audit_of(&alice, 10).await.unwrap().is_empty());
     // Alice's view of dave names her tombstone now.
-    let dave = store.audit_of(&id("dave@lab.example.com"), 10).await.unwrap();
+    let dave = store
+        .audit_of(&id("dave@lab.example.com"), 10)
+        .await
+        .unwrap();
     assert_eq!(dave.len(), 1);
     assert_eq!(dave[0].actor, AuditParty::tombstone(&alice));
     after
@@ -200,9 +219,11 @@ async fn embedded_directory_survives_a_reopen_and_erases_completely() {
     let after = erase_and_check(d, &store).await;
     // New audit entries after a reopen continue the sequence (newest first still holds).
     store
-        .apply(&Directory::restore(MemorySearchIndex::new(), after.clone())
-            .view(&Default::default(), &id("dave@lab.example.com"), 600)
-            .1)
+        .apply(
+            &Directory::restore(MemorySearchIndex::new(), after.clone())
+                .view(&Default::default(), &id("dave@lab.example.com"), 600)
+                .1,
+        )
         .await
         .unwrap();
     drop(store);
@@ -210,7 +231,10 @@ async fn embedded_directory_survives_a_reopen_and_erases_completely() {
     let j = Arc::new(Journal::open(dir.path()).unwrap());
     let store = EmbeddedDirectoryStore::open(j).await.unwrap();
     assert_eq!(sorted(store.load().await.unwrap()), after);
-    let dave = store.audit_of(&id("dave@lab.example.com"), 10).await.unwrap();
+    let dave = store
+        .audit_of(&id("dave@lab.example.com"), 10)
+        .await
+        .unwrap();
     assert_eq!(dave.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [600, 400]);
     // The memory store agrees on the erasure.
     let d = Directory::restore(MemorySearchIndex::new(), reference.clone());
@@ -237,7 +261,10 @@ async fn postgres(test: &str) -> Option<(String, String)> {
         .await
         .unwrap();
     let sep = if url.contains('?') { '&' } else { '?' };
-    Some((format!("{url}{sep}options=-c%20search_path%3D{schema}"), schema))
+    Some((
+        format!("{url}{sep}options=-c%20search_path%3D{schema}"),
+        schema,
+    ))
 }
 
 async fn drop_schema(schema: &str) {
@@ -299,5 +326,9 @@ async fn postgres_that_cannot_be_reached_is_a_clear_error() {
     let e = PostgresDirectoryStore::connect("postgres://nobody@127.0.0.1:1/none", 1)
         .await
         .unwrap_err();
-    assert!(e.to_string().starts_with("postgres: postgres://nobody@127.0.0.1:1/none"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("postgres: postgres://nobody@127.0.0.1:1/none"),
+        "{e}"
+    );
 }
