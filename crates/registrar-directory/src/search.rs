@@ -114,6 +114,9 @@ fn within_one(a: &str, b: &str) -> bool {
 pub struct MemorySearchIndex {
     /// slot → document (`None`: removed). Slots are not reused before a rebuild.
     ids: Vec<Option<ParticipantId>>,
+    /// slot → a hash of its id: the tie-break of equal scores (the same whatever the slot numbering, and
+    /// cheaper than comparing ids among thousands of equal scores).
+    keys: Vec<u64>,
     slots: HashMap<ParticipantId, u32>,
     /// term → (doc, field) postings.
     postings: HashMap<Box<str>, Vec<(u32, Field)>>,
@@ -167,7 +170,68 @@ impl MemorySearchIndex {
     }
 }
 
+/// FNV-1a, 64 bits.
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+thread_local! {
+    /// Per-thread score arrays indexed by slot, so a search adds up scores without hashing; only the
+    /// entries a search touched are reset.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
+#[derive(Default)]
+struct Scratch {
+    acc: Vec<f32>,
+    token: Vec<f32>,
+    acc_touched: Vec<u32>,
+    token_touched: Vec<u32>,
+}
+
+impl Scratch {
+    fn fit(&mut self, slots: usize) {
+        if self.acc.len() < slots {
+            self.acc.resize(slots, 0.0);
+            self.token.resize(slots, 0.0);
+        }
+    }
+}
+
 impl MemorySearchIndex {
+    /// The fields through which `doc` matched the query tokens, best first (for the hits only).
+    fn matched_fields(&self, doc: u32, q: &[String]) -> Vec<Field> {
+        let pairs = &self.terms_of[doc as usize];
+        let mut best: Vec<(Field, f64)> = Vec::new();
+        for token in q {
+            let mut top: Option<(Field, f64)> = None;
+            for (term, field) in pairs {
+                let m = if **term == **token {
+                    1.0
+                } else if within_one(term, token) {
+                    FUZZY
+                } else {
+                    continue;
+                };
+                let s = field_weight(*field) * m;
+                if top.is_none_or(|(_, t)| s > t) {
+                    top = Some((*field, s));
+                }
+            }
+            best.extend(top);
+        }
+        best.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut matched = Vec::new();
+        for (f, _) in best {
+            if !matched.contains(&f) {
+                matched.push(f);
+            }
+        }
+        matched
+    }
+
     fn add_term(&mut self, term: &str) -> Box<str> {
         if let Some((t, _)) = self.postings.get_key_value(term) {
             return t.clone();
@@ -192,6 +256,7 @@ impl MemorySearchIndex {
             *self.live_postings.entry(t.clone()).or_default() += 1;
         }
         self.total += pairs.len();
+        self.keys.push(fnv1a(id.as_str()));
         self.ids.push(Some(id.clone()));
         self.terms_of.push(pairs);
         self.slots.insert(id, slot);
@@ -205,6 +270,7 @@ impl MemorySearchIndex {
         }
         let ids = std::mem::take(&mut self.ids);
         let terms = std::mem::take(&mut self.terms_of);
+        self.keys.clear();
         self.slots.clear();
         self.postings.clear();
         self.live_postings.clear();
@@ -265,67 +331,76 @@ impl SearchIndex for MemorySearchIndex {
             return Vec::new();
         }
         let n = self.live.max(1) as f64;
-        // doc → (score, best field per token)
-        let mut acc: HashMap<u32, (f64, Vec<(Field, f64)>)> = HashMap::new();
-        for token in &q {
-            let mut best: HashMap<u32, (f64, Field)> = HashMap::new();
-            for (term, exact) in self.candidates(token) {
-                let Some(list) = self.postings.get(term) else {
-                    continue;
-                };
-                let Some(&live) = self.live_postings.get(term) else {
-                    continue;
-                };
+        let idf = |term: &str| {
+            self.live_postings.get(term).map(|&live| {
                 // Rare terms say more: idf scaled to 0.5–1.
-                let idf = 0.5 + 0.5 * ((n / f64::from(live)).ln() / n.ln().max(1.0)).min(1.0);
-                for &(doc, field) in list {
-                    if self.ids.get(doc as usize).is_none_or(Option::is_none) {
-                        continue;
-                    }
-                    let s = field_weight(field) * if exact { 1.0 } else { FUZZY } * idf;
-                    let e = best.entry(doc).or_insert((0.0, field));
-                    if s > e.0 {
-                        *e = (s, field);
-                    }
-                }
-            }
-            for (doc, (s, f)) in best {
-                let e = acc.entry(doc).or_insert((0.0, Vec::new()));
-                e.0 += s;
-                e.1.push((f, s));
-            }
-        }
-        // The best `limit` by score, ties by id: a selection, then a sort of only those.
-        let mut ranked: Vec<(f64, u32, &ParticipantId)> = acc
-            .iter()
-            .filter_map(|(doc, (s, _))| Some((*s, *doc, self.ids.get(*doc as usize)?.as_ref()?)))
-            .collect();
-        let order = |a: &(f64, u32, &ParticipantId), b: &(f64, u32, &ParticipantId)| {
-            b.0.total_cmp(&a.0).then_with(|| a.2.cmp(b.2))
-        };
-        if ranked.len() > limit {
-            ranked.select_nth_unstable_by(limit - 1, order);
-            ranked.truncate(limit);
-        }
-        ranked.sort_unstable_by(order);
-        ranked
-            .into_iter()
-            .map(|(s, doc, id)| {
-                let mut fields = acc.get(&doc).map(|e| e.1.clone()).unwrap_or_default();
-                fields.sort_by(|a, b| b.1.total_cmp(&a.1));
-                let mut matched: Vec<Field> = Vec::new();
-                for (f, _) in fields {
-                    if !matched.contains(&f) {
-                        matched.push(f);
-                    }
-                }
-                Hit {
-                    id: id.clone(),
-                    score: s / q.len() as f64,
-                    matched,
-                }
+                0.5 + 0.5 * ((n / f64::from(live)).ln() / n.ln().max(1.0)).min(1.0)
             })
-            .collect()
+        };
+        SCRATCH.with(|cell| {
+            let mut guard = cell.borrow_mut();
+            let sc = &mut *guard;
+            sc.fit(self.ids.len());
+            for token in &q {
+                // The token's best contribution to each document (over candidate terms and fields) …
+                for (term, exact) in self.candidates(token) {
+                    let (Some(list), Some(idf)) = (self.postings.get(term), idf(term)) else {
+                        continue;
+                    };
+                    let m = if exact { 1.0 } else { FUZZY } * idf;
+                    for &(doc, field) in list {
+                        let d = doc as usize;
+                        if self.ids[d].is_none() {
+                            continue;
+                        }
+                        let s = (field_weight(field) * m) as f32;
+                        if sc.token[d] == 0.0 {
+                            sc.token_touched.push(doc);
+                        }
+                        if s > sc.token[d] {
+                            sc.token[d] = s;
+                        }
+                    }
+                }
+                // … added to its score.
+                for &doc in &sc.token_touched {
+                    let d = doc as usize;
+                    if sc.acc[d] == 0.0 {
+                        sc.acc_touched.push(doc);
+                    }
+                    sc.acc[d] += sc.token[d];
+                    sc.token[d] = 0.0;
+                }
+                sc.token_touched.clear();
+            }
+            // The best `limit` by score, ties by id hash: a selection, then a sort of only those.
+            let mut ranked: Vec<(f32, u64, u32)> = sc
+                .acc_touched
+                .iter()
+                .map(|&doc| (sc.acc[doc as usize], self.keys[doc as usize], doc))
+                .collect();
+            for &doc in &sc.acc_touched {
+                sc.acc[doc as usize] = 0.0;
+            }
+            sc.acc_touched.clear();
+            let order = |a: &(f32, u64, u32), b: &(f32, u64, u32)| {
+                b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+            };
+            if ranked.len() > limit {
+                ranked.select_nth_unstable_by(limit - 1, order);
+                ranked.truncate(limit);
+            }
+            ranked.sort_unstable_by(order);
+            ranked
+                .into_iter()
+                .filter_map(|(score, _, doc)| Some((score, doc, self.ids[doc as usize].as_ref()?)))
+                .map(|(score, doc, id)| Hit {
+                    id: id.clone(),
+                    score: f64::from(score) / q.len() as f64,
+                    matched: self.matched_fields(doc, &q),
+                })
+                .collect()
+        })
     }
 
     fn len(&self) -> usize {
