@@ -58,7 +58,7 @@ pub const fn field_weight(f: Field) -> f64 {
 }
 
 /// A fuzzy (one edit away) match counts this much of an exact one.
-const FUZZY: f64 = 0.7;
+pub const FUZZY: f64 = 0.7;
 
 /// Lower-cased alphanumeric tokens of `text`.
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
@@ -85,7 +85,7 @@ fn deletions(term: &str) -> Vec<String> {
 }
 
 /// Damerau–Levenshtein distance of at most one (insert, delete, substitute or swap one character).
-fn within_one(a: &str, b: &str) -> bool {
+pub fn within_one(a: &str, b: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     if a.len().abs_diff(b.len()) > 1 {
         return false;

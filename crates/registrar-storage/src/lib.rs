@@ -29,6 +29,8 @@ mod postgres;
 mod presence;
 mod shared;
 mod subscriptions;
+#[cfg(feature = "tantivy")]
+mod tantivy_index;
 
 pub use directory::EmbeddedDirectoryStore;
 pub use error::Error;
@@ -40,3 +42,5 @@ pub use shared::{
     Change, Redis, SharedLocationStore, SharedPresenceStore, SharedSubscriptionStore,
 };
 pub use subscriptions::EmbeddedSubscriptionStore;
+#[cfg(feature = "tantivy")]
+pub use tantivy_index::TantivySearchIndex;

@@ -16,6 +16,8 @@ use registrar_types::{Aor, CSeq, Timestamp};
 
 mod directory;
 mod shared;
+#[cfg(feature = "tantivy")]
+mod tantivy;
 
 const T0: Timestamp = Timestamp::from_secs(1_700_000_000);
 
