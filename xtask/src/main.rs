@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask ci`: format check, clippy with `-D warnings` on all targets, every test, docs with
 //!   `-D warnings`, and a short run of every fuzz target when `cargo fuzz` is installed (`FUZZ_SECONDS`, 30).
-//! - `cargo xtask bench`: the criterion benches and the whole-system figures, one `name value unit` line each.
+//! - `cargo xtask bench`: the criterion benches and the whole-system figures, one `name value unit` line each;
+//!   `bench sip` only the SIP load, `bench directory` only the directory over 1 M participants.
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -14,9 +15,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") if args.get(1).is_some_and(|a| a == "sip") => sip_load(&args[2..]),
+        Some("bench") if args.get(1).is_some_and(|a| a == "directory") => directory_bench(),
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench [quick]|bench sip [quick]>");
+            eprintln!("usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench directory>");
             return ExitCode::from(2);
         }
     };
@@ -53,13 +55,26 @@ fn ci() -> Result<(), String> {
             "clippy",
             "--workspace",
             "--all-targets",
+            "--features",
+            "registrar-storage/tantivy",
             "--locked",
             "--",
             "-D",
             "warnings",
         ]),
     )?;
-    run("test", cargo().args(["test", "--workspace", "--locked"]))?;
+    // The tantivy index of the directory is behind a non-default feature of registrar-storage: on for the
+    // whole workspace's tests.
+    run(
+        "test",
+        cargo().args([
+            "test",
+            "--workspace",
+            "--features",
+            "registrar-storage/tantivy",
+            "--locked",
+        ]),
+    )?;
     // The rvoip infra-common bridge is behind a non-default feature: lint and test it on its own.
     run(
         "clippy infra-common",
@@ -214,6 +229,7 @@ fn bench(args: &[String]) -> Result<(), String> {
             "embedded",
         ]),
     )?;
+    directory_bench()?;
     run(
         "each storage mode through the service API (shared mode when REDIS_URL is set)",
         cargo().args([
@@ -226,6 +242,35 @@ fn bench(args: &[String]) -> Result<(), String> {
         ]),
     )?;
     sip_load(args)
+}
+
+/// The directory over 1 M synthetic participants with each search index (`bench directory` runs only this).
+fn directory_bench() -> Result<(), String> {
+    run(
+        "directory with 1 M participants (memory index)",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-directory",
+            "--bench",
+            "directory",
+        ]),
+    )?;
+    run(
+        "directory with 1 M participants (tantivy index)",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-storage",
+            "--features",
+            "tantivy",
+            "--bench",
+            "directory_tantivy",
+        ]),
+    )?;
+    Ok(())
 }
 
 /// The sipp REGISTER load against the release server and Kamailio (`sip` alone runs only this part).
