@@ -185,6 +185,8 @@ pub mod ranking {
     pub const PROXIMITY: f64 = 0.10;
     /// Availability (doubled, taken from relevance, for urgent queries).
     pub const AVAILABILITY: f64 = 0.10;
+    /// Relevance enters the score as (relevance / best relevance of the query) to this power.
+    pub const SHARPEN: i32 = 3;
     /// The top candidate is resolved directly when its score is at least this …
     pub const RESOLVE_MIN: f64 = 0.5;
     /// … and this far ahead of the second.
@@ -1034,6 +1036,9 @@ impl<I: SearchIndex> Directory<I> {
             }
         }
         let ball = self.ball(requester);
+        // Relevance enters the score relative to the query's best match, sharpened, so near-namesakes do
+        // not overtake an exact match on availability or trust alone (docs/directory.md, Ranking).
+        let best = found.values().map(|(_, r, _)| *r).fold(0.0_f64, f64::max);
         let mut out = Vec::new();
         for (id, (how, relevance, mut why)) in found {
             let Some(p) = self.participants.get(&id) else {
@@ -1057,17 +1062,23 @@ impl<I: SearchIndex> Directory<I> {
             } else {
                 hit as f64 / given as f64
             };
-            if let Some(c) = self.candidate(
+            let ranked = if best > 0.0 {
+                (relevance / best).powi(ranking::SHARPEN)
+            } else {
+                0.0
+            };
+            if let Some(mut c) = self.candidate(
                 &ball,
                 p,
                 requester,
                 how,
-                relevance,
+                ranked,
                 why,
                 hints,
                 q.urgency,
                 presence(p),
             ) {
+                c.relevance = relevance;
                 out.push(c);
             }
         }

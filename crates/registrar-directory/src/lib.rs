@@ -6,12 +6,16 @@
 //! subscriptions and trust ratings ([`model`]); the privacy rules in one place ([`privacy`]); typo-tolerant
 //! search over searchable fields only ([`search`]); network proximity by bidirectional breadth-first search
 //! and a composite trust score ([`graph`]); contact resolution that ranks candidates and says why, with their
-//! permission, trust, proximity and availability ([`Directory::resolve`]). Sans-IO: changes come back as
-//! [`DirectoryChange`]s for a [`DirectoryStore`]; availability comes from the caller.
+//! permission, trust, proximity and availability ([`Directory::resolve`]); expert discovery filtered by
+//! presence, organization and region and routed fairly ([`Directory::find_experts`],
+//! [`Directory::route_expert`]); the priority engine and per-participant queues ([`priority`]); the audit
+//! log ([`audit`]); data export and erasure ([`Directory::export`], [`Directory::erase`]). Sans-IO: changes
+//! and audit entries come back as [`DirectoryChange`]s for a [`DirectoryStore`]; availability comes from the
+//! caller; time is an argument.
 //!
-//! What it does not do (yet): the priority engine, the audit log, data export and erasure, fair spreading
-//! of experts, the durable stores (redb, PostgreSQL), a tantivy index, the HTTP API and federation. See the
-//! crate README.
+//! What it does not do: storage engines other than memory (the embedded and PostgreSQL stores and the
+//! tantivy index are in `registrar-storage`), the HTTP API and federation, and wiring into the `registrar`
+//! server (both issue 9). See the crate README.
 
 pub mod audit;
 mod directory;

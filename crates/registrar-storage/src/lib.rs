@@ -16,9 +16,15 @@
 //! (compare-and-set scripts), expiry indexes any node sweeps, and change notices ([`Redis::listen`]) so each
 //! node's presence cache and watchers stay current. See the `shared` module's documentation for the layout.
 //!
+//! The participant directory (`registrar-directory`): [`EmbeddedDirectoryStore`] keeps its records and audit
+//! log in two more tables of the same data file (format 3), each change list one log frame (an erasure is all
+//! or nothing); [`PostgresDirectoryStore`] keeps them in PostgreSQL for shared mode (migrations embedded,
+//! run at connect; the audit table is append-only but for erasures, enforced by a trigger); with the
+//! `tantivy` feature, `TantivySearchIndex` is a search index on tantivy.
+//!
 //! Not here: watcher rules, buddy lists and buddy list (RFC 4662) subscriptions are not persisted (a
 //! watcher whose list subscription is gone gets a 481 on its next refresh and subscribes again); Sentinel
-//! discovery; the directory's PostgreSQL store (the directory does not exist yet).
+//! discovery; TLS to PostgreSQL (loopback or a private network only).
 
 mod codec;
 mod directory;
