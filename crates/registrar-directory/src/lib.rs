@@ -11,7 +11,8 @@
 //! [`Directory::route_expert`]); the priority engine and per-participant queues ([`priority`]); the audit
 //! log ([`audit`]); data export and erasure ([`Directory::export`], [`Directory::erase`]). Sans-IO: changes
 //! and audit entries come back as [`DirectoryChange`]s for a [`DirectoryStore`]; availability comes from the
-//! caller; time is an argument.
+//! caller; time is an argument. [`DirectoryService`] shares the directory with its store between tasks: every
+//! answer's audit entries and every change are stored before the answer returns (fail-stop on a failed change).
 //!
 //! What it does not do: storage engines other than memory (the embedded and PostgreSQL stores and the
 //! tantivy index are in `registrar-storage`), the HTTP API and federation, and wiring into the `registrar`
@@ -25,6 +26,7 @@ pub mod model;
 pub mod priority;
 pub mod privacy;
 pub mod search;
+mod service;
 mod store;
 
 pub use directory::{
@@ -34,4 +36,5 @@ pub use directory::{
 pub use error::Error;
 pub use model::{Participant, ParticipantId};
 pub use search::{MemorySearchIndex, SearchIndex};
+pub use service::{DirectoryService, Presence};
 pub use store::{DirectoryStore, MEMORY_AUDIT_CAP, MemoryDirectoryStore, Snapshot};

@@ -5,3 +5,4 @@
 mod privacy_property;
 mod resolution;
 mod rights;
+mod service;

@@ -1,0 +1,325 @@
+//! [`DirectoryService`]: the directory with its store, ready for a server or a SIP stack to share between
+//! tasks. Every answer's audit entries and every change are written to the store before the answer is
+//! returned; reads run concurrently, changes one at a time in the order the store sees them.
+//!
+//! Failure is fail-stop, like the registrar's embedded store: when the store refuses a change that memory
+//! already made, the service refuses everything after it ([`Error::Storage`]) until it is rebuilt from the
+//! store ([`DirectoryService::open`]), so it never answers from state a restart would lose. An answer whose
+//! audit entries cannot be written is refused too: the audit log never misses a disclosure.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::Error;
+use crate::audit::AuditEntry;
+use crate::directory::{
+    Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Query, Resolution,
+};
+use crate::model::{Participant, ParticipantId, Relationship, TopicSubscription, TrustRating};
+use crate::priority::{Message, PriorityDecision, PrioritySettings};
+use crate::privacy::{ParticipantView, Permission};
+use crate::search::SearchIndex;
+use crate::store::DirectoryStore;
+
+/// Presence as the directory needs it: a participant's live availability.
+pub type Presence = dyn Fn(&Participant) -> Availability + Send + Sync;
+
+/// The directory and its store, shared.
+pub struct DirectoryService<I: SearchIndex> {
+    dir: RwLock<Directory<I>>,
+    store: Arc<dyn DirectoryStore>,
+    /// Serializes changes, so the store sees them in memory's order.
+    writer: tokio::sync::Mutex<()>,
+    failed: AtomicBool,
+}
+
+impl<I: SearchIndex> std::fmt::Debug for DirectoryService<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryService")
+            .field("failed", &self.failed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Storage("directory lock poisoned".into())
+}
+
+impl<I: SearchIndex> DirectoryService<I> {
+    /// The directory as `store` holds it, indexed by `index`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the store cannot be read.
+    pub async fn open(index: I, store: Arc<dyn DirectoryStore>) -> Result<Self, Error> {
+        let snapshot = store.load().await?;
+        Ok(Self {
+            dir: RwLock::new(Directory::restore(index, snapshot)),
+            store,
+            writer: tokio::sync::Mutex::new(()),
+            failed: AtomicBool::new(false),
+        })
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(Error::Storage(
+                "an earlier change could not be stored; rebuild the directory from its store"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, Directory<I>>, Error> {
+        self.check()?;
+        self.dir.read().map_err(|_| poisoned())
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, Directory<I>>, Error> {
+        self.check()?;
+        self.dir.write().map_err(|_| poisoned())
+    }
+
+    /// Store `changes` that memory already made; a failure stops the service.
+    async fn persist(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let r = self.store.apply(changes).await;
+        if r.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    /// Store audit entries of an answer (no state changed: a failure refuses the answer only).
+    async fn audit(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.store.apply(changes).await
+    }
+
+    /// Make a change: `f` changes memory and returns the changes, which are stored before this returns.
+    async fn change(
+        &self,
+        f: impl FnOnce(&mut Directory<I>) -> Result<Vec<DirectoryChange>, Error>,
+    ) -> Result<(), Error> {
+        let _order = self.writer.lock().await;
+        let changes = {
+            let mut d = self.write()?;
+            f(&mut d)?
+        };
+        self.persist(&changes).await
+    }
+
+    /// Add or replace a participant.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn put_participant(&self, p: Participant) -> Result<(), Error> {
+        self.change(|d| Ok(d.put_participant(p))).await
+    }
+
+    /// Add or replace a relationship.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Storage`].
+    pub async fn put_relationship(&self, r: Relationship) -> Result<(), Error> {
+        self.change(|d| d.put_relationship(r)).await
+    }
+
+    /// Remove the relationship `from → to`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn remove_relationship(
+        &self,
+        from: &ParticipantId,
+        to: &ParticipantId,
+    ) -> Result<(), Error> {
+        self.change(|d| Ok(d.remove_relationship(from, to))).await
+    }
+
+    /// Add or replace a topic subscription.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Invalid`], [`Error::Storage`].
+    pub async fn put_topic(&self, t: TopicSubscription) -> Result<(), Error> {
+        self.change(|d| d.put_topic(t)).await
+    }
+
+    /// Add or replace a rating.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Storage`].
+    pub async fn put_rating(&self, r: TrustRating) -> Result<(), Error> {
+        self.change(|d| d.put_rating(r)).await
+    }
+
+    /// Set priority settings.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Storage`].
+    pub async fn put_priority(&self, s: PrioritySettings) -> Result<(), Error> {
+        self.change(|d| d.put_priority(s)).await
+    }
+
+    /// Resolve `q` for the authenticated `requester` (`None`: anonymous); the participants returned are
+    /// audited before the answer is.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the audit entries could not be written (no answer is given).
+    pub async fn resolve(
+        &self,
+        requester: Option<&ParticipantId>,
+        q: &Query,
+        presence: &Presence,
+        now_ms: u64,
+    ) -> Result<Resolution, Error> {
+        let (r, audit) = {
+            let d = self.read()?;
+            let req = d.requester(requester);
+            d.resolve(&req, q, presence, now_ms)
+        };
+        self.audit(&audit).await?;
+        Ok(r)
+    }
+
+    /// Experts for `q`, audited.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn find_experts(
+        &self,
+        requester: Option<&ParticipantId>,
+        q: &ExpertQuery,
+        presence: &Presence,
+        now_ms: u64,
+    ) -> Result<Vec<Candidate>, Error> {
+        let (found, audit) = {
+            let d = self.read()?;
+            let req = d.requester(requester);
+            d.find_experts(&req, q, presence, now_ms)
+        };
+        self.audit(&audit).await?;
+        Ok(found)
+    }
+
+    /// The expert to route a request to (least recently routed among equals), audited.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn route_expert(
+        &self,
+        requester: Option<&ParticipantId>,
+        q: &ExpertQuery,
+        presence: &Presence,
+        now_ms: u64,
+    ) -> Result<Option<Candidate>, Error> {
+        let (chosen, audit) = {
+            let mut d = self.write()?;
+            let req = d.requester(requester);
+            d.route_expert(&req, q, presence, now_ms)
+        };
+        self.audit(&audit).await?;
+        Ok(chosen)
+    }
+
+    /// What `requester` may see of `id` (`None`: nothing, as if it did not exist), audited.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn view(
+        &self,
+        requester: Option<&ParticipantId>,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<Option<ParticipantView>, Error> {
+        let (v, audit) = {
+            let d = self.read()?;
+            let req = d.requester(requester);
+            d.view(&req, id, now_ms)
+        };
+        self.audit(&audit).await?;
+        Ok(v)
+    }
+
+    /// Whether `requester` may contact `id` (`None`: not visible to them), audited.
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn contact_permission(
+        &self,
+        requester: Option<&ParticipantId>,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<Option<Permission>, Error> {
+        let (p, audit) = {
+            let d = self.read()?;
+            let req = d.requester(requester);
+            d.contact_permission(&req, id, now_ms)
+        };
+        self.audit(&audit).await?;
+        Ok(p)
+    }
+
+    /// The priority `m` would get.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`] (recipient), [`Error::Storage`] (service stopped).
+    pub fn prioritize(&self, m: &Message) -> Result<PriorityDecision, Error> {
+        self.read()?.prioritize(m)
+    }
+
+    /// Everything about `id`, with their audit trail, for `actor` (the caller authorizes: the participant
+    /// themself or an operator); the export itself is audited first.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Storage`].
+    pub async fn export(
+        &self,
+        actor: Option<&ParticipantId>,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<Export, Error> {
+        let (mut export, audit) = self.read()?.export(actor, id, now_ms)?;
+        self.audit(&audit).await?;
+        export.audit = self.store.audit_of(id, usize::MAX).await?;
+        Ok(export)
+    }
+
+    /// Erase `id` at `actor`'s request (the caller authorizes).
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Storage`].
+    pub async fn erase(
+        &self,
+        actor: Option<&ParticipantId>,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<(), Error> {
+        self.change(|d| d.erase(actor, id, now_ms)).await
+    }
+
+    /// Who looked `id` up, newest first (at most `limit`).
+    ///
+    /// # Errors
+    /// [`Error::Storage`].
+    pub async fn audit_of(
+        &self,
+        id: &ParticipantId,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, Error> {
+        self.check()?;
+        self.store.audit_of(id, limit).await
+    }
+
+    /// Read the directory directly (for figures and checks that need no audit, such as counting).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the service stopped.
+    pub fn with<R>(&self, f: impl FnOnce(&Directory<I>) -> R) -> Result<R, Error> {
+        Ok(f(&*self.read()?))
+    }
+}
