@@ -119,7 +119,12 @@ impl EmbeddedDirectoryStore {
             ops.push((Table::Directory, k, None));
         }
         // The audit: entries about them go; entries they made name their tombstone instead.
-        for (k, _) in scan(Table::Audit, &under("S"))? {
+        for (k, v) in scan(Table::Audit, &under("S"))? {
+            // The actor's index entry names this entry's key (and so the erased id): it goes too.
+            let e: AuditEntry = serde_json::from_slice(&v).map_err(storage)?;
+            if let (AuditParty::Participant(a), Some(seq)) = (&e.actor, k.rsplit(SEP).next()) {
+                ops.push((Table::Audit, key(&["A", a.as_str(), seq]), None));
+            }
             ops.push((Table::Audit, k, None));
         }
         let tomb = AuditParty::tombstone(id);
@@ -260,5 +265,71 @@ impl DirectoryStore for EmbeddedDirectoryStore {
             .into_iter()
             .map(|(_, v)| serde_json::from_slice(&v).map_err(storage))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use registrar_directory::model::EntityType;
+    use registrar_directory::privacy::Requester;
+    use registrar_directory::{Directory, MemorySearchIndex, Participant};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_erasure_leaves_no_key_or_value_naming_the_participant() {
+        let dir = std::env::temp_dir().join(format!(
+            "registrar-directory-erase-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let j = Arc::new(Journal::open(&dir).unwrap());
+        let store = EmbeddedDirectoryStore::open(j.clone()).await.unwrap();
+        let mut d = Directory::new(MemorySearchIndex::new());
+        let ids: Vec<ParticipantId> = ["alice", "bob", "carol"]
+            .iter()
+            .map(|n| ParticipantId::parse(&format!("{n}@lab.example.com")).unwrap())
+            .collect();
+        for i in &ids {
+            let p = Participant::new(i.clone(), EntityType::Human, i.as_str());
+            store.apply(&d.put_participant(p)).await.unwrap();
+        }
+        // Views every way round: entries about alice by others, by alice about others, anonymous ones.
+        for a in &ids {
+            for b in &ids {
+                let req = d.requester(Some(a));
+                store.apply(&d.view(&req, b, 1).1).await.unwrap();
+            }
+            store
+                .apply(&d.view(&Requester::anonymous(), a, 2).1)
+                .await
+                .unwrap();
+        }
+        store
+            .apply(&d.erase(Some(&ids[0]), &ids[0], 3).unwrap())
+            .await
+            .unwrap();
+        for table in [Table::Directory, Table::Audit] {
+            for (k, v) in j.prefix(table, "", false, usize::MAX).await.unwrap() {
+                let v = String::from_utf8_lossy(&v);
+                assert!(
+                    !k.contains("alice") && !v.contains("alice"),
+                    "{} = {v}",
+                    k.replace(SEP, "/")
+                );
+            }
+        }
+        // Bob and carol's trails are whole: each viewed by bob, carol, the anonymous requester and alice's
+        // tombstone.
+        let trail = store.audit_of(&ids[1], 10).await.unwrap();
+        assert_eq!(trail.len(), 4);
+        assert!(
+            trail
+                .iter()
+                .any(|e| e.actor == AuditParty::tombstone(&ids[0]))
+        );
+        drop(store);
+        drop(j);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
