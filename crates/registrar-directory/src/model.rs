@@ -131,6 +131,7 @@ pub enum IdentityKind {
 
 /// One face of a participant ("Alice, research scientist at the AI Lab"; "Alice, at home").
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct IdentityContext {
     /// Display name in this context.
     pub name: String,
@@ -151,6 +152,7 @@ pub struct IdentityContext {
     /// Languages (BCP 47 tags).
     pub languages: Vec<String>,
     /// Whether this context is in use.
+    #[serde(default = "active_by_default")]
     pub active: bool,
 }
 
@@ -244,6 +246,7 @@ impl Field {
 
 /// Which profile level each audience gets.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Audiences {
     /// Anyone allowed to see the participant at all.
     pub public: ProfileLevel,
@@ -279,6 +282,7 @@ pub enum ContactMethod {
 
 /// Who may find and reach a participant, and what they see.
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DiscoveryPermissions {
     /// Who finds the participant.
     pub discoverability: Discoverability,
@@ -364,6 +368,7 @@ pub enum ApprovalLevel {
 
 /// Contact across organizations.
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CrossOrgPolicy {
     /// Whether anyone outside may make contact at all (partners always may).
     pub allow_external_contact: bool,
@@ -377,6 +382,7 @@ pub struct CrossOrgPolicy {
 
 /// Where a participant sits in an organization.
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct OrgContext {
     /// Organization.
     pub organization: String,
@@ -410,6 +416,10 @@ pub enum VerificationLevel {
     Strong,
 }
 
+const fn active_by_default() -> bool {
+    true
+}
+
 /// A participant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Participant {
@@ -418,20 +428,28 @@ pub struct Participant {
     /// Entity type.
     pub entity: EntityType,
     /// Identity contexts; the first active one is the primary.
+    #[serde(default)]
     pub identities: Vec<IdentityContext>,
     /// Discovery permissions.
+    #[serde(default)]
     pub permissions: DiscoveryPermissions,
     /// Organization context.
+    #[serde(default)]
     pub org: Option<OrgContext>,
     /// Verification.
+    #[serde(default)]
     pub verification: VerificationLevel,
     /// The participant's time zone as a fixed offset from UTC in minutes (for time rules).
+    #[serde(default)]
     pub utc_offset_minutes: i16,
     /// Region (for expert filters), free text such as `eu-west`.
+    #[serde(default)]
     pub region: Option<String>,
     /// Created, milliseconds since the Unix epoch.
+    #[serde(default)]
     pub created_ms: u64,
     /// Last changed, milliseconds since the Unix epoch.
+    #[serde(default)]
     pub updated_ms: u64,
 }
 

@@ -16,6 +16,30 @@ pub(crate) struct Config {
     pub(crate) auth: AuthSection,
     pub(crate) http: HttpSection,
     pub(crate) storage: StorageSection,
+    pub(crate) directory: DirectorySection,
+}
+
+/// `[directory]`: the participant directory's HTTP API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DirectorySection {
+    /// The HS256 key of the bearer tokens; empty: the directory API is off (503).
+    pub(crate) jwt_secret: String,
+    pub(crate) discovery_per_hour: u32,
+    pub(crate) ratings_per_day: u32,
+    /// Shared mode: the PostgreSQL of the directory (required there for the API to be on).
+    pub(crate) database_url: String,
+}
+
+impl Default for DirectorySection {
+    fn default() -> Self {
+        Self {
+            jwt_secret: String::new(),
+            discovery_per_hour: 100,
+            ratings_per_day: 50,
+            database_url: String::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -6,10 +6,14 @@
 //! - `registrar ha1 USER REALM`: the HA1 hashes to put in `[auth.users]` (the password is read from stdin).
 //! - `registrar pidf check|parse FILE`: presence documents.
 //! - `registrar openapi`: print the HTTP API's OpenAPI document.
+//! - `registrar token SUBJECT [--admin] [--hours N]`: a bearer token for the directory API (the key
+//!   `directory.jwt_secret` is read from standard input).
 
 mod config;
 mod ctl;
+mod directory_api;
 mod http;
+mod jwt;
 mod pidf_json;
 mod serve;
 
@@ -63,6 +67,18 @@ enum Command {
     },
     /// Print the HTTP API's OpenAPI document.
     Openapi,
+    /// Print a bearer token for the directory API; the key (`directory.jwt_secret`) is read from standard
+    /// input.
+    Token {
+        /// The participant the token speaks for (`alice@example.com`).
+        subject: String,
+        /// With the operators' `admin` scope.
+        #[arg(long)]
+        admin: bool,
+        /// Valid for this many hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
     /// Presence documents: PIDF, watcherinfo, reginfo, RLMI.
     Pidf {
         #[command(subcommand)]
@@ -126,6 +142,11 @@ fn main() -> ExitCode {
         } => serve(config.as_deref(), sip_listen, http_listen),
         Command::Ctl { http, command } => ctl_command(http, &command),
         Command::Ha1 { user, realm } => ha1(&user, &realm),
+        Command::Token {
+            subject,
+            admin,
+            hours,
+        } => token(&subject, admin, hours),
         Command::Openapi => match serde_json::to_string_pretty(&http::openapi_doc()) {
             Ok(t) => {
                 out(&t);
@@ -285,6 +306,29 @@ fn ha1(user: &str, realm: &str) -> ExitCode {
     out(&format!("[auth.users.{user}]"));
     out(&format!("md5 = \"{}\"", c.md5.unwrap_or_default()));
     out(&format!("sha256 = \"{}\"", c.sha256.unwrap_or_default()));
+    ExitCode::SUCCESS
+}
+
+fn token(subject: &str, admin: bool, hours: u64) -> ExitCode {
+    let mut secret = String::new();
+    if std::io::stdin().read_line(&mut secret).is_err() {
+        eprintln!("error: cannot read the key from standard input");
+        return ExitCode::FAILURE;
+    }
+    let secret = secret.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        eprintln!("error: the key (directory.jwt_secret) is empty");
+        return ExitCode::FAILURE;
+    }
+    if registrar_directory::ParticipantId::parse(subject).is_err() {
+        eprintln!("error: {subject} is not a participant id (local@domain)");
+        return ExitCode::FAILURE;
+    }
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        + hours.saturating_mul(3_600);
+    out(&jwt::mint(subject, exp, admin, secret.as_bytes()));
     ExitCode::SUCCESS
 }
 

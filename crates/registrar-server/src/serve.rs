@@ -346,6 +346,8 @@ pub(crate) struct Stores {
     subscriptions: Option<Arc<dyn SubscriptionStore>>,
     /// The shared Redis (shared mode).
     redis: Option<Arc<Redis>>,
+    /// The directory's store (none: the directory API is off).
+    directory: Option<Arc<dyn registrar_directory::DirectoryStore>>,
 }
 
 /// In shared mode, follow the other nodes' change notices: a presentity changed elsewhere is composed again
@@ -428,6 +430,7 @@ async fn stores(cfg: &Config) -> Result<Stores, String> {
                 presence: Arc::new(MemoryPresenceStore::new()),
                 subscriptions: None,
                 redis: None,
+                directory: Some(Arc::new(registrar_directory::MemoryDirectoryStore::new())),
             })
         }
         StorageMode::Shared => {
@@ -461,6 +464,7 @@ async fn stores(cfg: &Config) -> Result<Stores, String> {
                 presence: Arc::new(SharedPresenceStore::new(Arc::clone(&redis))),
                 subscriptions: Some(Arc::new(SharedSubscriptionStore::new(Arc::clone(&redis)))),
                 redis: Some(redis),
+                directory: None,
             })
         }
         StorageMode::Embedded => {
@@ -487,8 +491,15 @@ async fn stores(cfg: &Config) -> Result<Stores, String> {
             Ok(Stores {
                 location: Arc::new(location),
                 presence: Arc::new(presence),
-                subscriptions: Some(Arc::new(EmbeddedSubscriptionStore::new(journal))),
+                subscriptions: Some(Arc::new(EmbeddedSubscriptionStore::new(Arc::clone(
+                    &journal,
+                )))),
                 redis: None,
+                directory: Some(Arc::new(
+                    registrar_storage::EmbeddedDirectoryStore::open(journal)
+                        .await
+                        .map_err(|e| format!("storage: opening the directory: {e}"))?,
+                )),
             })
         }
     }
@@ -631,7 +642,17 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("http.listen {http_addr}: {e}"))?;
     info!(addr = %http.local_addr().map_err(|e| e.to_string())?, "HTTP API");
-    let app = crate::http::router(Arc::clone(&ep), prometheus);
+    let directory = directory(&cfg, &stores).await?;
+    let limits = crate::directory_api::RateLimits {
+        discovery_per_hour: cfg.directory.discovery_per_hour,
+        ratings_per_day: cfg.directory.ratings_per_day,
+    };
+    let app = crate::http::router(Arc::clone(&ep), prometheus).merge(crate::directory_api::router(
+        directory,
+        &cfg.directory.jwt_secret,
+        limits,
+        Arc::clone(&ep),
+    ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         let _ = axum::serve(http, app)
@@ -648,6 +669,40 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())
+}
+
+/// The directory, loaded from its store, when `directory.jwt_secret` is set.
+async fn directory(
+    cfg: &Config,
+    stores: &Stores,
+) -> Result<Option<Arc<crate::directory_api::Directory>>, String> {
+    if cfg.directory.jwt_secret.is_empty() {
+        info!("directory: API off (directory.jwt_secret is not set)");
+        return Ok(None);
+    }
+    let store: Arc<dyn registrar_directory::DirectoryStore> = match &stores.directory {
+        Some(s) => Arc::clone(s),
+        None if cfg.directory.database_url.is_empty() => {
+            warn!("directory: API off (shared mode needs directory.database_url)");
+            return Ok(None);
+        }
+        None => Arc::new(
+            registrar_storage::PostgresDirectoryStore::connect(&cfg.directory.database_url, 8)
+                .await
+                .map_err(|e| format!("directory.database_url: {e}"))?,
+        ),
+    };
+    let dir = registrar_directory::DirectoryService::open(
+        registrar_directory::MemorySearchIndex::new(),
+        store,
+    )
+    .await
+    .map_err(|e| format!("directory: loading: {e}"))?;
+    info!(
+        participants = dir.with(registrar_directory::Directory::len).unwrap_or(0),
+        "directory: loaded"
+    );
+    Ok(Some(Arc::new(dir)))
 }
 
 /// Most UDP requests in progress at once in the durable storage modes.

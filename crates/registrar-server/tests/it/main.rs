@@ -8,6 +8,7 @@
 )]
 
 mod baresip;
+mod directory;
 mod lifecycle;
 mod pidf_cli;
 mod rfc4475;

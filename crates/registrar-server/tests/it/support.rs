@@ -158,6 +158,20 @@ impl Server {
         content_type: &str,
         body: &str,
     ) -> std::io::Result<(u16, String)> {
+        self.try_http_full(method, path, "", content_type, body)
+            .map(|(st, _, b)| (st, b))
+    }
+
+    /// An HTTP call with `headers` (complete lines, each ending in CRLF); the status, the response head
+    /// (lower-cased) and the body.
+    pub fn try_http_full(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &str,
+        content_type: &str,
+        body: &str,
+    ) -> std::io::Result<(u16, String, String)> {
         let mut s = TcpStream::connect_timeout(&self.http, Duration::from_secs(2))?;
         s.set_read_timeout(Some(Duration::from_secs(10)))?;
         let ct = if content_type.is_empty() {
@@ -167,7 +181,7 @@ impl Server {
         };
         write!(
             s,
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{ct}Content-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
         )?;
         let mut raw = Vec::new();
@@ -187,7 +201,7 @@ impl Server {
         } else {
             body.to_owned()
         };
-        Ok((status, body))
+        Ok((status, head.to_ascii_lowercase(), body))
     }
 
     pub fn http(&self, method: &str, path: &str) -> (u16, String) {

@@ -1,0 +1,676 @@
+//! The directory's HTTP API (first part of issue 9): participants, relationships, topics, priority
+//! settings, discovery, experts, ratings, the priority of a message, export, erasure and the audit trail.
+//!
+//! Every request carries a bearer token (`jwt`): the requester is the token's subject, never a parameter;
+//! an `admin` scope lets operators act for anyone. Changes to a participant's own data need that
+//! participant's token (or admin). Discovery and ratings are rate-limited per requester (429 with
+//! Retry-After). Errors are JSON `{"error": …}` with the status that fits. Availability comes from the
+//! registrar's own presence of the participant's SIP AoR.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query as QueryParams, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use registrar_directory::audit::AuditEntry;
+use registrar_directory::model::{
+    EntityType, Expertise, Participant, ParticipantId, Relationship, TopicRole, TopicSubscription,
+    TrustCategory, TrustRating,
+};
+use registrar_directory::priority::{Message, PriorityDecision, PrioritySettings};
+use registrar_directory::{
+    Availability, DirectoryService, ExpertQuery, Hints, MemorySearchIndex, Query, Urgency,
+};
+use registrar_pidf::{Activity, Basic};
+use registrar_types::Aor;
+use serde::{Deserialize, Serialize};
+
+use crate::serve::Ep;
+
+/// The directory as the server runs it.
+pub(crate) type Directory = DirectoryService<MemorySearchIndex>;
+
+/// Per-requester limits (`[directory]`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RateLimits {
+    pub(crate) discovery_per_hour: u32,
+    pub(crate) ratings_per_day: u32,
+}
+
+/// Fixed-window counters per (kind, requester); windows that ended are dropped as the map grows.
+#[derive(Debug, Default)]
+struct Windows {
+    counts: HashMap<(&'static str, String), (u64, u32)>,
+}
+
+impl Windows {
+    /// Count one request; `Err(seconds)` to wait when over `limit` in `window` seconds.
+    fn hit(
+        &mut self,
+        kind: &'static str,
+        who: &str,
+        limit: u32,
+        window: u64,
+        now: u64,
+    ) -> Result<(), u64> {
+        if self.counts.len() > 100_000 {
+            self.counts.retain(|(k, _), (start, _)| {
+                let w = if *k == "ratings" { 86_400 } else { 3_600 };
+                *start + w > now
+            });
+        }
+        let e = self
+            .counts
+            .entry((kind, who.to_owned()))
+            .or_insert((now, 0));
+        if e.0 + window <= now {
+            *e = (now, 0);
+        }
+        if e.1 >= limit {
+            return Err((e.0 + window).saturating_sub(now).max(1));
+        }
+        e.1 += 1;
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct DirState {
+    dir: Option<Arc<Directory>>,
+    secret: Arc<[u8]>,
+    limits: RateLimits,
+    windows: Arc<Mutex<Windows>>,
+    ep: Arc<Ep>,
+}
+
+/// The directory's routes (answering 503 with the reason when the directory is off).
+pub(crate) fn router(
+    dir: Option<Arc<Directory>>,
+    secret: &str,
+    limits: RateLimits,
+    ep: Arc<Ep>,
+) -> Router {
+    Router::new()
+        .route(
+            "/v1/participants/{id}",
+            put(put_participant).get(get_participant).delete(erase),
+        )
+        .route("/v1/participants/{id}/export", get(export))
+        .route("/v1/participants/{id}/priority", put(put_priority))
+        .route("/v1/relationships", post(post_relationship))
+        .route("/v1/topics", post(post_topic))
+        .route("/v1/discovery", post(discovery))
+        .route("/v1/experts", get(experts))
+        .route("/v1/ratings", post(rating))
+        .route("/v1/priority", post(priority))
+        .route("/v1/audit", get(audit))
+        .with_state(DirState {
+            dir,
+            secret: Arc::from(secret.as_bytes()),
+            limits,
+            windows: Arc::new(Mutex::new(Windows::default())),
+            ep,
+        })
+}
+
+/// A JSON error.
+pub(crate) struct Failure {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+fn fail(status: StatusCode, message: impl Into<String>) -> Failure {
+    Failure {
+        status,
+        message: message.into(),
+        retry_after: None,
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(s) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&s.to_string())
+        {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        r
+    }
+}
+
+impl From<registrar_directory::Error> for Failure {
+    fn from(e: registrar_directory::Error) -> Self {
+        use registrar_directory::Error as E;
+        let status = match &e {
+            E::InvalidId(_) | E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::UnknownParticipant(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        fail(status, e.to_string())
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The authenticated requester.
+struct Who {
+    id: ParticipantId,
+    admin: bool,
+}
+
+impl Who {
+    fn may_act_for(&self, id: &ParticipantId) -> Result<(), Failure> {
+        if self.admin || self.id == *id {
+            Ok(())
+        } else {
+            Err(fail(
+                StatusCode::FORBIDDEN,
+                format!("only {id} (or an operator) may do this"),
+            ))
+        }
+    }
+}
+
+impl DirState {
+    fn dir(&self) -> Result<&Arc<Directory>, Failure> {
+        self.dir.as_ref().ok_or_else(|| {
+            fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the directory API is off: set directory.jwt_secret (see docs/operations.md)",
+            )
+        })
+    }
+
+    fn who(&self, headers: &HeaderMap) -> Result<Who, Failure> {
+        self.dir()?;
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "a bearer token is required"))?;
+        let claims = crate::jwt::verify(token.trim(), &self.secret, now_secs())
+            .map_err(|why| fail(StatusCode::UNAUTHORIZED, why))?;
+        let id = ParticipantId::parse(&claims.sub).map_err(|_| {
+            fail(
+                StatusCode::UNAUTHORIZED,
+                "the token's subject is not a participant id",
+            )
+        })?;
+        Ok(Who {
+            id,
+            admin: claims.admin,
+        })
+    }
+
+    fn limit(&self, kind: &'static str, who: &Who, limit: u32, window: u64) -> Result<(), Failure> {
+        let mut w = self
+            .windows
+            .lock()
+            .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "rate limiter unavailable"))?;
+        w.hit(kind, who.id.as_str(), limit, window, now_secs())
+            .map_err(|wait| Failure {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: format!("{kind} limit of {limit} reached; try again in {wait} s"),
+                retry_after: Some(wait),
+            })
+    }
+
+    /// Availability of `ids` from the registrar's presence of their SIP AoRs.
+    async fn availability(&self, who: &[Participant]) -> HashMap<ParticipantId, Availability> {
+        let svc = self.ep.service();
+        let mut out = HashMap::new();
+        for p in who {
+            let Some(aor) = p
+                .primary()
+                .and_then(|i| i.sip_aor.as_deref())
+                .and_then(|a| a.parse::<Aor>().ok())
+            else {
+                continue;
+            };
+            let a = match svc.presence(&aor).await {
+                Ok(c) => availability_of(&c.document),
+                Err(_) => Availability::Unknown,
+            };
+            out.insert(p.id.clone(), a);
+        }
+        out
+    }
+}
+
+/// A composed PIDF document as the directory's availability: closed → offline; open → busy or away from
+/// the RPID activities, else available; no basic status → unknown.
+fn availability_of(doc: &registrar_pidf::Presence) -> Availability {
+    match doc.basic() {
+        Some(Basic::Closed) => Availability::Offline,
+        None => Availability::Unknown,
+        Some(_) => {
+            let acts: Vec<Activity> = doc
+                .persons
+                .iter()
+                .flat_map(|p| p.rpid.activity_list())
+                .collect();
+            if acts
+                .iter()
+                .any(|a| matches!(a, Activity::Busy | Activity::OnThePhone | Activity::Meeting))
+            {
+                Availability::Busy
+            } else if acts.iter().any(|a| matches!(a, Activity::Away)) {
+                Availability::Away
+            } else {
+                Availability::Available
+            }
+        }
+    }
+}
+
+fn pid(s: &str) -> Result<ParticipantId, Failure> {
+    ParticipantId::parse(s).map_err(|e| fail(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(b).map_err(|e| fail(StatusCode::BAD_REQUEST, format!("body: {e}")))
+}
+
+async fn put_participant(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    who.may_act_for(&id)?;
+    let mut p: Participant = body(&raw)?;
+    if p.id != id {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "the body's id is not the path's",
+        ));
+    }
+    let now = now_ms();
+    let created = s
+        .dir()?
+        .with(|d| d.participant(&id).map(|old| old.created_ms))?;
+    p.created_ms = created.unwrap_or(now);
+    p.updated_ms = now;
+    s.dir()?.put_participant(p).await?;
+    Ok(if created.is_some() {
+        StatusCode::NO_CONTENT
+    } else {
+        StatusCode::CREATED
+    })
+}
+
+async fn get_participant(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    let v = s.dir()?.view(Some(&who.id), &id, now_ms()).await?;
+    v.map_or_else(
+        || Err(fail(StatusCode::NOT_FOUND, "no such participant")),
+        |v| Ok(Json(v).into_response()),
+    )
+}
+
+async fn erase(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    who.may_act_for(&id)?;
+    s.dir()?.erase(Some(&who.id), &id, now_ms()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn export(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    who.may_act_for(&id)?;
+    let e = s.dir()?.export(Some(&who.id), &id, now_ms()).await?;
+    Ok(Json(e).into_response())
+}
+
+async fn put_priority(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    who.may_act_for(&id)?;
+    let settings: PrioritySettings = body(&raw)?;
+    if settings.participant != id {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "the body's participant is not the path's",
+        ));
+    }
+    s.dir()?.put_priority(settings).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn post_relationship(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    let r: Relationship = body(&raw)?;
+    who.may_act_for(&r.from)?;
+    s.dir()?.put_relationship(r).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TopicBody {
+    participant: ParticipantId,
+    topic: String,
+    role: TopicRole,
+    #[serde(default)]
+    expertise: Expertise,
+    #[serde(default)]
+    when_busy: bool,
+}
+
+async fn post_topic(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    let t: TopicBody = body(&raw)?;
+    who.may_act_for(&t.participant)?;
+    s.dir()?
+        .put_topic(TopicSubscription {
+            participant: t.participant,
+            topic: t.topic,
+            role: t.role,
+            expertise: t.expertise,
+            when_busy: t.when_busy,
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct HintsBody {
+    organization: Option<String>,
+    domain: Option<String>,
+    role: Option<String>,
+    entity: Option<EntityType>,
+    capability: Option<String>,
+    language: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+struct DiscoveryBody {
+    text: String,
+    exact_id: Option<ParticipantId>,
+    referral: bool,
+    hints: HintsBody,
+    topic: Option<String>,
+    urgent: bool,
+    limit: usize,
+}
+
+async fn discovery(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    s.limit("discovery", &who, s.limits.discovery_per_hour, 3_600)?;
+    let b: DiscoveryBody = body(&raw)?;
+    if b.text.len() > 512 {
+        return Err(fail(StatusCode::BAD_REQUEST, "text: at most 512 bytes"));
+    }
+    let q = Query {
+        text: b.text,
+        exact_id: b.exact_id,
+        referral: b.referral,
+        hints: Hints {
+            organization: b.hints.organization,
+            domain: b.hints.domain,
+            role: b.hints.role,
+            entity: b.hints.entity,
+            capability: b.hints.capability,
+            language: b.hints.language,
+        },
+        topic: b.topic,
+        urgency: if b.urgent {
+            Urgency::Urgent
+        } else {
+            Urgency::Normal
+        },
+        limit: b.limit,
+    };
+    let dir = s.dir()?;
+    // The candidates first (no presence yet, not audited), then their presence, then the answer.
+    let pending: Vec<Participant> = dir.with(|d| {
+        let req = d.requester(Some(&who.id));
+        d.resolve(&req, &q, &|_| Availability::Unknown, 0)
+            .0
+            .candidates()
+            .iter()
+            .filter_map(|c| {
+                ParticipantId::parse(&c.participant.id)
+                    .ok()
+                    .and_then(|id| d.participant(&id).cloned())
+            })
+            .collect()
+    })?;
+    let avail = s.availability(&pending).await;
+    let presence = move |p: &Participant| avail.get(&p.id).copied().unwrap_or_default();
+    let r = dir.resolve(Some(&who.id), &q, &presence, now_ms()).await?;
+    Ok(Json(r).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpertsParams {
+    topic: String,
+    #[serde(default)]
+    min_level: Option<Expertise>,
+    #[serde(default)]
+    organization: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn experts(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    params: Result<QueryParams<ExpertsParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let QueryParams(p) = params.map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))?;
+    s.limit("discovery", &who, s.limits.discovery_per_hour, 3_600)?;
+    let q = ExpertQuery {
+        topic: p.topic,
+        min: p.min_level.unwrap_or(Expertise::Beginner),
+        organization: p.organization,
+        region: p.region,
+        limit: p.limit.unwrap_or(10),
+    };
+    let dir = s.dir()?;
+    let experts: Vec<Participant> = dir.with(|d| {
+        d.experts(&q.topic, q.min)
+            .iter()
+            .take(500)
+            .filter_map(|t| d.participant(&t.participant).cloned())
+            .collect()
+    })?;
+    let avail = s.availability(&experts).await;
+    let presence = move |p: &Participant| avail.get(&p.id).copied().unwrap_or_default();
+    let found = dir
+        .find_experts(Some(&who.id), &q, &presence, now_ms())
+        .await?;
+    Ok(Json(found).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RatingBody {
+    ratee: ParticipantId,
+    category: TrustCategory,
+    score: u8,
+}
+
+async fn rating(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    s.limit("ratings", &who, s.limits.ratings_per_day, 86_400)?;
+    let b: RatingBody = body(&raw)?;
+    if b.score > 100 {
+        return Err(fail(StatusCode::BAD_REQUEST, "score: 0 to 100"));
+    }
+    if b.ratee == who.id {
+        return Err(fail(StatusCode::BAD_REQUEST, "nobody rates themself"));
+    }
+    s.dir()?
+        .put_rating(TrustRating {
+            rater: who.id,
+            ratee: b.ratee,
+            category: b.category,
+            score: b.score,
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriorityBody {
+    recipient: ParticipantId,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    topic: Option<String>,
+    /// Operators may ask for another sender; everyone else asks as themself.
+    #[serde(default)]
+    sender: Option<ParticipantId>,
+    #[serde(default)]
+    at_ms: Option<u64>,
+}
+
+async fn priority(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<Json<PriorityDecision>, Failure> {
+    let who = s.who(&headers)?;
+    let b: PriorityBody = body(&raw)?;
+    let sender = match b.sender {
+        Some(x) if who.admin => x,
+        Some(x) if x != who.id => {
+            return Err(fail(
+                StatusCode::FORBIDDEN,
+                "only an operator may ask for another sender",
+            ));
+        }
+        _ => who.id.clone(),
+    };
+    let m = Message {
+        sender: Some(sender),
+        recipient: b.recipient,
+        text: b.text,
+        topic: b.topic,
+        at_ms: b.at_ms.unwrap_or_else(now_ms),
+    };
+    Ok(Json(s.dir()?.prioritize(&m)?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditParams {
+    #[serde(default)]
+    participant: Option<String>,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    participant: String,
+    entries: Vec<AuditEntry>,
+}
+
+async fn audit(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    params: Result<QueryParams<AuditParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditPage>, Failure> {
+    let who = s.who(&headers)?;
+    let QueryParams(p) = params.map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let id = match p.participant {
+        Some(x) => pid(&x)?,
+        None => who.id.clone(),
+    };
+    who.may_act_for(&id)?;
+    let entries = s
+        .dir()?
+        .audit_of(&id, p.limit.unwrap_or(100).min(1_000))
+        .await?;
+    Ok(Json(AuditPage {
+        participant: id.to_string(),
+        entries,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_count_and_reset() {
+        let mut w = Windows::default();
+        for _ in 0..3 {
+            assert!(w.hit("discovery", "a@x", 3, 3_600, 1_000).is_ok());
+        }
+        assert_eq!(w.hit("discovery", "a@x", 3, 3_600, 1_500), Err(3_100));
+        assert!(w.hit("discovery", "b@x", 3, 3_600, 1_500).is_ok());
+        assert!(w.hit("discovery", "a@x", 3, 3_600, 4_600).is_ok());
+    }
+}

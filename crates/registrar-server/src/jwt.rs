@@ -1,0 +1,178 @@
+//! Bearer tokens of the directory API: JSON Web Tokens (RFC 7519) signed with HMAC-SHA-256 (`HS256`,
+//! RFC 7518 §3.2) under the key of `directory.jwt_secret`. The requester is the token's `sub`, never a
+//! parameter; `exp` is required and checked; `nbf` when present; `scope` (space-separated) may hold `admin`.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// What a valid token says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Claims {
+    pub(crate) sub: String,
+    pub(crate) admin: bool,
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Body {
+    sub: String,
+    exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nbf: Option<u64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    scope: String,
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+fn b64url_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = B64.iter().position(|&b| b == c)? as u32;
+        acc = (acc << 6) | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    // Leftover bits must be zero padding of fewer than 6 bits (a length of 4n+1 is never valid).
+    (bits < 6 && acc == 0).then_some(out)
+}
+
+/// HMAC-SHA-256 (RFC 2104).
+fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let mut inner = Sha256::new();
+    inner.update(k.map(|b| b ^ 0x36));
+    inner.update(msg);
+    let mut outer = Sha256::new();
+    outer.update(k.map(|b| b ^ 0x5c));
+    outer.update(inner.finalize());
+    outer.finalize().into()
+}
+
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
+/// Why a token was refused (the message of the 401; never the token itself).
+pub(crate) fn verify(token: &str, secret: &[u8], now_secs: u64) -> Result<Claims, &'static str> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(b), Some(sig), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err("the bearer token is not a JWT");
+    };
+    let header: Header = b64url_decode(h)
+        .and_then(|j| serde_json::from_slice(&j).ok())
+        .ok_or("the token's header does not decode")?;
+    if header.alg != "HS256" {
+        return Err("the token's algorithm is not HS256");
+    }
+    let sig = b64url_decode(sig).ok_or("the token's signature does not decode")?;
+    let want = hmac_sha256(secret, format!("{h}.{b}").as_bytes());
+    if !same(&sig, &want) {
+        return Err("the token's signature does not verify");
+    }
+    let body: Body = b64url_decode(b)
+        .and_then(|j| serde_json::from_slice(&j).ok())
+        .ok_or("the token's claims do not decode (sub and exp are required)")?;
+    if body.exp <= now_secs {
+        return Err("the token has expired");
+    }
+    if body.nbf.is_some_and(|n| n > now_secs) {
+        return Err("the token is not valid yet");
+    }
+    Ok(Claims {
+        admin: body.scope.split(' ').any(|s| s == "admin"),
+        sub: body.sub,
+    })
+}
+
+/// A token for `sub` valid until `exp` (seconds since the epoch), with `admin` scope if asked
+/// (`registrar token`).
+pub(crate) fn mint(sub: &str, exp: u64, admin: bool, secret: &[u8]) -> String {
+    let h = b64url_encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let body = Body {
+        sub: sub.to_owned(),
+        exp,
+        nbf: None,
+        scope: if admin { "admin".into() } else { String::new() },
+    };
+    let b = b64url_encode(&serde_json::to_vec(&body).unwrap_or_default());
+    let sig = b64url_encode(&hmac_sha256(secret, format!("{h}.{b}").as_bytes()));
+    format!("{h}.{b}.{sig}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64url_round_trips() {
+        for len in 0..40 {
+            let v: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            assert_eq!(b64url_decode(&b64url_encode(&v)).unwrap(), v);
+        }
+        assert_eq!(b64url_encode(b"hi?"), "aGk_");
+        assert!(b64url_decode("a").is_none());
+        assert!(b64url_decode("a=").is_none());
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231_case_2() {
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn tokens_verify_and_expire_and_tampering_is_refused() {
+        let t = mint("alice@lab.example", 2_000, true, b"k");
+        assert_eq!(
+            verify(&t, b"k", 1_000),
+            Ok(Claims {
+                sub: "alice@lab.example".into(),
+                admin: true
+            })
+        );
+        assert_eq!(verify(&t, b"k", 2_000), Err("the token has expired"));
+        assert!(verify(&t, b"other", 1_000).is_err());
+        let mut parts: Vec<&str> = t.split('.').collect();
+        let forged = b64url_encode(br#"{"sub":"mallory@x","exp":9999999999,"scope":"admin"}"#);
+        parts[1] = &forged;
+        assert!(verify(&parts.join("."), b"k", 1_000).is_err());
+        let none = format!("{}.{}.", b64url_encode(br#"{"alg":"none"}"#), parts[1]);
+        assert!(verify(&none, b"k", 1_000).is_err());
+        assert!(verify("garbage", b"k", 1_000).is_err());
+    }
+}

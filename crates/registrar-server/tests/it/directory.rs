@@ -1,0 +1,291 @@
+//! The directory's HTTP API over the wire, against the real binary: bearer tokens (made by `registrar
+//! token`), participants, discovery with live availability from the registrar's presence, the audit trail,
+//! ratings, priority, rate limits, export and erasure, and the API being off without a key.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+use crate::support::{Server, bin};
+
+const KEY: &str = "a-test-key-of-some-length";
+
+fn token(subject: &str, admin: bool, hours: &str) -> String {
+    let mut args = vec!["token", subject, "--hours", hours];
+    if admin {
+        args.push("--admin");
+    }
+    let mut c = Command::new(bin())
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(c.stdin.take().unwrap(), "{KEY}").unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+fn call(s: &Server, method: &str, path: &str, tok: &str, body: &str) -> (u16, String, String) {
+    let auth = if tok.is_empty() {
+        String::new()
+    } else {
+        format!("Authorization: Bearer {tok}\r\n")
+    };
+    let ct = if body.is_empty() {
+        ""
+    } else {
+        "application/json"
+    };
+    s.try_http_full(method, path, &auth, ct, body).unwrap()
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn person(id: &str, name: &str, org: &str) -> String {
+    let local = id.split('@').next().unwrap();
+    serde_json::json!({
+        "id": id,
+        "entity": "human",
+        "identities": [{
+            "name": name,
+            "organization": org,
+            "email": id,
+            "sip_aor": format!("sip:{local}@example.com"),
+        }],
+    })
+    .to_string()
+}
+
+#[test]
+fn directory_api_end_to_end() {
+    let s = Server::start(
+        "",
+        &format!("[directory]\njwt_secret = \"{KEY}\"\ndiscovery_per_hour = 4\n"),
+    );
+    let admin = token("ops@example.com", true, "1");
+    let alice = token("alice@example.com", false, "1");
+    let bob = token("bob@example.com", false, "1");
+
+    // Authentication: none, garbage, another key's, expired.
+    let (st, head, body) = call(&s, "GET", "/v1/participants/alice@example.com", "", "");
+    assert_eq!(st, 401, "{body}");
+    assert!(head.contains("www-authenticate: bearer"), "{head}");
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("bearer token")
+    );
+    assert_eq!(call(&s, "GET", "/v1/audit", "not.a.jwt", "").0, 401);
+    let expired = token("alice@example.com", false, "0");
+    let (st, _, body) = call(&s, "GET", "/v1/audit", &expired, "");
+    assert_eq!(st, 401);
+    assert!(body.contains("expired"), "{body}");
+    assert!(!s.log().contains(&alice), "a token reached the log");
+
+    // Participants: the operator creates them; bob may not write alice's record.
+    for (id, name, org) in [
+        ("alice@example.com", "Alice Martin", "AI Lab"),
+        ("bob@example.com", "Bob Stone", "AI Lab"),
+    ] {
+        let (st, _, body) = call(
+            &s,
+            "PUT",
+            &format!("/v1/participants/{id}"),
+            &admin,
+            &person(id, name, org),
+        );
+        assert_eq!(st, 201, "{body}");
+    }
+    let (st, _, _) = call(
+        &s,
+        "PUT",
+        "/v1/participants/alice@example.com",
+        &bob,
+        &person("alice@example.com", "Mallory", "x"),
+    );
+    assert_eq!(st, 403);
+    let (st, _, body) = call(
+        &s,
+        "PUT",
+        "/v1/participants/alice@example.com",
+        &alice,
+        "{\"id\": 3}",
+    );
+    assert_eq!(st, 400);
+    assert!(json(&body)["error"].is_string());
+    // Alice updates herself: 204.
+    let (st, _, _) = call(
+        &s,
+        "PUT",
+        "/v1/participants/alice@example.com",
+        &alice,
+        &person("alice@example.com", "Alice Martin", "AI Lab"),
+    );
+    assert_eq!(st, 204);
+
+    // Alice is online: the registrar's presence says so, and discovery shows it.
+    let pidf = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@example.com\"><tuple id=\"x\"><status><basic>open</basic></status></tuple></presence>";
+    let (st, _) = s
+        .try_http(
+            "PUT",
+            "/v1/presence/sip:alice@example.com",
+            "application/pidf+xml",
+            pidf,
+        )
+        .unwrap();
+    assert_eq!(st, 200);
+    let q = r#"{"text": "Alise Martin", "hints": {"organization": "AI Lab"}}"#;
+    let (st, _, body) = call(&s, "POST", "/v1/discovery", &bob, q);
+    assert_eq!(st, 200, "{body}");
+    let r = json(&body);
+    assert_eq!(r["outcome"], "resolved", "{body}");
+    assert_eq!(r["candidates"]["participant"]["id"], "alice@example.com");
+    assert_eq!(r["candidates"]["availability"], "available");
+    let (st, _, _) = call(&s, "POST", "/v1/discovery", &bob, "{\"txt\": 1}");
+    assert_eq!(st, 400);
+
+    // Profile view, then alice's audit trail names bob.
+    let (st, _, body) = call(&s, "GET", "/v1/participants/alice@example.com", &bob, "");
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(json(&body)["name"], "Alice Martin");
+    let (st, _, body) = call(&s, "GET", "/v1/audit", &alice, "");
+    assert_eq!(st, 200);
+    let trail = json(&body);
+    let entries = trail["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 2, "{body}");
+    assert_eq!(entries[0]["action"], "profile_view");
+    assert_eq!(entries[1]["action"], "discovered");
+    assert_eq!(entries[1]["actor"]["id"], "bob@example.com");
+    // Bob may not read alice's trail; the operator may.
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            "/v1/audit?participant=alice@example.com",
+            &bob,
+            ""
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            "/v1/audit?participant=alice@example.com",
+            &admin,
+            ""
+        )
+        .0,
+        200
+    );
+
+    // Ratings and priority.
+    let (st, _, _) = call(
+        &s,
+        "POST",
+        "/v1/ratings",
+        &bob,
+        r#"{"ratee": "alice@example.com", "category": "technical", "score": 90}"#,
+    );
+    assert_eq!(st, 204);
+    let (st, _, _) = call(
+        &s,
+        "POST",
+        "/v1/ratings",
+        &bob,
+        r#"{"ratee": "bob@example.com", "category": "technical", "score": 90}"#,
+    );
+    assert_eq!(st, 400);
+    let (st, _, body) = call(
+        &s,
+        "POST",
+        "/v1/priority",
+        &bob,
+        r#"{"recipient": "alice@example.com", "text": "lunch?"}"#,
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(json(&body)["delivery"], "deliver");
+
+    // The rate limit: four discoveries an hour in this configuration; the two above count (a malformed
+    // request too), two more pass, then 429.
+    assert_eq!(call(&s, "POST", "/v1/discovery", &bob, q).0, 200);
+    assert_eq!(call(&s, "POST", "/v1/discovery", &bob, q).0, 200);
+    let (st, head, body) = call(&s, "POST", "/v1/discovery", &bob, q);
+    assert_eq!(st, 429, "{body}");
+    assert!(head.contains("retry-after: "), "{head}");
+    // Another requester has a budget of their own.
+    assert_eq!(call(&s, "POST", "/v1/discovery", &alice, q).0, 200);
+
+    // Export (alice herself; not bob), then erasure.
+    assert_eq!(
+        call(
+            &s,
+            "GET",
+            "/v1/participants/alice@example.com/export",
+            &bob,
+            ""
+        )
+        .0,
+        403
+    );
+    let (st, _, body) = call(
+        &s,
+        "GET",
+        "/v1/participants/alice@example.com/export",
+        &alice,
+        "",
+    );
+    assert_eq!(st, 200);
+    let e = json(&body);
+    assert_eq!(e["participant"]["id"], "alice@example.com");
+    assert_eq!(e["ratings_received"][0]["rater"], "bob@example.com");
+    assert!(e["audit"].as_array().unwrap().len() >= 3);
+    assert_eq!(
+        call(&s, "DELETE", "/v1/participants/alice@example.com", &bob, "").0,
+        403
+    );
+    assert_eq!(
+        call(
+            &s,
+            "DELETE",
+            "/v1/participants/alice@example.com",
+            &alice,
+            ""
+        )
+        .0,
+        204
+    );
+    assert_eq!(
+        call(&s, "GET", "/v1/participants/alice@example.com", &admin, "").0,
+        404
+    );
+    let (_, _, body) = call(
+        &s,
+        "GET",
+        "/v1/audit?participant=alice@example.com",
+        &admin,
+        "",
+    );
+    assert!(
+        json(&body)["entries"].as_array().unwrap().is_empty(),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_directory_api_is_off_without_a_key() {
+    let s = Server::start("", "");
+    let (st, _, body) = call(&s, "POST", "/v1/discovery", "x.y.z", "{}");
+    assert_eq!(st, 503);
+    assert!(
+        json(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("directory.jwt_secret")
+    );
+}
