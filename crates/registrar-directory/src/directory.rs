@@ -4,12 +4,13 @@
 //!
 //! [`DirectoryStore`]: crate::DirectoryStore
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use crate::Error;
 use crate::audit::{AuditAction, AuditEntry, AuditParty};
+use crate::contact::{ContactRequest, ContactState, NOTE_MAX};
 use crate::graph::{Graph, Ratings, proximity_score, trust, trust_with, weights};
 use crate::model::{
     EntityType, Expertise, Field, Participant, ParticipantId, Relationship, TopicRole,
@@ -71,6 +72,8 @@ pub enum DirectoryChange {
     PutPriority(PrioritySettings),
     /// An audit entry to append.
     Audit(AuditEntry),
+    /// A contact request was made or changed.
+    PutContact(ContactRequest),
 }
 
 /// How urgent the requester's need is (urgent queries weigh availability more).
@@ -205,6 +208,8 @@ pub struct Directory<I: SearchIndex> {
     priorities: HashMap<ParticipantId, PrioritySettings>,
     /// When each expert was last routed a request (ms), for fair spreading; in memory only.
     last_routed: HashMap<ParticipantId, u64>,
+    contacts: BTreeMap<u64, ContactRequest>,
+    next_contact: u64,
     index: I,
 }
 
@@ -237,6 +242,8 @@ impl<I: SearchIndex> Directory<I> {
             by_org: HashMap::new(),
             priorities: HashMap::new(),
             last_routed: HashMap::new(),
+            contacts: BTreeMap::new(),
+            next_contact: 1,
             index,
         }
     }
@@ -251,6 +258,7 @@ impl<I: SearchIndex> Directory<I> {
             topics,
             ratings,
             priorities,
+            contacts,
         } = snapshot;
         d.participants.reserve(participants.len());
         // Topics first go into the maps, so each participant is indexed once with its topics.
@@ -296,7 +304,124 @@ impl<I: SearchIndex> Directory<I> {
                 d.priorities.insert(s.participant.clone(), s);
             }
         }
+        for c in contacts {
+            d.next_contact = d.next_contact.max(c.id + 1);
+            if d.participants.contains_key(&c.from) && d.participants.contains_key(&c.to) {
+                d.contacts.insert(c.id, c);
+            }
+        }
         d
+    }
+
+    /// `req` asks to be put in touch with `to`. A participant `req` may not see cannot be asked (unknown,
+    /// as if it did not exist); a denied contact is refused with its reason; a requester on `to`'s
+    /// auto-accept list is approved at once; an undecided request from the same requester is returned again
+    /// rather than repeated. The changes include the audit entry of the permission decision.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Forbidden`], [`Error::Invalid`] (a note over 500 bytes, an
+    /// anonymous requester, or asking oneself).
+    pub fn ask_contact(
+        &mut self,
+        req: &Requester,
+        to: &ParticipantId,
+        note: &str,
+        now_ms: u64,
+    ) -> Result<(ContactRequest, Vec<DirectoryChange>), Error> {
+        let Some(from) = req.id.clone() else {
+            return Err(Error::Invalid(
+                "an anonymous requester cannot ask for contact".into(),
+            ));
+        };
+        if &from == to {
+            return Err(Error::Invalid("nobody asks to contact themself".into()));
+        }
+        if note.len() > NOTE_MAX {
+            return Err(Error::Invalid(format!("note: at most {NOTE_MAX} bytes")));
+        }
+        let (permission, mut changes) = self.contact_permission(req, to, now_ms);
+        let Some(permission) = permission else {
+            return Err(Error::UnknownParticipant(to.to_string()));
+        };
+        if let Permission::Denied { reason } = &permission {
+            return Err(Error::Forbidden(reason.clone()));
+        }
+        if let Some(open) = self
+            .contacts
+            .values()
+            .find(|c| c.from == from && &c.to == to && c.state_at(now_ms) == ContactState::Pending)
+        {
+            return Ok((open.clone(), changes));
+        }
+        let granted = self
+            .participants
+            .get(to)
+            .is_some_and(|p| p.permissions.auto_accept.contains(&from));
+        let c = ContactRequest {
+            id: self.next_contact,
+            from,
+            to: to.clone(),
+            note: note.to_owned(),
+            created_ms: now_ms,
+            state: if granted {
+                ContactState::Approved
+            } else {
+                ContactState::Pending
+            },
+            decided_ms: granted.then_some(now_ms),
+        };
+        self.next_contact += 1;
+        self.contacts.insert(c.id, c.clone());
+        changes.push(DirectoryChange::PutContact(c.clone()));
+        Ok((c, changes))
+    }
+
+    /// `actor` approves or declines request `id` (only its recipient may, while it is pending).
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`] (no such request for `actor`), [`Error::Forbidden`] (decided or
+    /// expired already).
+    pub fn decide_contact(
+        &mut self,
+        actor: &ParticipantId,
+        id: u64,
+        approve: bool,
+        now_ms: u64,
+    ) -> Result<(ContactRequest, Vec<DirectoryChange>), Error> {
+        let Some(c) = self.contacts.get_mut(&id).filter(|c| &c.to == actor) else {
+            return Err(Error::UnknownParticipant(format!("contact request {id}")));
+        };
+        match c.state_at(now_ms) {
+            ContactState::Pending => {}
+            ContactState::Expired => {
+                return Err(Error::Forbidden(format!(
+                    "contact request {id} expired (undecided for 24 h)"
+                )));
+            }
+            _ => {
+                return Err(Error::Forbidden(format!(
+                    "contact request {id} was decided already"
+                )));
+            }
+        }
+        c.state = if approve {
+            ContactState::Approved
+        } else {
+            ContactState::Declined
+        };
+        c.decided_ms = Some(now_ms);
+        let c = c.clone();
+        Ok((c.clone(), vec![DirectoryChange::PutContact(c)]))
+    }
+
+    /// The contact requests `id` made or received, newest first, as of `now_ms` (expired ones marked).
+    pub fn contact_requests(&self, id: &ParticipantId, now_ms: u64) -> Vec<ContactRequest> {
+        self.contacts
+            .values()
+            .rev()
+            .filter(|c| &c.from == id || &c.to == id)
+            .map(|c| c.clone().at(now_ms))
+            .collect()
     }
 
     /// Participants held.
@@ -686,6 +811,7 @@ impl<I: SearchIndex> Directory<I> {
         }
         self.priorities.remove(id);
         self.last_routed.remove(id);
+        self.contacts.retain(|_, c| &c.from != id && &c.to != id);
         let actor = match actor {
             Some(a) if a == id => AuditParty::tombstone(id),
             other => AuditParty::actor(other),

@@ -13,6 +13,9 @@ pub enum Error {
     /// A value is out of range or malformed.
     #[error("invalid value: {0}")]
     Invalid(String),
+    /// The rules forbid it (the reason says which).
+    #[error("not allowed: {0}")]
+    Forbidden(String),
     /// The store failed; the change was not made durable.
     #[error("directory storage: {0}")]
     Storage(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -15,10 +15,11 @@
 //! answer's audit entries and every change are stored before the answer returns (fail-stop on a failed change).
 //!
 //! What it does not do: storage engines other than memory (the embedded and PostgreSQL stores and the
-//! tantivy index are in `registrar-storage`), the HTTP API and federation, and wiring into the `registrar`
-//! server (both issue 9). See the crate README.
+//! tantivy index are in `registrar-storage`), the HTTP API (in `registrar-server`) and federation (issue 9).
+//! See the crate README.
 
 pub mod audit;
+pub mod contact;
 mod directory;
 mod error;
 pub mod graph;

@@ -12,6 +12,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::Error;
 use crate::audit::AuditEntry;
+use crate::contact::ContactRequest;
 use crate::directory::{
     Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Query, Resolution,
 };
@@ -300,6 +301,56 @@ impl<I: SearchIndex> DirectoryService<I> {
         now_ms: u64,
     ) -> Result<(), Error> {
         self.change(|d| d.erase(actor, id, now_ms)).await
+    }
+
+    /// `requester` asks to be put in touch with `to` (see [`Directory::ask_contact`]).
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Forbidden`], [`Error::Invalid`], [`Error::Storage`].
+    pub async fn ask_contact(
+        &self,
+        requester: &ParticipantId,
+        to: &ParticipantId,
+        note: &str,
+        now_ms: u64,
+    ) -> Result<ContactRequest, Error> {
+        let _order = self.writer.lock().await;
+        let (c, changes) = {
+            let mut d = self.write()?;
+            let req = d.requester(Some(requester));
+            d.ask_contact(&req, to, note, now_ms)?
+        };
+        self.persist(&changes).await?;
+        Ok(c)
+    }
+
+    /// `actor` approves or declines contact request `id`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Forbidden`], [`Error::Storage`].
+    pub async fn decide_contact(
+        &self,
+        actor: &ParticipantId,
+        id: u64,
+        approve: bool,
+        now_ms: u64,
+    ) -> Result<ContactRequest, Error> {
+        let _order = self.writer.lock().await;
+        let (c, changes) = self.write()?.decide_contact(actor, id, approve, now_ms)?;
+        self.persist(&changes).await?;
+        Ok(c)
+    }
+
+    /// The contact requests `id` made or received, newest first.
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the service stopped.
+    pub fn contact_requests(
+        &self,
+        id: &ParticipantId,
+        now_ms: u64,
+    ) -> Result<Vec<ContactRequest>, Error> {
+        Ok(self.read()?.contact_requests(id, now_ms))
     }
 
     /// Who looked `id` up, newest first (at most `limit`).

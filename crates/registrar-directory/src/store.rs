@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub ratings: Vec<TrustRating>,
     /// Priority settings.
     pub priorities: Vec<PrioritySettings>,
+    /// Contact requests.
+    pub contacts: Vec<crate::contact::ContactRequest>,
 }
 
 /// Durable storage of the directory.
@@ -54,6 +56,7 @@ struct Tables {
     topics: HashMap<(ParticipantId, String), TopicSubscription>,
     ratings: HashMap<(ParticipantId, ParticipantId, crate::model::TrustCategory), TrustRating>,
     priorities: HashMap<ParticipantId, PrioritySettings>,
+    contacts: HashMap<u64, crate::contact::ContactRequest>,
     audit: VecDeque<AuditEntry>,
 }
 
@@ -82,6 +85,7 @@ fn apply_one(t: &mut Tables, c: &DirectoryChange) {
             t.topics.retain(|(p, _), _| p != id);
             t.ratings.retain(|(a, b, _), _| a != id && b != id);
             t.priorities.remove(id);
+            t.contacts.retain(|_, c| &c.from != id && &c.to != id);
             let audit = std::mem::take(&mut t.audit);
             t.audit = audit
                 .into_iter()
@@ -105,6 +109,9 @@ fn apply_one(t: &mut Tables, c: &DirectoryChange) {
         }
         DirectoryChange::PutPriority(p) => {
             t.priorities.insert(p.participant.clone(), p.clone());
+        }
+        DirectoryChange::PutContact(c) => {
+            t.contacts.insert(c.id, c.clone());
         }
         DirectoryChange::Audit(e) => {
             if t.audit.len() >= MEMORY_AUDIT_CAP {
@@ -139,6 +146,7 @@ impl DirectoryStore for MemoryDirectoryStore {
             topics: t.topics.values().cloned().collect(),
             ratings: t.ratings.values().cloned().collect(),
             priorities: t.priorities.values().cloned().collect(),
+            contacts: t.contacts.values().cloned().collect(),
         })
     }
 

@@ -27,6 +27,7 @@ pub(crate) struct DirectorySection {
     pub(crate) jwt_secret: String,
     pub(crate) discovery_per_hour: u32,
     pub(crate) ratings_per_day: u32,
+    pub(crate) contact_requests_per_hour: u32,
     /// Shared mode: the PostgreSQL of the directory (required there for the API to be on).
     pub(crate) database_url: String,
 }
@@ -37,6 +38,7 @@ impl Default for DirectorySection {
             jwt_secret: String::new(),
             discovery_per_hour: 100,
             ratings_per_day: 50,
+            contact_requests_per_hour: 20,
             database_url: String::new(),
         }
     }

@@ -39,6 +39,7 @@ pub(crate) type Directory = DirectoryService<MemorySearchIndex>;
 pub(crate) struct RateLimits {
     pub(crate) discovery_per_hour: u32,
     pub(crate) ratings_per_day: u32,
+    pub(crate) contact_requests_per_hour: u32,
 }
 
 /// Fixed-window counters per (kind, requester); windows that ended are dropped as the map grows.
@@ -108,6 +109,9 @@ pub(crate) fn router(
         .route("/v1/ratings", post(rating))
         .route("/v1/priority", post(priority))
         .route("/v1/audit", get(audit))
+        .route("/v1/contact-requests", post(ask_contact).get(list_contacts))
+        .route("/v1/contact-requests/{id}/approve", post(approve_contact))
+        .route("/v1/contact-requests/{id}/decline", post(decline_contact))
         .with_state(DirState {
             dir,
             secret: Arc::from(secret.as_bytes()),
@@ -158,6 +162,7 @@ impl From<registrar_directory::Error> for Failure {
         let status = match &e {
             E::InvalidId(_) | E::Invalid(_) => StatusCode::BAD_REQUEST,
             E::UnknownParticipant(_) => StatusCode::NOT_FOUND,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
         fail(status, e.to_string())
@@ -657,6 +662,73 @@ async fn audit(
         participant: id.to_string(),
         entries,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AskBody {
+    to: ParticipantId,
+    #[serde(default)]
+    note: String,
+}
+
+async fn ask_contact(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    s.limit(
+        "contact requests",
+        &who,
+        s.limits.contact_requests_per_hour,
+        3_600,
+    )?;
+    let b: AskBody = body(&raw)?;
+    let c = s
+        .dir()?
+        .ask_contact(&who.id, &b.to, &b.note, now_ms())
+        .await?;
+    Ok((StatusCode::CREATED, Json(c)).into_response())
+}
+
+async fn list_contacts(State(s): State<DirState>, headers: HeaderMap) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let list = s.dir()?.contact_requests(&who.id, now_ms())?;
+    Ok(Json(list).into_response())
+}
+
+async fn decide(
+    s: &DirState,
+    headers: &HeaderMap,
+    id: &str,
+    approve: bool,
+) -> Result<Response, Failure> {
+    let who = s.who(headers)?;
+    let id: u64 = id
+        .parse()
+        .map_err(|_| fail(StatusCode::BAD_REQUEST, "a contact request id is a number"))?;
+    let c = s
+        .dir()?
+        .decide_contact(&who.id, id, approve, now_ms())
+        .await?;
+    Ok(Json(c).into_response())
+}
+
+async fn approve_contact(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    decide(&s, &headers, &id, true).await
+}
+
+async fn decline_contact(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    decide(&s, &headers, &id, false).await
 }
 
 #[cfg(test)]

@@ -646,6 +646,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let limits = crate::directory_api::RateLimits {
         discovery_per_hour: cfg.directory.discovery_per_hour,
         ratings_per_day: cfg.directory.ratings_per_day,
+        contact_requests_per_hour: cfg.directory.contact_requests_per_hour,
     };
     let app = crate::http::router(Arc::clone(&ep), prometheus).merge(crate::directory_api::router(
         directory,

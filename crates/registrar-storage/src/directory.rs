@@ -4,7 +4,8 @@
 //! - table `directory`: `p␟id` participant, `r␟from␟to` relationship (and `R␟to␟from`, empty, so an
 //!   erasure finds the relationships others declared to the erased participant), `t␟id␟topic` topic
 //!   subscription, `g␟rater␟ratee␟category` rating (and `G␟ratee␟rater␟category`), `s␟id` priority
-//!   settings, `m␟audit_seq` the next audit sequence number.
+//!   settings, `c␟id` contact request (and `K␟party␟id`, empty, for each of its two parties),
+//!   `m␟audit_seq` the next audit sequence number.
 //! - table `directory_audit`: `S␟subject␟seq` entry (seq zero-padded, so a subject's entries are in time
 //!   order), `A␟actor␟seq` → the entry's key (so an erasure finds the entries the erased participant made).
 //!
@@ -118,6 +119,24 @@ impl EmbeddedDirectoryStore {
         for (k, _) in scan(Table::Directory, &under("t"))? {
             ops.push((Table::Directory, k, None));
         }
+        // Contact requests either way, with both parties' mirror keys.
+        for (k, _) in scan(Table::Directory, &under("K"))? {
+            let Some(n) = k.rsplit(SEP).next().map(str::to_owned) else {
+                continue;
+            };
+            if let Some(v) = j
+                .get_now(Table::Directory, &key(&["c", &n]))
+                .map_err(from_storage)?
+            {
+                let c: registrar_directory::contact::ContactRequest =
+                    serde_json::from_slice(&v).map_err(storage)?;
+                for party in [&c.from, &c.to] {
+                    ops.push((Table::Directory, key(&["K", party.as_str(), &n]), None));
+                }
+            }
+            ops.push((Table::Directory, key(&["c", &n]), None));
+            ops.push((Table::Directory, k, None));
+        }
         // The audit: entries about them go; entries they made name their tombstone instead.
         for (k, v) in scan(Table::Audit, &under("S"))? {
             // The actor's index entry names this entry's key (and so the erased id): it goes too.
@@ -195,6 +214,13 @@ impl DirectoryStore for EmbeddedDirectoryStore {
                     DirectoryChange::PutPriority(s) => {
                         ops.push((d, key(&["s", s.participant.as_str()]), Some(json(s)?)));
                     }
+                    DirectoryChange::PutContact(c) => {
+                        let n = format!("{:020}", c.id);
+                        ops.push((d, key(&["c", &n]), Some(json(c)?)));
+                        for party in [&c.from, &c.to] {
+                            ops.push((d, key(&["K", party.as_str(), &n]), Some(Vec::new())));
+                        }
+                    }
                     DirectoryChange::Audit(e) => {
                         let Some(subject) = party_key(&e.subject) else {
                             continue;
@@ -237,6 +263,7 @@ impl DirectoryStore for EmbeddedDirectoryStore {
                     "t" => serde_json::from_slice(v).map(|t| s.topics.push(t)),
                     "g" => serde_json::from_slice(v).map(|r| s.ratings.push(r)),
                     "s" => serde_json::from_slice(v).map(|p| s.priorities.push(p)),
+                    "c" => serde_json::from_slice(v).map(|c| s.contacts.push(c)),
                     _ => Ok(()),
                 };
                 if let Err(e) = r {
@@ -305,6 +332,14 @@ mod tests {
                 .await
                 .unwrap();
         }
+        // Contact requests both ways.
+        for (a, b) in [(0, 1), (2, 0)] {
+            let req = d.requester(Some(&ids[a]));
+            store
+                .apply(&d.ask_contact(&req, &ids[b], "hi", 2).unwrap().1)
+                .await
+                .unwrap();
+        }
         store
             .apply(&d.erase(Some(&ids[0]), &ids[0], 3).unwrap())
             .await
@@ -319,10 +354,10 @@ mod tests {
                 );
             }
         }
-        // Bob and carol's trails are whole: each viewed by bob, carol, the anonymous requester and alice's
-        // tombstone.
+        // Bob's trail is whole: viewed by bob, carol, the anonymous requester and alice's tombstone, and
+        // alice's tombstone asked to contact him.
         let trail = store.audit_of(&ids[1], 10).await.unwrap();
-        assert_eq!(trail.len(), 4);
+        assert_eq!(trail.len(), 5);
         assert!(
             trail
                 .iter()

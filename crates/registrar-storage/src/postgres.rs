@@ -14,11 +14,18 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 
 /// The schema's migrations, in order (each a file of `migrations/`).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "directory",
-    include_str!("../migrations/0001_directory.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "directory",
+        include_str!("../migrations/0001_directory.sql"),
+    ),
+    (
+        2,
+        "contact requests",
+        include_str!("../migrations/0002_contact_requests.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator {
@@ -226,6 +233,20 @@ impl DirectoryStore for PostgresDirectoryStore {
                     .await
                     .map_err(pg)?;
                 }
+                DirectoryChange::PutContact(c) => {
+                    sqlx::query(
+                        "INSERT INTO directory_contacts (id, from_id, to_id, record) \
+                         VALUES ($1, $2, $3, $4::jsonb) \
+                         ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record",
+                    )
+                    .bind(i64::try_from(c.id).map_err(pg)?)
+                    .bind(c.from.as_str())
+                    .bind(c.to.as_str())
+                    .bind(json(c)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(pg)?;
+                }
                 DirectoryChange::Audit(e) => {
                     let Some(subject) = party(&e.subject) else {
                         continue;
@@ -274,6 +295,7 @@ impl DirectoryStore for PostgresDirectoryStore {
             topics: all(p, "SELECT record::text FROM directory_topics").await?,
             ratings: all(p, "SELECT record::text FROM directory_ratings").await?,
             priorities: all(p, "SELECT record::text FROM directory_priorities").await?,
+            contacts: all(p, "SELECT record::text FROM directory_contacts").await?,
         })
     }
 

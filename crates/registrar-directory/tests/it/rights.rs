@@ -463,3 +463,109 @@ async fn a_directory_restored_from_its_store_answers_the_same() {
     assert_eq!(restored.proximity(&a.id, &b.id, 3), Some(1));
     assert_eq!(restored.experts("kubernetes", Expertise::Beginner).len(), 1);
 }
+
+#[tokio::test]
+async fn contact_requests_follow_the_rules_expire_and_survive_a_restore() {
+    use registrar_directory::contact::{ContactState, EXPIRY_MS};
+    use registrar_directory::model::{ApprovalLevel, CrossOrgPolicy, Discoverability, OrgContext};
+    let store = MemoryDirectoryStore::new();
+    let mut d = Directory::new(MemorySearchIndex::new());
+    let alice = person("alice", "Lab", "eu");
+    let bob = person("bob", "Lab", "eu");
+    let mut carol = person("carol", "Web", "us");
+    carol.permissions.discoverability = Discoverability::Stealth;
+    let mut dave = person("dave", "Ops", "eu");
+    dave.org = Some(OrgContext {
+        organization: "Ops".into(),
+        cross_org: CrossOrgPolicy {
+            allow_external_contact: false,
+            approval: ApprovalLevel::default(),
+            ..CrossOrgPolicy::default()
+        },
+        ..OrgContext::default()
+    });
+    let mut erin = person("erin", "Lab", "eu");
+    erin.permissions.auto_accept.push(bob.id.clone());
+    for p in [&alice, &bob, &carol, &dave, &erin] {
+        store.apply(&d.put_participant(p.clone())).await.unwrap();
+    }
+    let bob_req = d.requester(Some(&bob.id));
+    // Asking: pending, audited; asking again returns the same request.
+    let (c, changes) = d
+        .ask_contact(&bob_req, &alice.id, "about the paper", 1_000)
+        .unwrap();
+    assert_eq!((c.id, c.state), (1, ContactState::Pending));
+    assert!(
+        changes
+            .iter()
+            .any(|x| matches!(x, DirectoryChange::Audit(_)))
+    );
+    store.apply(&changes).await.unwrap();
+    assert_eq!(
+        d.ask_contact(&bob_req, &alice.id, "again", 2_000)
+            .unwrap()
+            .0
+            .id,
+        1
+    );
+    // Invisible: unknown; denied: refused with the reason; auto-accepted: approved at once.
+    assert!(matches!(
+        d.ask_contact(&bob_req, &carol.id, "", 0),
+        Err(registrar_directory::Error::UnknownParticipant(_))
+    ));
+    assert!(matches!(
+        d.ask_contact(&bob_req, &dave.id, "", 0),
+        Err(registrar_directory::Error::Forbidden(_))
+    ));
+    let (e, changes) = d.ask_contact(&bob_req, &erin.id, "", 3_000).unwrap();
+    assert_eq!(e.state, ContactState::Approved);
+    store.apply(&changes).await.unwrap();
+    assert!(
+        d.ask_contact(&Requester::anonymous(), &alice.id, "", 0)
+            .is_err()
+    );
+    assert!(d.ask_contact(&bob_req, &bob.id, "", 0).is_err());
+    assert!(
+        d.ask_contact(&bob_req, &alice.id, &"x".repeat(501), 0)
+            .is_err()
+    );
+    // Only the recipient decides, once.
+    assert!(d.decide_contact(&bob.id, 1, true, 4_000).is_err());
+    let (c, changes) = d.decide_contact(&alice.id, 1, true, 4_000).unwrap();
+    assert_eq!(c.state, ContactState::Approved);
+    store.apply(&changes).await.unwrap();
+    assert!(d.decide_contact(&alice.id, 1, false, 5_000).is_err());
+    // A request nobody decides expires after 24 h.
+    let alice_req = d.requester(Some(&alice.id));
+    let (late, changes) = d.ask_contact(&alice_req, &bob.id, "", 10_000).unwrap();
+    store.apply(&changes).await.unwrap();
+    let later = 10_000 + EXPIRY_MS;
+    assert!(matches!(
+        d.decide_contact(&bob.id, late.id, true, later),
+        Err(registrar_directory::Error::Forbidden(_))
+    ));
+    let listed = d.contact_requests(&bob.id, later);
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].state, ContactState::Expired);
+    // Restored from the store: the same requests, and new ones get new numbers.
+    let mut r = Directory::restore(MemorySearchIndex::new(), store.load().await.unwrap());
+    assert_eq!(r.contact_requests(&bob.id, later), listed);
+    let bob_req = r.requester(Some(&bob.id));
+    let (n, _) = r.ask_contact(&bob_req, &alice.id, "", later).unwrap();
+    assert_eq!(n.id, 4);
+    // Erasure takes alice's requests with her.
+    store
+        .apply(&d.erase(None, &alice.id, later).unwrap())
+        .await
+        .unwrap();
+    assert!(
+        store
+            .load()
+            .await
+            .unwrap()
+            .contacts
+            .iter()
+            .all(|c| c.from != alice.id && c.to != alice.id)
+    );
+    assert_eq!(d.contact_requests(&bob.id, later).len(), 1);
+}

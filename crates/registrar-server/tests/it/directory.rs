@@ -221,6 +221,53 @@ fn directory_api_end_to_end() {
     // Another requester has a budget of their own.
     assert_eq!(call(&s, "POST", "/v1/discovery", &alice, q).0, 200);
 
+    // Contact requests: bob asks alice, alice approves; bob cannot decide his own; unknown ids are 404.
+    let (st, _, body) = call(
+        &s,
+        "POST",
+        "/v1/contact-requests",
+        &bob,
+        r#"{"to": "alice@example.com", "note": "about the paper"}"#,
+    );
+    assert_eq!(st, 201, "{body}");
+    let req = json(&body);
+    assert_eq!(req["state"], "pending");
+    let n = req["id"].as_u64().unwrap();
+    assert_eq!(
+        call(
+            &s,
+            "POST",
+            &format!("/v1/contact-requests/{n}/approve"),
+            &bob,
+            ""
+        )
+        .0,
+        404
+    );
+    let (st, _, body) = call(
+        &s,
+        "POST",
+        &format!("/v1/contact-requests/{n}/approve"),
+        &alice,
+        "",
+    );
+    assert_eq!(st, 200, "{body}");
+    assert_eq!(json(&body)["state"], "approved");
+    let (st, _, body) = call(
+        &s,
+        "POST",
+        &format!("/v1/contact-requests/{n}/decline"),
+        &alice,
+        "",
+    );
+    assert_eq!(st, 403, "{body}");
+    let (_, _, body) = call(&s, "GET", "/v1/contact-requests", &bob, "");
+    assert_eq!(json(&body)[0]["state"], "approved");
+    assert_eq!(
+        call(&s, "POST", "/v1/contact-requests/x/approve", &alice, "").0,
+        400
+    );
+
     // Export (alice herself; not bob), then erasure.
     assert_eq!(
         call(

@@ -44,6 +44,7 @@ fn sorted(mut s: Snapshot) -> Snapshot {
         .sort_by(|a, b| (&a.rater, &a.ratee, a.category).cmp(&(&b.rater, &b.ratee, b.category)));
     s.priorities
         .sort_by(|a, b| a.participant.cmp(&b.participant));
+    s.contacts.sort_by_key(|c| c.id);
     s
 }
 
@@ -132,6 +133,14 @@ async fn write(store: &dyn DirectoryStore) -> Directory<MemorySearchIndex> {
         )
         .await
         .unwrap();
+    // Contact requests: alice asks dave, dave asks bob (and bob approves).
+    for (from, to, at) in [("alice", "dave", 450), ("dave", "bob", 460)] {
+        let req = d.requester(Some(&pid(from)));
+        let (_, changes) = d.ask_contact(&req, &pid(to), "hello", at).unwrap();
+        store.apply(&changes).await.unwrap();
+    }
+    let (_, changes) = d.decide_contact(&pid("bob"), 2, true, 470).unwrap();
+    store.apply(&changes).await.unwrap();
     d
 }
 
@@ -144,6 +153,11 @@ async fn check_written(store: &dyn DirectoryStore, reference: &Snapshot) {
     assert_eq!(loaded.relationships.len(), 3);
     assert_eq!(loaded.ratings.len(), 3);
     assert_eq!(loaded.topics[0].topic, "storage");
+    assert_eq!(loaded.contacts.len(), 2);
+    assert_eq!(
+        loaded.contacts[1].state,
+        registrar_directory::contact::ContactState::Approved
+    );
     let log = store.audit_of(&alice, 10).await.unwrap();
     let who: Vec<(AuditParty, AuditAction, u64)> = log
         .iter()
@@ -189,13 +203,17 @@ async fn erase_and_check(
     assert_eq!(after.ratings.len(), 1, "only dave → bob stays");
     assert!(after.topics.is_empty() && after.priorities.is_empty());
     assert!(store.audit_of(&alice, 10).await.unwrap().is_empty());
-    // Alice's view of dave names her tombstone now.
+    // Alice's view of dave and her contact request name her tombstone now; her request is gone.
     let dave = store
         .audit_of(&id("dave@lab.example.com"), 10)
         .await
         .unwrap();
-    assert_eq!(dave.len(), 1);
-    assert_eq!(dave[0].actor, AuditParty::tombstone(&alice));
+    assert_eq!(dave.len(), 2);
+    assert!(
+        dave.iter()
+            .all(|e| e.actor == AuditParty::tombstone(&alice))
+    );
+    assert_eq!(after.contacts.len(), 1, "only dave → bob stays");
     after
 }
 
@@ -235,7 +253,10 @@ async fn embedded_directory_survives_a_reopen_and_erases_completely() {
         .audit_of(&id("dave@lab.example.com"), 10)
         .await
         .unwrap();
-    assert_eq!(dave.iter().map(|e| e.at_ms).collect::<Vec<_>>(), [600, 400]);
+    assert_eq!(
+        dave.iter().map(|e| e.at_ms).collect::<Vec<_>>(),
+        [600, 450, 400]
+    );
     // The memory store agrees on the erasure.
     let d = Directory::restore(MemorySearchIndex::new(), reference.clone());
     assert_eq!(erase_and_check(d, &memory).await, after);
