@@ -28,8 +28,74 @@ use registrar_directory::{
 use registrar_pidf::{Activity, Basic};
 use registrar_types::Aor;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::serve::Ep;
+
+/// The directory routes' part of `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        put_participant,
+        get_participant,
+        erase,
+        export,
+        put_priority,
+        post_relationship,
+        post_topic,
+        discovery,
+        experts,
+        rating,
+        priority,
+        audit,
+        ask_contact,
+        list_contacts,
+        approve_contact,
+        decline_contact
+    ),
+    components(schemas(
+        DirError,
+        TopicBody,
+        HintsBody,
+        DiscoveryBody,
+        RatingBody,
+        PriorityBody,
+        AskBody,
+        AuditPage
+    )),
+    modifiers(&BearerAuth)
+)]
+struct DirectoryDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The directory routes' OpenAPI description.
+pub(crate) fn openapi_doc() -> utoipa::openapi::OpenApi {
+    DirectoryDoc::openapi()
+}
+
+/// The body of every directory error.
+#[derive(Serialize, ToSchema)]
+struct DirError {
+    /// What went wrong.
+    error: String,
+}
 
 /// The directory as the server runs it.
 pub(crate) type Directory = DirectoryService<MemorySearchIndex>;
@@ -300,6 +366,7 @@ fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(b).map_err(|e| fail(StatusCode::BAD_REQUEST, format!("body: {e}")))
 }
 
+#[utoipa::path(security(("bearer" = [])), put, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id, local@domain")), request_body(content = Object, description = "the participant (only id and entity required)"), responses((status = 201, description = "created"), (status = 204, description = "replaced"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 503, body = DirError)))]
 async fn put_participant(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -330,6 +397,7 @@ async fn put_participant(
     })
 }
 
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id")), responses((status = 200, body = Object, description = "what the requester may see"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn get_participant(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -344,6 +412,7 @@ async fn get_participant(
     )
 }
 
+#[utoipa::path(security(("bearer" = [])), delete, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id")), responses((status = 204, description = "erased"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn erase(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -356,6 +425,7 @@ async fn erase(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}/export", params(("id" = String, Path, description = "participant id")), responses((status = 200, body = Object, description = "everything about the participant"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn export(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -368,6 +438,7 @@ async fn export(
     Ok(Json(e).into_response())
 }
 
+#[utoipa::path(security(("bearer" = [])), put, path = "/v1/participants/{id}/priority", params(("id" = String, Path, description = "participant id")), request_body(content = Object, description = "priority settings"), responses((status = 204, description = "set"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn put_priority(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -388,6 +459,7 @@ async fn put_priority(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/relationships", request_body(content = Object, description = "from, to, kind, mutual"), responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn post_relationship(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -400,18 +472,22 @@ async fn post_relationship(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TopicBody {
+    #[schema(value_type = String)]
     participant: ParticipantId,
     topic: String,
+    #[schema(value_type = String)]
     role: TopicRole,
     #[serde(default)]
+    #[schema(value_type = String)]
     expertise: Expertise,
     #[serde(default)]
     when_busy: bool,
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/topics", request_body = TopicBody, responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn post_topic(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -432,21 +508,23 @@ async fn post_topic(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 struct HintsBody {
     organization: Option<String>,
     domain: Option<String>,
     role: Option<String>,
+    #[schema(value_type = Option<String>)]
     entity: Option<EntityType>,
     capability: Option<String>,
     language: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 struct DiscoveryBody {
     text: String,
+    #[schema(value_type = Option<String>)]
     exact_id: Option<ParticipantId>,
     referral: bool,
     hints: HintsBody,
@@ -455,6 +533,7 @@ struct DiscoveryBody {
     limit: usize,
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/discovery", request_body = DiscoveryBody, responses((status = 200, body = Object, description = "resolved or suggestions"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn discovery(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -486,6 +565,7 @@ async fn discovery(
         },
         limit: b.limit,
     };
+    let started = std::time::Instant::now();
     let dir = s.dir()?;
     // The candidates first (no presence yet, not audited), then their presence, then the answer.
     let pending: Vec<Participant> = dir.with(|d| {
@@ -504,14 +584,17 @@ async fn discovery(
     let avail = s.availability(&pending).await;
     let presence = move |p: &Participant| avail.get(&p.id).copied().unwrap_or_default();
     let r = dir.resolve(Some(&who.id), &q, &presence, now_ms()).await?;
+    metrics::histogram!("registrar_directory_discovery_seconds")
+        .record(started.elapsed().as_secs_f64());
     Ok(Json(r).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct ExpertsParams {
     topic: String,
     #[serde(default)]
+    #[param(value_type = Option<String>)]
     min_level: Option<Expertise>,
     #[serde(default)]
     organization: Option<String>,
@@ -521,6 +604,7 @@ struct ExpertsParams {
     limit: Option<usize>,
 }
 
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/experts", params(ExpertsParams), responses((status = 200, body = Object, description = "available experts"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn experts(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -536,6 +620,7 @@ async fn experts(
         region: p.region,
         limit: p.limit.unwrap_or(10),
     };
+    let started = std::time::Instant::now();
     let dir = s.dir()?;
     let experts: Vec<Participant> = dir.with(|d| {
         d.experts(&q.topic, q.min)
@@ -549,17 +634,22 @@ async fn experts(
     let found = dir
         .find_experts(Some(&who.id), &q, &presence, now_ms())
         .await?;
+    metrics::histogram!("registrar_directory_experts_seconds")
+        .record(started.elapsed().as_secs_f64());
     Ok(Json(found).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RatingBody {
+    #[schema(value_type = String)]
     ratee: ParticipantId,
+    #[schema(value_type = String)]
     category: TrustCategory,
     score: u8,
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/ratings", request_body = RatingBody, responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 404, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn rating(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -585,9 +675,10 @@ async fn rating(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriorityBody {
+    #[schema(value_type = String)]
     recipient: ParticipantId,
     #[serde(default)]
     text: String,
@@ -595,11 +686,13 @@ struct PriorityBody {
     topic: Option<String>,
     /// Operators may ask for another sender; everyone else asks as themself.
     #[serde(default)]
+    #[schema(value_type = Option<String>)]
     sender: Option<ParticipantId>,
     #[serde(default)]
     at_ms: Option<u64>,
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/priority", request_body = PriorityBody, responses((status = 200, body = Object, description = "delivery, priority, explanation"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn priority(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -627,7 +720,7 @@ async fn priority(
     Ok(Json(s.dir()?.prioritize(&m)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 struct AuditParams {
     #[serde(default)]
@@ -636,12 +729,14 @@ struct AuditParams {
     limit: Option<usize>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct AuditPage {
     participant: String,
+    #[schema(value_type = Vec<Object>)]
     entries: Vec<AuditEntry>,
 }
 
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/audit", params(AuditParams), responses((status = 200, body = AuditPage), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 503, body = DirError)))]
 async fn audit(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -664,14 +759,16 @@ async fn audit(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AskBody {
+    #[schema(value_type = String)]
     to: ParticipantId,
     #[serde(default)]
     note: String,
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests", request_body = AskBody, responses((status = 201, body = Object, description = "the request"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn ask_contact(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -692,6 +789,7 @@ async fn ask_contact(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/contact-requests", responses((status = 200, body = Object, description = "requests made and received"), (status = 401, body = DirError), (status = 503, body = DirError)))]
 async fn list_contacts(State(s): State<DirState>, headers: HeaderMap) -> Result<Response, Failure> {
     let who = s.who(&headers)?;
     let list = s.dir()?.contact_requests(&who.id, now_ms())?;
@@ -715,6 +813,7 @@ async fn decide(
     Ok(Json(c).into_response())
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests/{id}/approve", params(("id" = String, Path, description = "request number")), responses((status = 200, body = Object), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn approve_contact(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -723,6 +822,7 @@ async fn approve_contact(
     decide(&s, &headers, &id, true).await
 }
 
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests/{id}/decline", params(("id" = String, Path, description = "request number")), responses((status = 200, body = Object), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn decline_contact(
     State(s): State<DirState>,
     headers: HeaderMap,

@@ -75,7 +75,9 @@ struct ApiDoc;
 
 /// The API's OpenAPI document.
 pub(crate) fn openapi_doc() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::directory_api::openapi_doc());
+    doc
 }
 
 /// A JSON error.

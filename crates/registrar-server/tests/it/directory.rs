@@ -268,6 +268,27 @@ fn directory_api_end_to_end() {
         400
     );
 
+    // The API describes itself, and measures discovery.
+    let (_, doc) = s.http("GET", "/openapi.json");
+    let doc = json(&doc);
+    for path in [
+        "/v1/discovery",
+        "/v1/participants/{id}",
+        "/v1/contact-requests",
+        "/v1/audit",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let (_, metrics) = s.http("GET", "/metrics");
+    assert!(
+        metrics.contains("registrar_directory_discovery_seconds"),
+        "{metrics}"
+    );
+
     // Export (alice herself; not bob), then erasure.
     assert_eq!(
         call(
