@@ -604,7 +604,7 @@ struct ExpertsParams {
     limit: Option<usize>,
 }
 
-#[utoipa::path(security(("bearer" = [])), get, path = "/v1/experts", params(ExpertsParams), responses((status = 200, body = Object, description = "available experts"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/experts", params(ExpertsParams), responses((status = 200, body = [Object], description = "available experts"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn experts(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -789,7 +789,7 @@ async fn ask_contact(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
-#[utoipa::path(security(("bearer" = [])), get, path = "/v1/contact-requests", responses((status = 200, body = Object, description = "requests made and received"), (status = 401, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/contact-requests", responses((status = 200, body = [Object], description = "requests made and received"), (status = 401, body = DirError), (status = 503, body = DirError)))]
 async fn list_contacts(State(s): State<DirState>, headers: HeaderMap) -> Result<Response, Failure> {
     let who = s.who(&headers)?;
     let list = s.dir()?.contact_requests(&who.id, now_ms())?;

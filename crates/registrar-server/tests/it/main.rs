@@ -12,6 +12,7 @@ mod directory;
 mod lifecycle;
 mod pidf_cli;
 mod rfc4475;
+mod schemathesis;
 mod shared;
 mod sipp;
 mod storage;
