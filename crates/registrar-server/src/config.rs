@@ -25,6 +25,8 @@ pub(crate) struct Config {
 pub(crate) struct DirectorySection {
     /// The HS256 key of the bearer tokens; empty: the directory API is off (503).
     pub(crate) jwt_secret: String,
+    /// Ed25519 public keys (base64url) of EdDSA bearer tokens.
+    pub(crate) jwt_ed25519_public_keys: Vec<String>,
     pub(crate) discovery_per_hour: u32,
     pub(crate) ratings_per_day: u32,
     pub(crate) contact_requests_per_hour: u32,
@@ -36,6 +38,7 @@ impl Default for DirectorySection {
     fn default() -> Self {
         Self {
             jwt_secret: String::new(),
+            jwt_ed25519_public_keys: Vec::new(),
             discovery_per_hour: 100,
             ratings_per_day: 50,
             contact_requests_per_hour: 20,

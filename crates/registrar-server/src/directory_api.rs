@@ -148,7 +148,7 @@ impl Windows {
 #[derive(Clone)]
 pub(crate) struct DirState {
     dir: Option<Arc<Directory>>,
-    secret: Arc<[u8]>,
+    keys: Arc<crate::jwt::Keys>,
     limits: RateLimits,
     windows: Arc<Mutex<Windows>>,
     ep: Arc<Ep>,
@@ -157,7 +157,7 @@ pub(crate) struct DirState {
 /// The directory's routes (answering 503 with the reason when the directory is off).
 pub(crate) fn router(
     dir: Option<Arc<Directory>>,
-    secret: &str,
+    keys: crate::jwt::Keys,
     limits: RateLimits,
     ep: Arc<Ep>,
 ) -> Router {
@@ -180,7 +180,7 @@ pub(crate) fn router(
         .route("/v1/contact-requests/{id}/decline", post(decline_contact))
         .with_state(DirState {
             dir,
-            secret: Arc::from(secret.as_bytes()),
+            keys: Arc::new(keys),
             limits,
             windows: Arc::new(Mutex::new(Windows::default())),
             ep,
@@ -271,7 +271,7 @@ impl DirState {
         self.dir.as_ref().ok_or_else(|| {
             fail(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "the directory API is off: set directory.jwt_secret (see docs/operations.md)",
+                "the directory API is off: set directory.jwt_secret or directory.jwt_ed25519_public_keys (see docs/operations.md)",
             )
         })
     }
@@ -283,7 +283,7 @@ impl DirState {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "a bearer token is required"))?;
-        let claims = crate::jwt::verify(token.trim(), &self.secret, now_secs())
+        let claims = crate::jwt::verify(token.trim(), &self.keys, now_secs())
             .map_err(|why| fail(StatusCode::UNAUTHORIZED, why))?;
         let id = ParticipantId::parse(&claims.sub).map_err(|_| {
             fail(

@@ -6,8 +6,10 @@
 //! - `registrar ha1 USER REALM`: the HA1 hashes to put in `[auth.users]` (the password is read from stdin).
 //! - `registrar pidf check|parse FILE`: presence documents.
 //! - `registrar openapi`: print the HTTP API's OpenAPI document.
-//! - `registrar token SUBJECT [--admin] [--hours N]`: a bearer token for the directory API (the key
-//!   `directory.jwt_secret` is read from standard input).
+//! - `registrar token SUBJECT [--eddsa] [--admin] [--hours N]`: a bearer token for the directory API (the
+//!   key — `directory.jwt_secret`, or with `--eddsa` a private key of `registrar keygen` — from standard
+//!   input).
+//! - `registrar keygen`: an Ed25519 key pair for EdDSA tokens.
 
 mod config;
 mod ctl;
@@ -72,6 +74,9 @@ enum Command {
     Token {
         /// The participant the token speaks for (`alice@example.com`).
         subject: String,
+        /// Sign with Ed25519 (EdDSA): the private key from `registrar keygen` is read from standard input.
+        #[arg(long)]
+        eddsa: bool,
         /// With the operators' `admin` scope.
         #[arg(long)]
         admin: bool,
@@ -79,6 +84,9 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
+    /// Print a new Ed25519 key pair for EdDSA tokens: the private key (keep it secret; `registrar token
+    /// --eddsa` reads it) and the public key (`directory.jwt_ed25519_public_keys`).
+    Keygen,
     /// Presence documents: PIDF, watcherinfo, reginfo, RLMI.
     Pidf {
         #[command(subcommand)]
@@ -144,9 +152,21 @@ fn main() -> ExitCode {
         Command::Ha1 { user, realm } => ha1(&user, &realm),
         Command::Token {
             subject,
+            eddsa,
             admin,
             hours,
-        } => token(&subject, admin, hours),
+        } => token(&subject, eddsa, admin, hours),
+        Command::Keygen => match jwt::keygen() {
+            Ok((private, public)) => {
+                out(&format!("private = \"{private}\""));
+                out(&format!("public = \"{public}\""));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Openapi => match serde_json::to_string_pretty(&http::openapi_doc()) {
             Ok(t) => {
                 out(&t);
@@ -309,7 +329,7 @@ fn ha1(user: &str, realm: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn token(subject: &str, admin: bool, hours: u64) -> ExitCode {
+fn token(subject: &str, eddsa: bool, admin: bool, hours: u64) -> ExitCode {
     let mut secret = String::new();
     if std::io::stdin().read_line(&mut secret).is_err() {
         eprintln!("error: cannot read the key from standard input");
@@ -328,7 +348,17 @@ fn token(subject: &str, admin: bool, hours: u64) -> ExitCode {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
         + hours.saturating_mul(3_600);
-    out(&jwt::mint(subject, exp, admin, secret.as_bytes()));
+    if eddsa {
+        match jwt::mint_eddsa(subject, exp, admin, secret) {
+            Ok(t) => out(&t),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        out(&jwt::mint(subject, exp, admin, secret.as_bytes()));
+    }
     ExitCode::SUCCESS
 }
 

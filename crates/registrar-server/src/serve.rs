@@ -642,7 +642,11 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("http.listen {http_addr}: {e}"))?;
     info!(addr = %http.local_addr().map_err(|e| e.to_string())?, "HTTP API");
-    let directory = directory(&cfg, &stores).await?;
+    let keys = crate::jwt::Keys::new(
+        &cfg.directory.jwt_secret,
+        &cfg.directory.jwt_ed25519_public_keys,
+    )?;
+    let directory = directory(&cfg, &stores, &keys).await?;
     let limits = crate::directory_api::RateLimits {
         discovery_per_hour: cfg.directory.discovery_per_hour,
         ratings_per_day: cfg.directory.ratings_per_day,
@@ -650,7 +654,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     };
     let app = crate::http::router(Arc::clone(&ep), prometheus).merge(crate::directory_api::router(
         directory,
-        &cfg.directory.jwt_secret,
+        keys,
         limits,
         Arc::clone(&ep),
     ));
@@ -676,9 +680,10 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
 async fn directory(
     cfg: &Config,
     stores: &Stores,
+    keys: &crate::jwt::Keys,
 ) -> Result<Option<Arc<crate::directory_api::Directory>>, String> {
-    if cfg.directory.jwt_secret.is_empty() {
-        info!("directory: API off (directory.jwt_secret is not set)");
+    if !keys.any() {
+        info!("directory: API off (no directory.jwt_secret or directory.jwt_ed25519_public_keys)");
         return Ok(None);
     }
     let store: Arc<dyn registrar_directory::DirectoryStore> = match &stores.directory {

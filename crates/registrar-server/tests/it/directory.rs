@@ -357,3 +357,71 @@ fn the_directory_api_is_off_without_a_key() {
             .contains("directory.jwt_secret")
     );
 }
+
+#[test]
+fn eddsa_tokens_from_registrar_keygen_are_accepted() {
+    let out = Command::new(bin()).arg("keygen").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap()
+            .to_owned()
+    };
+    let (private, public) = (field("private"), field("public"));
+    let s = Server::start(
+        "",
+        &format!("[directory]\njwt_ed25519_public_keys = [\"{public}\"]\n"),
+    );
+    let mint = |args: &[&str]| {
+        let mut c = Command::new(bin())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(c.stdin.take().unwrap(), "{private}").unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let admin = mint(&["token", "ops@example.com", "--eddsa", "--admin"]);
+    let (st, _, body) = call(
+        &s,
+        "PUT",
+        "/v1/participants/alice@example.com",
+        &admin,
+        &person("alice@example.com", "Alice Martin", "AI Lab"),
+    );
+    assert_eq!(st, 201, "{body}");
+    // An HS256 token is refused where only Ed25519 keys are configured.
+    let (st, _, body) = call(
+        &s,
+        "GET",
+        "/v1/audit",
+        &token("ops@example.com", true, "1"),
+        "",
+    );
+    assert_eq!(st, 401, "{body}");
+    // A token of another key pair is refused.
+    let other = Command::new(bin()).arg("keygen").output().unwrap();
+    let other = String::from_utf8(other.stdout).unwrap();
+    let other_private = other
+        .lines()
+        .find_map(|l| l.strip_prefix("private = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap()
+        .to_owned();
+    let mut c = Command::new(bin())
+        .args(["token", "ops@example.com", "--eddsa"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(c.stdin.take().unwrap(), "{other_private}").unwrap();
+    let forged = String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap();
+    assert_eq!(call(&s, "GET", "/v1/audit", forged.trim(), "").0, 401);
+}
