@@ -210,6 +210,8 @@ pub struct Directory<I: SearchIndex> {
     last_routed: HashMap<ParticipantId, u64>,
     contacts: BTreeMap<u64, ContactRequest>,
     next_contact: u64,
+    /// Primary SIP AoR → participant (presence events name AoRs).
+    by_aor: HashMap<String, ParticipantId>,
     index: I,
 }
 
@@ -244,6 +246,7 @@ impl<I: SearchIndex> Directory<I> {
             last_routed: HashMap::new(),
             contacts: BTreeMap::new(),
             next_contact: 1,
+            by_aor: HashMap::new(),
             index,
         }
     }
@@ -269,6 +272,7 @@ impl<I: SearchIndex> Directory<I> {
                     .or_default()
                     .insert(p.id.clone());
             }
+            d.list_aor(&p);
             d.participants.insert(p.id.clone(), p);
         }
         for mut t in topics {
@@ -475,7 +479,43 @@ impl<I: SearchIndex> Directory<I> {
         }
     }
 
+    fn list_aor(&mut self, p: &Participant) {
+        if let Some(a) = p.primary().and_then(|i| i.sip_aor.as_deref()) {
+            self.by_aor.insert(a.to_owned(), p.id.clone());
+        }
+    }
+
+    /// The participant whose primary identity has SIP AoR `aor`.
+    pub fn participant_by_sip_aor(&self, aor: &str) -> Option<&Participant> {
+        self.by_aor
+            .get(aor)
+            .and_then(|id| self.participants.get(id))
+    }
+
+    /// Whether `watcher` may follow `target`'s presence: `target` is visible to them and they are related
+    /// (a relationship `target` declared, or a mutual one) or a contact request between them was approved.
+    pub fn may_watch(&self, watcher: &ParticipantId, target: &ParticipantId) -> bool {
+        let Some(t) = self.participants.get(target) else {
+            return false;
+        };
+        let req = self.requester(Some(watcher));
+        if !self.decide(t, &req, How::ExactId).visible {
+            return false;
+        }
+        self.graph.related(target, watcher)
+            || self.contacts.values().any(|c| {
+                c.state == ContactState::Approved
+                    && ((&c.from == watcher && &c.to == target)
+                        || (&c.to == watcher && &c.from == target))
+            })
+    }
+
     fn unlist_org(&mut self, p: &Participant) {
+        if let Some(a) = p.primary().and_then(|i| i.sip_aor.as_deref())
+            && self.by_aor.get(a) == Some(&p.id)
+        {
+            self.by_aor.remove(a);
+        }
         if let Some(o) = p.organization() {
             let key = o.to_lowercase();
             if let Some(set) = self.by_org.get_mut(&key) {
@@ -500,6 +540,7 @@ impl<I: SearchIndex> Directory<I> {
                 .or_default()
                 .insert(p.id.clone());
         }
+        self.list_aor(&p);
         let change = DirectoryChange::PutParticipant(Box::new(p.clone()));
         self.participants.insert(p.id.clone(), p);
         vec![change]

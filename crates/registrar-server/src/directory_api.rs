@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::Router;
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query as QueryParams, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -145,8 +146,16 @@ impl Windows {
     }
 }
 
+/// Something a participant's event stream carries.
+#[derive(Debug)]
+struct DirEvent {
+    to: ParticipantId,
+    body: serde_json::Value,
+}
+
 #[derive(Clone)]
 pub(crate) struct DirState {
+    hub: tokio::sync::broadcast::Sender<Arc<DirEvent>>,
     dir: Option<Arc<Directory>>,
     keys: Arc<crate::jwt::Keys>,
     limits: RateLimits,
@@ -178,7 +187,9 @@ pub(crate) fn router(
         .route("/v1/contact-requests", post(ask_contact).get(list_contacts))
         .route("/v1/contact-requests/{id}/approve", post(approve_contact))
         .route("/v1/contact-requests/{id}/decline", post(decline_contact))
+        .route("/v1/events", get(events))
         .with_state(DirState {
+            hub: tokio::sync::broadcast::channel(4_096).0,
             dir,
             keys: Arc::new(keys),
             limits,
@@ -267,6 +278,15 @@ impl Who {
 }
 
 impl DirState {
+    /// Queue an event for `to`'s event streams (none listening: dropped).
+    fn tell<T: Serialize>(&self, to: &ParticipantId, kind: &str, what: &T) {
+        let body = serde_json::json!({ "type": kind, "data": what });
+        let _ = self.hub.send(Arc::new(DirEvent {
+            to: to.clone(),
+            body,
+        }));
+    }
+
     fn dir(&self) -> Result<&Arc<Directory>, Failure> {
         self.dir.as_ref().ok_or_else(|| {
             fail(
@@ -664,14 +684,14 @@ async fn rating(
     if b.ratee == who.id {
         return Err(fail(StatusCode::BAD_REQUEST, "nobody rates themself"));
     }
-    s.dir()?
-        .put_rating(TrustRating {
-            rater: who.id,
-            ratee: b.ratee,
-            category: b.category,
-            score: b.score,
-        })
-        .await?;
+    let r = TrustRating {
+        rater: who.id,
+        ratee: b.ratee,
+        category: b.category,
+        score: b.score,
+    };
+    s.dir()?.put_rating(r.clone()).await?;
+    s.tell(&r.ratee, "rating", &r);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -786,6 +806,7 @@ async fn ask_contact(
         .dir()?
         .ask_contact(&who.id, &b.to, &b.note, now_ms())
         .await?;
+    s.tell(&c.to, "contact_request", &c);
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
@@ -810,6 +831,7 @@ async fn decide(
         .dir()?
         .decide_contact(&who.id, id, approve, now_ms())
         .await?;
+    s.tell(&c.from, "contact_request_decided", &c);
     Ok(Json(c).into_response())
 }
 
@@ -829,6 +851,85 @@ async fn decline_contact(
     Path(id): Path<String>,
 ) -> Result<Response, Failure> {
     decide(&s, &headers, &id, false).await
+}
+
+/// The participant's live events over a WebSocket: contact requests to them and decisions on theirs, ratings
+/// of them, and presence changes of those they may watch (visible to them, and related or with an approved
+/// contact request). Each message is JSON `{"type": …, "data": …}`; a stream that fell behind gets
+/// `{"type": "lagged", "data": {"missed": n}}` and goes on.
+async fn events(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let ws = ws.map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok(ws.on_upgrade(move |socket| stream_events(socket, s, who.id)))
+}
+
+async fn stream_events(mut socket: WebSocket, s: DirState, who: ParticipantId) {
+    use registrar_events::{Delivery, EventFilter, EventKind, RegistrarEvent};
+    let Ok(dir) = s.dir().cloned() else {
+        return;
+    };
+    let mut hub = s.hub.subscribe();
+    let mut registrar =
+        s.ep.service()
+            .events(EventFilter::all().kinds(&[EventKind::Presence]));
+    let send = |v: serde_json::Value| WsMessage::Text(v.to_string().into());
+    loop {
+        let out = tokio::select! {
+            e = hub.recv() => match e {
+                Ok(e) if e.to == who => vec![send(e.body.clone())],
+                Ok(_) => Vec::new(),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                    vec![send(serde_json::json!({"type": "lagged", "data": {"missed": n}}))]
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            },
+            d = registrar.next() => match d {
+                Some(Delivery::Events(batch)) => {
+                    let mut out = Vec::new();
+                    for env in batch.iter() {
+                        let RegistrarEvent::PresenceChanged { aor, pidf } = &env.event else {
+                            continue;
+                        };
+                        let target = dir
+                            .with(|d| {
+                                d.participant_by_sip_aor(&aor.to_string())
+                                    .map(|p| p.id.clone())
+                                    .filter(|t| d.may_watch(&who, t))
+                            })
+                            .ok()
+                            .flatten();
+                        if let Some(t) = target {
+                            let availability = registrar_pidf::Presence::parse(pidf.as_bytes())
+                                .map_or(Availability::Unknown, |p| availability_of(&p));
+                            out.push(send(serde_json::json!({
+                                "type": "presence",
+                                "data": {"participant": t, "availability": availability},
+                            })));
+                        }
+                    }
+                    out
+                }
+                Some(Delivery::Lagged { missed, .. }) => {
+                    vec![send(serde_json::json!({"type": "lagged", "data": {"missed": missed}}))]
+                }
+                Some(_) => Vec::new(),
+                None => break,
+            },
+            m = socket.recv() => match m {
+                Some(Ok(WsMessage::Close(_)) | Err(_)) | None => break,
+                Some(Ok(_)) => Vec::new(),
+            },
+        };
+        for m in out {
+            if socket.send(m).await.is_err() {
+                return;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

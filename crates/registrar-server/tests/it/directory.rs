@@ -425,3 +425,137 @@ fn eddsa_tokens_from_registrar_keygen_are_accepted() {
     let forged = String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap();
     assert_eq!(call(&s, "GET", "/v1/audit", forged.trim(), "").0, 401);
 }
+
+/// A minimal WebSocket client (RFC 6455) for the event stream: the handshake, then unmasked text frames
+/// from the server.
+struct Ws(std::net::TcpStream);
+
+impl Ws {
+    fn open(s: &Server, tok: &str) -> Self {
+        use std::io::Read as _;
+        let mut t = std::net::TcpStream::connect(s.http).unwrap();
+        write!(
+            t,
+            "GET /v1/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {tok}\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            t.read_exact(&mut b).unwrap();
+            head.push(b[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+        t.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        Self(t)
+    }
+
+    /// The next text message.
+    fn next(&mut self) -> serde_json::Value {
+        use std::io::Read as _;
+        loop {
+            let mut h = [0u8; 2];
+            self.0.read_exact(&mut h).unwrap();
+            let mut len = u64::from(h[1] & 0x7f);
+            if len == 126 {
+                let mut l = [0u8; 2];
+                self.0.read_exact(&mut l).unwrap();
+                len = u64::from(u16::from_be_bytes(l));
+            } else if len == 127 {
+                let mut l = [0u8; 8];
+                self.0.read_exact(&mut l).unwrap();
+                len = u64::from_be_bytes(l);
+            }
+            let mut payload = vec![0u8; usize::try_from(len).unwrap()];
+            self.0.read_exact(&mut payload).unwrap();
+            if h[0] & 0x0f == 1 {
+                return json(&String::from_utf8(payload).unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn the_event_stream_carries_contact_requests_ratings_and_presence_of_those_one_may_watch() {
+    let s = Server::start("", &format!("[directory]\njwt_secret = \"{KEY}\"\n"));
+    let admin = token("ops@example.com", true, "1");
+    let alice = token("alice@example.com", false, "1");
+    let bob = token("bob@example.com", false, "1");
+    for (id, name) in [
+        ("alice@example.com", "Alice Martin"),
+        ("bob@example.com", "Bob Stone"),
+        ("carol@example.com", "Carol Diaz"),
+    ] {
+        let (st, _, body) = call(
+            &s,
+            "PUT",
+            &format!("/v1/participants/{id}"),
+            &admin,
+            &person(id, name, "Lab"),
+        );
+        assert_eq!(st, 201, "{body}");
+    }
+    // Bob declares alice a colleague: alice may follow bob's presence; nobody declared anything to carol.
+    let (st, _, body) = call(
+        &s,
+        "POST",
+        "/v1/relationships",
+        &bob,
+        r#"{"from": "bob@example.com", "to": "alice@example.com", "kind": "colleague", "mutual": false}"#,
+    );
+    assert_eq!(st, 204, "{body}");
+    // Without a token: no stream.
+    let (st, _, _) = call(&s, "GET", "/v1/events", "", "");
+    assert_eq!(st, 401);
+    let mut ws = Ws::open(&s, &alice);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+
+    // Carol's presence is not for alice; bob's is.
+    let pidf = |who: &str, basic: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:{who}@example.com\"><tuple id=\"x\"><status><basic>{basic}</basic></status></tuple></presence>"
+        )
+    };
+    for who in ["carol", "bob"] {
+        let (st, _) = s
+            .try_http(
+                "PUT",
+                &format!("/v1/presence/sip:{who}@example.com"),
+                "application/pidf+xml",
+                &pidf(who, "open"),
+            )
+            .unwrap();
+        assert_eq!(st, 200);
+    }
+    let e = ws.next();
+    assert_eq!(e["type"], "presence", "{e}");
+    assert_eq!(e["data"]["participant"], "bob@example.com");
+    assert_eq!(e["data"]["availability"], "available");
+
+    // Bob asks alice for contact and rates her: both reach her stream, in order.
+    let (st, _, _) = call(
+        &s,
+        "POST",
+        "/v1/contact-requests",
+        &bob,
+        r#"{"to": "alice@example.com", "note": "hi"}"#,
+    );
+    assert_eq!(st, 201);
+    let e = ws.next();
+    assert_eq!(e["type"], "contact_request", "{e}");
+    assert_eq!(e["data"]["from"], "bob@example.com");
+    let (st, _, _) = call(
+        &s,
+        "POST",
+        "/v1/ratings",
+        &bob,
+        r#"{"ratee": "alice@example.com", "category": "overall", "score": 80}"#,
+    );
+    assert_eq!(st, 204);
+    let e = ws.next();
+    assert_eq!(e["type"], "rating", "{e}");
+    assert_eq!(e["data"]["score"], 80);
+}
