@@ -209,6 +209,8 @@ pub struct Directory<I: SearchIndex> {
     /// When each expert was last routed a request (ms), for fair spreading; in memory only.
     last_routed: HashMap<ParticipantId, u64>,
     contacts: BTreeMap<u64, ContactRequest>,
+    /// Participant → the numbers of the contact requests they made or received.
+    contacts_of: HashMap<ParticipantId, Vec<u64>>,
     next_contact: u64,
     /// Primary SIP AoR → participant (presence events name AoRs).
     by_aor: HashMap<String, ParticipantId>,
@@ -245,6 +247,7 @@ impl<I: SearchIndex> Directory<I> {
             priorities: HashMap::new(),
             last_routed: HashMap::new(),
             contacts: BTreeMap::new(),
+            contacts_of: HashMap::new(),
             next_contact: 1,
             by_aor: HashMap::new(),
             index,
@@ -311,7 +314,7 @@ impl<I: SearchIndex> Directory<I> {
         for c in contacts {
             d.next_contact = d.next_contact.max(c.id + 1);
             if d.participants.contains_key(&c.from) && d.participants.contains_key(&c.to) {
-                d.contacts.insert(c.id, c);
+                d.file_contact(c);
             }
         }
         d
@@ -351,9 +354,8 @@ impl<I: SearchIndex> Directory<I> {
             return Err(Error::Forbidden(reason.clone()));
         }
         if let Some(open) = self
-            .contacts
-            .values()
-            .find(|c| c.from == from && &c.to == to && c.state_at(now_ms) == ContactState::Pending)
+            .contacts_between(&from, to)
+            .find(|c| c.from == from && c.state_at(now_ms) == ContactState::Pending)
         {
             return Ok((open.clone(), changes));
         }
@@ -375,7 +377,7 @@ impl<I: SearchIndex> Directory<I> {
             decided_ms: granted.then_some(now_ms),
         };
         self.next_contact += 1;
-        self.contacts.insert(c.id, c.clone());
+        self.file_contact(c.clone());
         changes.push(DirectoryChange::PutContact(c.clone()));
         Ok((c, changes))
     }
@@ -420,12 +422,37 @@ impl<I: SearchIndex> Directory<I> {
 
     /// The contact requests `id` made or received, newest first, as of `now_ms` (expired ones marked).
     pub fn contact_requests(&self, id: &ParticipantId, now_ms: u64) -> Vec<ContactRequest> {
-        self.contacts
-            .values()
-            .rev()
-            .filter(|c| &c.from == id || &c.to == id)
+        let mut numbers = self.contacts_of.get(id).cloned().unwrap_or_default();
+        numbers.sort_unstable_by(|a, b| b.cmp(a));
+        numbers
+            .iter()
+            .filter_map(|n| self.contacts.get(n))
             .map(|c| c.clone().at(now_ms))
             .collect()
+    }
+
+    fn file_contact(&mut self, c: ContactRequest) {
+        for party in [&c.from, &c.to] {
+            let list = self.contacts_of.entry(party.clone()).or_default();
+            if !list.contains(&c.id) {
+                list.push(c.id);
+            }
+        }
+        self.contacts.insert(c.id, c);
+    }
+
+    /// The contact requests between `a` and `b`, either way.
+    fn contacts_between<'a>(
+        &'a self,
+        a: &'a ParticipantId,
+        b: &'a ParticipantId,
+    ) -> impl Iterator<Item = &'a ContactRequest> + 'a {
+        self.contacts_of
+            .get(a)
+            .into_iter()
+            .flatten()
+            .filter_map(|n| self.contacts.get(n))
+            .filter(move |c| (&c.from == a && &c.to == b) || (&c.from == b && &c.to == a))
     }
 
     /// Participants held.
@@ -503,11 +530,9 @@ impl<I: SearchIndex> Directory<I> {
             return false;
         }
         self.graph.related(target, watcher)
-            || self.contacts.values().any(|c| {
-                c.state == ContactState::Approved
-                    && ((&c.from == watcher && &c.to == target)
-                        || (&c.to == watcher && &c.from == target))
-            })
+            || self
+                .contacts_between(watcher, target)
+                .any(|c| c.state == ContactState::Approved)
     }
 
     fn unlist_org(&mut self, p: &Participant) {
@@ -852,7 +877,17 @@ impl<I: SearchIndex> Directory<I> {
         }
         self.priorities.remove(id);
         self.last_routed.remove(id);
-        self.contacts.retain(|_, c| &c.from != id && &c.to != id);
+        for n in self.contacts_of.remove(id).unwrap_or_default() {
+            if let Some(c) = self.contacts.remove(&n) {
+                let other = if &c.from == id { &c.to } else { &c.from };
+                if let Some(list) = self.contacts_of.get_mut(other) {
+                    list.retain(|x| *x != n);
+                    if list.is_empty() {
+                        self.contacts_of.remove(other);
+                    }
+                }
+            }
+        }
         let actor = match actor {
             Some(a) if a == id => AuditParty::tombstone(id),
             other => AuditParty::actor(other),
