@@ -267,6 +267,20 @@ impl Journal {
         self.prefix_now(table, prefix, reverse, limit)
     }
 
+    /// Run `f` on `table` as the tables hold it now (`None` when the table was never created).
+    fn read<R>(
+        &self,
+        table: Table,
+        f: impl FnOnce(Option<&redb::ReadOnlyTable<&'static str, &'static [u8]>>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        let txn = self.db.begin_read().map_err(|e| Error::Db(e.to_string()))?;
+        match txn.open_table(definition(table)) {
+            Ok(t) => f(Some(&t)),
+            Err(redb::TableError::TableDoesNotExist(_)) => f(None),
+            Err(e) => Err(Error::Db(e.to_string())),
+        }
+    }
+
     /// [`Self::prefix`] without the checkpoint: what the tables hold now (call [`Self::checkpoint`] first to
     /// include every change acknowledged so far).
     pub(crate) fn prefix_now(
@@ -276,72 +290,55 @@ impl Journal {
         reverse: bool,
         limit: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, Error> {
-        let db = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
-        let txn = self.db.begin_read().map_err(|e| db(&e))?;
-        let t = match txn.open_table(definition(table)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(db(&e)),
-        };
-        let mut out = Vec::new();
-        let range = t.range(prefix..).map_err(|e| db(&e))?;
-        let mut take = |item: Result<
-            (redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>),
-            redb::StorageError,
-        >|
-         -> Result<bool, Error> {
-            let (k, v) = item.map_err(|e| db(&e))?;
-            if !k.value().starts_with(prefix) {
-                return Ok(false);
+        let db = |e: redb::StorageError| Error::Db(e.to_string());
+        // Every key under the prefix sorts before the prefix with its last character raised.
+        let end = prefix.chars().last().and_then(|c| {
+            let raised = char::from_u32(c as u32 + 1)?;
+            let mut e = prefix[..prefix.len() - c.len_utf8()].to_owned();
+            e.push(raised);
+            Some(e)
+        });
+        self.read(table, |t| {
+            let Some(t) = t else {
+                return Ok(Vec::new());
+            };
+            let range = match &end {
+                Some(end) => t.range(prefix..end.as_str()),
+                None => t.range(prefix..),
             }
-            out.push((k.value().to_owned(), v.value().to_vec()));
-            Ok(out.len() < limit)
-        };
-        if reverse {
-            // Everything under the prefix sorts before the prefix with its last byte raised.
-            let mut end = prefix.to_owned();
-            let bumped = end.pop().and_then(|c| char::from_u32(c as u32 + 1));
-            match bumped {
-                Some(c) => {
-                    end.push(c);
-                    for item in t.range(prefix..end.as_str()).map_err(|e| db(&e))?.rev() {
-                        if !take(item)? {
-                            break;
-                        }
-                    }
+            .map_err(db)?;
+            let items: Box<dyn Iterator<Item = _>> = if reverse {
+                Box::new(range.rev())
+            } else {
+                Box::new(range)
+            };
+            // Without an upper bound (an empty prefix, or one ending in the last character) keys past the
+            // prefix can come first when reversed: skip them, and stop at the first one after.
+            let mut out = Vec::new();
+            for item in items {
+                if out.len() >= limit {
+                    break;
                 }
-                None => {
-                    let all: Vec<_> = range.collect();
-                    for item in all.into_iter().rev() {
-                        if !take(item)? {
-                            break;
-                        }
-                    }
-                }
-            }
-        } else {
-            for item in range {
-                if !take(item)? {
+                let (k, v) = item.map_err(db)?;
+                if k.value().starts_with(prefix) {
+                    out.push((k.value().to_owned(), v.value().to_vec()));
+                } else if !out.is_empty() || !reverse {
                     break;
                 }
             }
-        }
-        if limit == 0 {
-            out.clear();
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// One record of the tables as they are now (see [`Self::prefix_now`]).
     pub(crate) fn get_now(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, Error> {
-        let db = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
-        let txn = self.db.begin_read().map_err(|e| db(&e))?;
-        let t = match txn.open_table(definition(table)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(db(&e)),
-        };
-        Ok(t.get(key).map_err(|e| db(&e))?.map(|v| v.value().to_vec()))
+        self.read(table, |t| match t {
+            Some(t) => Ok(t
+                .get(key)
+                .map_err(|e| Error::Db(e.to_string()))?
+                .map(|v| v.value().to_vec())),
+            None => Ok(None),
+        })
     }
 
     /// Wait until a queued change is durable.
@@ -483,18 +480,17 @@ impl Journal {
         table: Table,
         mut f: impl FnMut(&str, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let db = |e: &dyn std::fmt::Display| Error::Db(e.to_string());
-        let txn = self.db.begin_read().map_err(|e| db(&e))?;
-        let t = match txn.open_table(definition(table)) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(db(&e)),
-        };
-        for item in t.iter().map_err(|e| db(&e))? {
-            let (k, v) = item.map_err(|e| db(&e))?;
-            f(k.value(), v.value())?;
-        }
-        Ok(())
+        let db = |e: redb::StorageError| Error::Db(e.to_string());
+        self.read(table, |t| {
+            let Some(t) = t else {
+                return Ok(());
+            };
+            for item in t.iter().map_err(db)? {
+                let (k, v) = item.map_err(db)?;
+                f(k.value(), v.value())?;
+            }
+            Ok(())
+        })
     }
 }
 
