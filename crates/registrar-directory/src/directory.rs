@@ -1172,6 +1172,14 @@ impl<I: SearchIndex> Directory<I> {
         presence: &dyn Fn(&Participant) -> Availability,
         now_ms: u64,
     ) -> (Resolution, Vec<DirectoryChange>) {
+        let g = self.gather(requester, q);
+        self.finish(requester, g, presence, now_ms)
+    }
+
+    /// The first half of [`Self::resolve`]: every candidate, ranked as if availability were unknown. A
+    /// caller whose presence lookups are asynchronous fetches the availability of [`Gathered::ids`] and
+    /// then calls [`Self::finish`].
+    pub fn gather(&self, requester: &Requester, q: &Query) -> Gathered {
         let limit = if q.limit == 0 { 10 } else { q.limit.min(100) };
         // id → (how, relevance, why)
         let mut found: HashMap<ParticipantId, (How, f64, Vec<String>)> = HashMap::new();
@@ -1278,12 +1286,45 @@ impl<I: SearchIndex> Directory<I> {
                 why,
                 hints,
                 q.urgency,
-                presence(p),
+                Availability::Unknown,
             ) {
                 c.relevance = relevance;
-                out.push(c);
+                out.push((id, c));
             }
         }
+        Gathered {
+            candidates: out,
+            urgency: q.urgency,
+            limit,
+        }
+    }
+
+    /// The second half of [`Self::resolve`]: availability (`presence`) into the scores, the ranking, the
+    /// answer and its audit entries. Candidates erased since [`Self::gather`] are left out.
+    pub fn finish(
+        &self,
+        requester: &Requester,
+        g: Gathered,
+        presence: &dyn Fn(&Participant) -> Availability,
+        now_ms: u64,
+    ) -> (Resolution, Vec<DirectoryChange>) {
+        let wa = match g.urgency {
+            Urgency::Normal => ranking::AVAILABILITY,
+            Urgency::Urgent => 2.0 * ranking::AVAILABILITY,
+        };
+        let limit = g.limit;
+        let mut out: Vec<Candidate> = g
+            .candidates
+            .into_iter()
+            .filter_map(|(id, mut c)| {
+                let p = self.participants.get(&id)?;
+                let a = presence(p);
+                // The score is linear in availability: replace the unknown's share by the real one.
+                c.score += wa * (a.score() - c.availability.score());
+                c.availability = a;
+                Some(c)
+            })
+            .collect();
         out.sort_by(|a, b| {
             b.score
                 .total_cmp(&a.score)
@@ -1368,6 +1409,21 @@ const fn expertise_name(e: Expertise) -> &'static str {
         Expertise::Advanced => "advanced",
         Expertise::Expert => "expert",
         Expertise::Authority => "authority",
+    }
+}
+
+/// A query's candidates before availability is known ([`Directory::gather`]).
+#[derive(Clone, Debug)]
+pub struct Gathered {
+    candidates: Vec<(ParticipantId, Candidate)>,
+    urgency: Urgency,
+    limit: usize,
+}
+
+impl Gathered {
+    /// The participants whose availability [`Directory::finish`] will ask for.
+    pub fn ids(&self) -> impl Iterator<Item = &ParticipantId> {
+        self.candidates.iter().map(|(id, _)| id)
     }
 }
 

@@ -31,8 +31,8 @@ mod service;
 mod store;
 
 pub use directory::{
-    Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Hints, Query, Reach,
-    Resolution, Urgency, ranking,
+    Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Gathered, Hints,
+    Query, Reach, Resolution, Urgency, ranking,
 };
 pub use error::Error;
 pub use model::{Participant, ParticipantId};

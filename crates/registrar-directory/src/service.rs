@@ -14,7 +14,8 @@ use crate::Error;
 use crate::audit::AuditEntry;
 use crate::contact::ContactRequest;
 use crate::directory::{
-    Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Query, Resolution,
+    Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Gathered, Query,
+    Resolution,
 };
 use crate::model::{Participant, ParticipantId, Relationship, TopicSubscription, TrustRating};
 use crate::priority::{Message, PriorityDecision, PrioritySettings};
@@ -182,6 +183,37 @@ impl<I: SearchIndex> DirectoryService<I> {
             let d = self.read()?;
             let req = d.requester(requester);
             d.resolve(&req, q, presence, now_ms)
+        };
+        self.audit(&audit).await?;
+        Ok(r)
+    }
+
+    /// The candidates of `q` before availability is known ([`Directory::gather`]): for callers whose presence
+    /// lookups are asynchronous; answer with [`Self::finish`].
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the service stopped.
+    pub fn gather(&self, requester: Option<&ParticipantId>, q: &Query) -> Result<Gathered, Error> {
+        let d = self.read()?;
+        let req = d.requester(requester);
+        Ok(d.gather(&req, q))
+    }
+
+    /// The answer to a gathered query with availability from `presence`, audited.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the audit entries could not be written (no answer is given).
+    pub async fn finish(
+        &self,
+        requester: Option<&ParticipantId>,
+        g: Gathered,
+        presence: &Presence,
+        now_ms: u64,
+    ) -> Result<Resolution, Error> {
+        let (r, audit) = {
+            let d = self.read()?;
+            let req = d.requester(requester);
+            d.finish(&req, g, presence, now_ms)
         };
         self.audit(&audit).await?;
         Ok(r)

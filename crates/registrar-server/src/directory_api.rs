@@ -587,23 +587,19 @@ async fn discovery(
     };
     let started = std::time::Instant::now();
     let dir = s.dir()?;
-    // The candidates first (no presence yet, not audited), then their presence, then the answer.
+    // The candidates first, then their presence (asynchronous), then the ranked and audited answer.
+    let gathered = dir.gather(Some(&who.id), &q)?;
     let pending: Vec<Participant> = dir.with(|d| {
-        let req = d.requester(Some(&who.id));
-        d.resolve(&req, &q, &|_| Availability::Unknown, 0)
-            .0
-            .candidates()
-            .iter()
-            .filter_map(|c| {
-                ParticipantId::parse(&c.participant.id)
-                    .ok()
-                    .and_then(|id| d.participant(&id).cloned())
-            })
+        gathered
+            .ids()
+            .filter_map(|id| d.participant(id).cloned())
             .collect()
     })?;
     let avail = s.availability(&pending).await;
     let presence = move |p: &Participant| avail.get(&p.id).copied().unwrap_or_default();
-    let r = dir.resolve(Some(&who.id), &q, &presence, now_ms()).await?;
+    let r = dir
+        .finish(Some(&who.id), gathered, &presence, now_ms())
+        .await?;
     metrics::histogram!("registrar_directory_discovery_seconds")
         .record(started.elapsed().as_secs_f64());
     Ok(Json(r).into_response())
