@@ -9,21 +9,41 @@ use crate::support::{Server, bin};
 
 const KEY: &str = "a-test-key-of-some-length";
 
+/// Run `registrar ARGS` with `input` on standard input; its trimmed standard output.
+fn run_with_stdin(args: &[&str], input: &str) -> String {
+    let mut c = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(c.stdin.take().unwrap(), "{input}").unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 fn token(subject: &str, admin: bool, hours: &str) -> String {
     let mut args = vec!["token", subject, "--hours", hours];
     if admin {
         args.push("--admin");
     }
-    let mut c = Command::new(bin())
-        .args(&args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(c.stdin.take().unwrap(), "{KEY}").unwrap();
-    let out = c.wait_with_output().unwrap();
+    run_with_stdin(&args, KEY)
+}
+
+/// A key pair from `registrar keygen`: (private, public).
+fn keygen() -> (String, String) {
+    let out = Command::new(bin()).arg("keygen").output().unwrap();
     assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    let text = String::from_utf8(out.stdout).unwrap();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap()
+            .to_owned()
+    };
+    (field("private"), field("public"))
 }
 
 fn call(s: &Server, method: &str, path: &str, tok: &str, body: &str) -> (u16, String, String) {
@@ -360,35 +380,15 @@ fn the_directory_api_is_off_without_a_key() {
 
 #[test]
 fn eddsa_tokens_from_registrar_keygen_are_accepted() {
-    let out = Command::new(bin()).arg("keygen").output().unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} = \"")))
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap()
-            .to_owned()
-    };
-    let (private, public) = (field("private"), field("public"));
+    let (private, public) = keygen();
     let s = Server::start(
         "",
         &format!("[directory]\njwt_ed25519_public_keys = [\"{public}\"]\n"),
     );
-    let mint = |args: &[&str]| {
-        let mut c = Command::new(bin())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(c.stdin.take().unwrap(), "{private}").unwrap();
-        String::from_utf8(c.wait_with_output().unwrap().stdout)
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
-    let admin = mint(&["token", "ops@example.com", "--eddsa", "--admin"]);
+    let admin = run_with_stdin(
+        &["token", "ops@example.com", "--eddsa", "--admin"],
+        &private,
+    );
     let (st, _, body) = call(
         &s,
         "PUT",
@@ -407,22 +407,8 @@ fn eddsa_tokens_from_registrar_keygen_are_accepted() {
     );
     assert_eq!(st, 401, "{body}");
     // A token of another key pair is refused.
-    let other = Command::new(bin()).arg("keygen").output().unwrap();
-    let other = String::from_utf8(other.stdout).unwrap();
-    let other_private = other
-        .lines()
-        .find_map(|l| l.strip_prefix("private = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap()
-        .to_owned();
-    let mut c = Command::new(bin())
-        .args(["token", "ops@example.com", "--eddsa"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(c.stdin.take().unwrap(), "{other_private}").unwrap();
-    let forged = String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap();
+    let (other_private, _) = keygen();
+    let forged = run_with_stdin(&["token", "ops@example.com", "--eddsa"], &other_private);
     assert_eq!(call(&s, "GET", "/v1/audit", forged.trim(), "").0, 401);
 }
 
