@@ -10,7 +10,7 @@ use crate::support::{Server, bin};
 const KEY: &str = "a-test-key-of-some-length";
 
 /// Run `registrar ARGS` with `input` on standard input; its trimmed standard output.
-fn run_with_stdin(args: &[&str], input: &str) -> String {
+pub fn run_with_stdin(args: &[&str], input: &str) -> String {
     let mut c = Command::new(bin())
         .args(args)
         .stdin(Stdio::piped())

@@ -3,10 +3,10 @@
 //! type and body match the description. Skipped, saying so, when `schemathesis` is not installed (`.ci/run`
 //! installs it from PyPI).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::support::{Server, bin};
+use crate::directory::run_with_stdin;
+use crate::support::Server;
 
 #[test]
 fn the_api_matches_its_openapi_description_under_generated_requests() {
@@ -27,14 +27,7 @@ fn the_api_matches_its_openapi_description_under_generated_requests() {
             "[directory]\njwt_secret = \"{key}\"\ndiscovery_per_hour = 1000000\nratings_per_day = 1000000\ncontact_requests_per_hour = 1000000\n"
         ),
     );
-    let mut c = Command::new(bin())
-        .args(["token", "ops@example.com", "--admin"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(c.stdin.take().unwrap(), "{key}").unwrap();
-    let token = String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap();
+    let token = run_with_stdin(&["token", "ops@example.com", "--admin"], key);
     let out = Command::new("schemathesis")
         .args([
             "run",
