@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::audit::{AuditAction, AuditEntry, AuditParty};
@@ -21,7 +21,7 @@ use crate::privacy::{self, How, ParticipantView, Permission, Requester, Ties};
 use crate::search::{IndexDoc, SearchIndex};
 
 /// Live availability of a participant (from presence).
-#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Availability {
@@ -124,16 +124,16 @@ pub struct Query {
 }
 
 /// A way to reach a candidate.
-#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 pub struct Reach {
     /// `sip` or `email`.
-    pub method: &'static str,
+    pub method: String,
     /// The address.
     pub address: String,
 }
 
 /// One ranked candidate.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// What the requester may see of them.
     pub participant: ParticipantView,
@@ -1134,13 +1134,13 @@ impl<I: SearchIndex> Directory<I> {
             let mut r = Vec::new();
             if let Some(a) = &view.sip_aor {
                 r.push(Reach {
-                    method: "sip",
+                    method: "sip".into(),
                     address: a.clone(),
                 });
             }
             if let Some(e) = &view.email {
                 r.push(Reach {
-                    method: "email",
+                    method: "email".into(),
                     address: e.clone(),
                 });
             }
@@ -1357,7 +1357,7 @@ fn audit(
 ) -> DirectoryChange {
     DirectoryChange::Audit(AuditEntry {
         at_ms: now_ms,
-        actor: AuditParty::actor(req.id.as_ref()),
+        actor: AuditParty::actor(req.audit_id()),
         subject: AuditParty::Participant(subject.clone()),
         action,
         decision,
@@ -1371,13 +1371,11 @@ fn discovered(req: &Requester, found: &[Candidate], now_ms: u64) -> Vec<Director
         .filter_map(|c| ParticipantId::parse(&c.participant.id).ok())
         .zip(found)
         .map(|(id, c)| {
-            audit(
-                req,
-                &id,
-                AuditAction::Discovered,
-                permission_text(&c.permission),
-                now_ms,
-            )
+            let mut decision = permission_text(&c.permission);
+            if let Some(r) = &req.remote {
+                decision.push_str(&format!(" (via {})", r.server));
+            }
+            audit(req, &id, AuditAction::Discovered, decision, now_ms)
         })
         .collect()
 }

@@ -15,13 +15,15 @@
 //! answer's audit entries and every change are stored before the answer returns (fail-stop on a failed change).
 //!
 //! What it does not do: storage engines other than memory (the embedded and PostgreSQL stores and the
-//! tantivy index are in `registrar-storage`), the HTTP API (in `registrar-server`) and federation (issue 9).
-//! See the crate README.
+//! tantivy index are in `registrar-storage`), and the network: the HTTP API, request signing and the fan-out
+//! to peer servers are in `registrar-server`; this crate holds federation's protocol types and trust rules
+//! ([`federation`]). See the crate README.
 
 pub mod audit;
 pub mod contact;
 mod directory;
 mod error;
+pub mod federation;
 pub mod graph;
 pub mod model;
 pub mod priority;

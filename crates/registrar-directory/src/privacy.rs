@@ -24,7 +24,7 @@
 //! follows its cross-organization policy (partners pass; otherwise denied or needing approval); a required
 //! introduction is asked for; a participant with no contact method cannot be contacted.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::AccessLevel;
 use crate::model::{
@@ -44,6 +44,28 @@ pub struct Requester {
     pub department: Option<String>,
     /// Their team.
     pub team: Option<String>,
+    /// Set when the request comes from a federated peer server ([`crate::federation`]): what that server
+    /// claimed and how far this server believes it.
+    pub remote: Option<Box<Remote>>,
+}
+
+/// A requester that a peer server vouches for. `Requester::id` and the organization fields hold only what
+/// the peer's trust level lets this server believe ([`crate::federation::remote_requester`]); the claims
+/// themselves are kept here so block lists apply to them whatever the trust level.
+#[derive(Clone, Debug, Default, Eq, PartialEq)]
+pub struct Remote {
+    /// The peer server's id.
+    pub server: String,
+    /// The domains the peer answers for (a participant who blocks one of them blocks the peer's users).
+    pub domains: Vec<String>,
+    /// The requester the peer named, believed or not.
+    pub claimed_id: Option<ParticipantId>,
+    /// The organization the peer named for them, believed or not.
+    pub claimed_organization: Option<String>,
+    /// The most of a profile this peer's requesters may see.
+    pub cap: ProfileLevel,
+    /// Only lookups by exact id (no search, expert or organization listings).
+    pub exact_only: bool,
 }
 
 impl Requester {
@@ -59,7 +81,16 @@ impl Requester {
             organization: p.organization().map(str::to_owned),
             department: p.department().map(str::to_owned),
             team: p.team().map(str::to_owned),
+            remote: None,
         }
+    }
+
+    /// Who the audit log names as asking: the participant, or for a federated request the requester the
+    /// peer named (believed or not), so "who looked me up" shows remote askers too.
+    pub fn audit_id(&self) -> Option<&ParticipantId> {
+        self.id
+            .as_ref()
+            .or_else(|| self.remote.as_ref().and_then(|r| r.claimed_id.as_ref()))
     }
 }
 
@@ -85,7 +116,7 @@ pub struct Ties {
 }
 
 /// Whether the requester may make contact.
-#[derive(Clone, Debug, Eq, PartialEq, Serialize)]
+#[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Permission {
@@ -135,6 +166,21 @@ fn eq_ci(a: &str, b: &str) -> bool {
 /// Whether the requester is blocked by the participant or their organization.
 pub fn blocked(target: &Participant, req: &Requester) -> bool {
     let perms = &target.permissions;
+    if let Some(r) = &req.remote {
+        // A peer's claims count against the requester even where they are not believed.
+        let claimed = Requester {
+            id: r.claimed_id.clone(),
+            organization: r.claimed_organization.clone(),
+            ..Requester::default()
+        };
+        if blocked(target, &claimed)
+            || r.domains
+                .iter()
+                .any(|d| perms.blocked_domains.iter().any(|b| eq_ci(b, d)))
+        {
+            return true;
+        }
+    }
     if let Some(id) = &req.id {
         if perms.blocked_ids.contains(id) {
             return true;
@@ -173,6 +219,12 @@ pub fn decide(target: &Participant, req: &Requester, ties: Ties, how: How, trust
             level: ProfileLevel::Full,
             contact: Permission::Allowed,
         };
+    }
+    if let Some(r) = &req.remote
+        && r.exact_only
+        && matches!(how, How::Search | How::StrongHints)
+    {
+        return Decision::hidden();
     }
     let granted = req
         .id
@@ -218,6 +270,9 @@ pub fn decide(target: &Participant, req: &Requester, ties: Ties, how: How, trust
     if granted {
         level = level.max(a.granted);
     }
+    if let Some(r) = &req.remote {
+        level = level.min(r.cap);
+    }
     let contact = contact(target, req, ties, granted, same_org, trust);
     Decision {
         visible: true,
@@ -238,6 +293,16 @@ fn contact(
     if perms.contact_methods.is_empty() {
         return Permission::Denied {
             reason: "the participant lists no contact method".into(),
+        };
+    }
+    if req.id.is_none()
+        && let Some(r) = &req.remote
+    {
+        return Permission::Denied {
+            reason: format!(
+                "{} is not trusted to identify its users here; ask through a contact request",
+                r.server
+            ),
         };
     }
     if req.id.is_none() {
@@ -297,7 +362,8 @@ pub fn searchable(target: &Participant, field: Field) -> bool {
 }
 
 /// What a requester is shown of a participant: only the fields the level allows.
-#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ParticipantView {
     /// Id.
     pub id: String,

@@ -199,6 +199,46 @@ impl<I: SearchIndex> DirectoryService<I> {
         Ok(d.gather(&req, q))
     }
 
+    /// [`Self::gather`] for a requester built elsewhere (a federated peer's requester,
+    /// [`crate::federation::remote_requester`]).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the service stopped.
+    pub fn gather_as(
+        &self,
+        requester: &crate::privacy::Requester,
+        q: &Query,
+    ) -> Result<Gathered, Error> {
+        Ok(self.read()?.gather(requester, q))
+    }
+
+    /// [`Self::finish`] for a requester built elsewhere.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the audit entries could not be written (no answer is given).
+    pub async fn finish_as(
+        &self,
+        requester: &crate::privacy::Requester,
+        g: Gathered,
+        presence: &Presence,
+        now_ms: u64,
+    ) -> Result<Resolution, Error> {
+        let (r, audit) = self.read()?.finish(requester, g, presence, now_ms);
+        self.audit(&audit).await?;
+        Ok(r)
+    }
+
+    /// The requester `id` as this directory knows them (organization from their profile).
+    ///
+    /// # Errors
+    /// [`Error::Storage`] when the service stopped.
+    pub fn requester(
+        &self,
+        id: Option<&ParticipantId>,
+    ) -> Result<crate::privacy::Requester, Error> {
+        Ok(self.read()?.requester(id))
+    }
+
     /// The answer to a gathered query with availability from `presence`, audited.
     ///
     /// # Errors

@@ -17,6 +17,85 @@ pub(crate) struct Config {
     pub(crate) http: HttpSection,
     pub(crate) storage: StorageSection,
     pub(crate) directory: DirectorySection,
+    pub(crate) federation: FederationSection,
+}
+
+/// `[federation]`: this directory server among others (docs/directory.md, "Federation").
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct FederationSection {
+    /// This server's id, as its peers list it; empty: federation off.
+    pub(crate) server_id: String,
+    /// This server's Ed25519 private key (32-byte seed, base64url; `registrar keygen`).
+    pub(crate) private_key: String,
+    /// Or a file holding it.
+    pub(crate) private_key_file: std::path::PathBuf,
+    /// The domains this server answers for (participant ids and email addresses).
+    pub(crate) domains: Vec<String>,
+    /// How long a peer has to answer one lookup.
+    pub(crate) timeout_ms: u64,
+    /// How old (or how far in the future) a signed request may be; a signature is accepted once.
+    pub(crate) replay_window_secs: u64,
+    /// Consecutive failures that open a peer's circuit breaker.
+    pub(crate) breaker_failures: u32,
+    /// How long an open breaker stays open before one probe is let through.
+    pub(crate) breaker_cooldown_secs: u64,
+    /// How long a peer's answer to the same lookup is reused (0: never).
+    pub(crate) cache_secs: u64,
+    /// Whether a domain no peer is configured for is looked up in DNS (`_registrar-directory.<domain>`).
+    pub(crate) dns_discovery: bool,
+    /// The peers.
+    pub(crate) peers: Vec<PeerSection>,
+}
+
+impl Default for FederationSection {
+    fn default() -> Self {
+        Self {
+            server_id: String::new(),
+            private_key: String::new(),
+            private_key_file: std::path::PathBuf::new(),
+            domains: Vec::new(),
+            timeout_ms: 1_500,
+            replay_window_secs: 60,
+            breaker_failures: 3,
+            breaker_cooldown_secs: 30,
+            cache_secs: 10,
+            dns_discovery: true,
+            peers: Vec::new(),
+        }
+    }
+}
+
+/// `[[federation.peers]]`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PeerSection {
+    /// The peer's server id (its `federation.server_id`).
+    pub(crate) id: String,
+    /// Its base URL (`http://host:port`).
+    pub(crate) url: String,
+    /// Its Ed25519 public key (base64url).
+    pub(crate) public_key: String,
+    /// trusted, verified, provisional, restricted or blocked.
+    pub(crate) trust: String,
+    /// The domains it answers for.
+    pub(crate) domains: Vec<String>,
+}
+
+/// `[[directory.oidc]]`: an OpenID Connect provider whose ID tokens verify participants' identities.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct OidcSection {
+    /// The provider's issuer (`iss`), exactly.
+    pub(crate) issuer: String,
+    /// The client id tokens must be issued to (`aud`).
+    pub(crate) audience: String,
+    /// The provider's signing keys as a JWKS document (JSON, RSA and Ed25519 keys).
+    pub(crate) jwks: String,
+    /// Or a file holding it.
+    pub(crate) jwks_file: std::path::PathBuf,
+    /// The verification a valid token gives: `email` (default) or `organization`.
+    pub(crate) level: String,
 }
 
 /// `[directory]`: the participant directory's HTTP API.
@@ -32,6 +111,10 @@ pub(crate) struct DirectorySection {
     pub(crate) contact_requests_per_hour: u32,
     /// Shared mode: the PostgreSQL of the directory (required there for the API to be on).
     pub(crate) database_url: String,
+    /// Name servers for the directory's DNS lookups (`IP:PORT`); empty: the system's.
+    pub(crate) dns_servers: Vec<String>,
+    /// OpenID Connect providers.
+    pub(crate) oidc: Vec<OidcSection>,
 }
 
 impl Default for DirectorySection {
@@ -43,6 +126,8 @@ impl Default for DirectorySection {
             ratings_per_day: 50,
             contact_requests_per_hour: 20,
             database_url: String::new(),
+            dns_servers: Vec::new(),
+            oidc: Vec::new(),
         }
     }
 }

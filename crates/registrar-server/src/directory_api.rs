@@ -6,6 +6,11 @@
 //! participant's token (or admin). Discovery and ratings are rate-limited per requester (429 with
 //! Retry-After). Errors are JSON `{"error": …}` with the status that fits. Availability comes from the
 //! registrar's own presence of the participant's SIP AoR.
+//!
+//! Federation: `POST /v1/federation/lookup` answers signed lookups from configured peers
+//! ([`crate::federation`]) under the asking peer's trust level; a discovery here fans out to the peers
+//! (or to the one peer that answers for the address asked) and merges their answers with this server's.
+//! Identity proofs: a DNS TXT record for a domain, or an OpenID Connect ID token for an email.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,13 +23,16 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use registrar_directory::audit::AuditEntry;
+use registrar_directory::federation::{self, LookupRequest, LookupResponse, PeerFailure};
 use registrar_directory::model::{
     EntityType, Expertise, Participant, ParticipantId, Relationship, TopicRole, TopicSubscription,
-    TrustCategory, TrustRating,
+    TrustCategory, TrustRating, VerificationLevel,
 };
 use registrar_directory::priority::{Message, PriorityDecision, PrioritySettings};
+use registrar_directory::privacy::Requester;
 use registrar_directory::{
-    Availability, DirectoryService, ExpertQuery, Hints, MemorySearchIndex, Query, Urgency,
+    Availability, DirectoryService, ExpertQuery, Hints, MemorySearchIndex, Query, Resolution,
+    Urgency,
 };
 use registrar_pidf::{Activity, Basic};
 use registrar_types::Aor;
@@ -52,7 +60,11 @@ use crate::serve::Ep;
         ask_contact,
         list_contacts,
         approve_contact,
-        decline_contact
+        decline_contact,
+        federation_lookup,
+        domain_challenge,
+        verify_domain,
+        verify_oidc
     ),
     components(schemas(
         DirError,
@@ -62,7 +74,9 @@ use crate::serve::Ep;
         RatingBody,
         PriorityBody,
         AskBody,
-        AuditPage
+        AuditPage,
+        DomainBody,
+        OidcBody
     )),
     modifiers(&BearerAuth)
 )]
@@ -161,6 +175,15 @@ pub(crate) struct DirState {
     limits: RateLimits,
     windows: Arc<Mutex<Windows>>,
     ep: Arc<Ep>,
+    net: Arc<Network>,
+}
+
+/// What the directory reaches beyond this server: federation, DNS and identity providers.
+#[derive(Debug, Default)]
+pub(crate) struct Network {
+    pub(crate) federation: Option<Arc<crate::federation::Federation>>,
+    pub(crate) dns: Option<crate::dns::Dns>,
+    pub(crate) oidc: Vec<crate::oidc::Provider>,
 }
 
 /// The directory's routes (answering 503 with the reason when the directory is off).
@@ -169,6 +192,7 @@ pub(crate) fn router(
     keys: crate::jwt::Keys,
     limits: RateLimits,
     ep: Arc<Ep>,
+    net: Network,
 ) -> Router {
     Router::new()
         .route(
@@ -188,6 +212,12 @@ pub(crate) fn router(
         .route("/v1/contact-requests/{id}/approve", post(approve_contact))
         .route("/v1/contact-requests/{id}/decline", post(decline_contact))
         .route("/v1/events", get(events))
+        .route(crate::federation::LOOKUP_PATH, post(federation_lookup))
+        .route(
+            "/v1/participants/{id}/verify/domain",
+            get(domain_challenge).post(verify_domain),
+        )
+        .route("/v1/participants/{id}/verify/oidc", post(verify_oidc))
         .with_state(DirState {
             hub: tokio::sync::broadcast::channel(4_096).0,
             dir,
@@ -195,6 +225,7 @@ pub(crate) fn router(
             limits,
             windows: Arc::new(Mutex::new(Windows::default())),
             ep,
+            net: Arc::new(net),
         })
 }
 
@@ -404,9 +435,14 @@ async fn put_participant(
         ));
     }
     let now = now_ms();
-    let created = s
-        .dir()?
-        .with(|d| d.participant(&id).map(|old| old.created_ms))?;
+    let (created, verification) = s.dir()?.with(|d| {
+        let old = d.participant(&id);
+        (old.map(|o| o.created_ms), old.map(|o| o.verification))
+    })?;
+    // Verification is proven (DNS, OpenID Connect) or set by an operator, never claimed.
+    if !who.admin {
+        p.verification = verification.unwrap_or_default();
+    }
     p.created_ms = created.unwrap_or(now);
     p.updated_ms = now;
     s.dir()?.put_participant(p).await?;
@@ -551,6 +587,8 @@ struct DiscoveryBody {
     topic: Option<String>,
     urgent: bool,
     limit: usize,
+    /// Ask this server only (no federated peers).
+    local_only: bool,
 }
 
 #[utoipa::path(security(("bearer" = [])), post, path = "/v1/discovery", request_body = DiscoveryBody, responses((status = 200, body = Object, description = "resolved or suggestions"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
@@ -565,9 +603,16 @@ async fn discovery(
     if b.text.len() > 512 {
         return Err(fail(StatusCode::BAD_REQUEST, "text: at most 512 bytes"));
     }
+    // An address typed as the text is looked up as an exact id (and routed to its domain's server).
+    let exact_id = b.exact_id.or_else(|| {
+        let t = b.text.trim();
+        (!t.contains(char::is_whitespace))
+            .then(|| ParticipantId::parse(t).ok())
+            .flatten()
+    });
     let q = Query {
         text: b.text,
-        exact_id: b.exact_id,
+        exact_id,
         referral: b.referral,
         hints: Hints {
             organization: b.hints.organization,
@@ -587,22 +632,320 @@ async fn discovery(
     };
     let started = std::time::Instant::now();
     let dir = s.dir()?;
-    // The candidates first, then their presence (asynchronous), then the ranked and audited answer.
-    let gathered = dir.gather(Some(&who.id), &q)?;
-    let pending: Vec<Participant> = dir.with(|d| {
-        gathered
-            .ids()
-            .filter_map(|id| d.participant(id).cloned())
-            .collect()
-    })?;
-    let avail = s.availability(&pending).await;
-    let presence = move |p: &Participant| avail.get(&p.id).copied().unwrap_or_default();
-    let r = dir
-        .finish(Some(&who.id), gathered, &presence, now_ms())
-        .await?;
+    let requester = dir.requester(Some(&who.id))?;
+    let (peers, mut failed) = match &s.net.federation {
+        Some(f) if !b.local_only => s.peers_for(f, &q).await,
+        _ => (Vec::new(), Vec::new()),
+    };
+    let remote = async {
+        match &s.net.federation {
+            Some(f) if !peers.is_empty() => {
+                f.ask(peers, &LookupRequest::from_query(&requester, &q))
+                    .await
+            }
+            _ => (Vec::new(), Vec::new()),
+        }
+    };
+    let (local, (answers, failures)) = tokio::join!(s.resolve_local(&requester, &q), remote);
+    failed.extend(failures);
+    let merged = federation::merge(local?, answers, failed, q.limit);
     metrics::histogram!("registrar_directory_discovery_seconds")
         .record(started.elapsed().as_secs_f64());
-    Ok(Json(r).into_response())
+    Ok(Json(merged).into_response())
+}
+
+impl DirState {
+    /// This server's answer to `q` for `requester`: the candidates, then their presence (asynchronous),
+    /// then the ranked and audited answer.
+    async fn resolve_local(&self, requester: &Requester, q: &Query) -> Result<Resolution, Failure> {
+        let dir = self.dir()?;
+        let gathered = dir.gather_as(requester, q)?;
+        let pending: Vec<Participant> = dir.with(|d| {
+            gathered
+                .ids()
+                .filter_map(|id| d.participant(id).cloned())
+                .collect()
+        })?;
+        let avail = self.availability(&pending).await;
+        let presence = move |p: &Participant| avail.get(&p.id).copied().unwrap_or_default();
+        Ok(dir
+            .finish_as(requester, gathered, &presence, now_ms())
+            .await?)
+    }
+
+    /// The peers a discovery asks: for an address outside this server's domains, the one peer that answers
+    /// for its domain; for a local address, none; otherwise every peer at provisional or higher.
+    async fn peers_for(
+        &self,
+        f: &crate::federation::Federation,
+        q: &Query,
+    ) -> (Vec<Arc<crate::federation::Peer>>, Vec<PeerFailure>) {
+        let Some(id) = &q.exact_id else {
+            return (f.fan_out_peers(), Vec::new());
+        };
+        let domain = id.domain();
+        if f.is_local(domain) {
+            return (Vec::new(), Vec::new());
+        }
+        match f.peer_for_domain(domain).await {
+            Ok(p) if p.trust.asked() => (vec![p], Vec::new()),
+            Ok(p) => (
+                Vec::new(),
+                vec![PeerFailure {
+                    peer: p.id.clone(),
+                    reason: format!("not asked: trust level {}", p.trust.name()),
+                }],
+            ),
+            Err(reason) => (
+                Vec::new(),
+                vec![PeerFailure {
+                    peer: domain.to_owned(),
+                    reason,
+                }],
+            ),
+        }
+    }
+}
+
+/// A signed lookup from a peer server (RFC 9421 signature over method, path, date and body digest; see
+/// docs/directory.md, "Federation"). Answered with this server's participants' own rules for the peer's
+/// trust level, at most 50 candidates, the answer signed.
+#[utoipa::path(post, path = "/v1/federation/lookup", request_body(content = Object, description = "a signed lookup: requester, organization, text, exact_id, hints, topic, urgent, limit"), responses((status = 200, body = Object, description = "server and candidates, signed"), (status = 400, body = DirError), (status = 401, body = DirError, description = "missing, invalid, stale or replayed signature"), (status = 403, body = DirError, description = "blocked peer"), (status = 404, body = DirError, description = "federation off"), (status = 503, body = DirError)))]
+async fn federation_lookup(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    raw: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    let f = s
+        .net
+        .federation
+        .as_ref()
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "federation is off on this server"))?;
+    s.dir()?;
+    let peer = f
+        .verify_lookup(&headers, &raw)
+        .map_err(|why| fail(StatusCode::UNAUTHORIZED, why))?;
+    let req: LookupRequest = body(&raw)?;
+    let asking = federation::AskingPeer {
+        id: &peer.id,
+        domains: &peer.domains,
+        trust: peer.trust,
+    };
+    let Some(requester) = federation::remote_requester(&asking, &req) else {
+        metrics::counter!("registrar_federation_refused_total", "peer" => peer.id.clone())
+            .increment(1);
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            format!("{} is blocked here", peer.id),
+        ));
+    };
+    let q = req.query()?;
+    let r = s.resolve_local(&requester, &q).await?;
+    let answer = LookupResponse {
+        server: f.id.clone(),
+        candidates: r.candidates().into_iter().cloned().collect(),
+    };
+    let bytes = serde_json::to_vec(&answer)
+        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let signed = f.sign_answer(200, &bytes);
+    let mut resp = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        bytes,
+    )
+        .into_response();
+    let h = resp.headers_mut();
+    for (name, value) in [
+        ("date", &signed.date),
+        ("content-digest", &signed.content_digest),
+        ("signature-input", &signed.signature_input),
+        ("signature", &signed.signature),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    }
+    Ok(resp)
+}
+
+/// A domain a participant may prove: their id's, or one of their identities' email domains.
+fn domain_of_participant(p: &Participant, domain: &str) -> bool {
+    p.id.domain().eq_ignore_ascii_case(domain)
+        || p.identities.iter().any(|i| {
+            i.email
+                .as_deref()
+                .and_then(|e| e.rsplit_once('@'))
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain))
+        })
+}
+
+/// The TXT value that proves `id` controls `domain`.
+fn domain_token(id: &ParticipantId, domain: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"registrar-verify\0");
+    h.update(id.as_str().as_bytes());
+    h.update(b"\0");
+    h.update(domain.to_ascii_lowercase().as_bytes());
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("registrar-verify={hex}")
+}
+
+#[derive(Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct DomainBody {
+    /// The domain to prove.
+    domain: String,
+}
+
+impl DirState {
+    /// The participant `id` (404 if none) after checking `who` may act for them and `domain` is theirs.
+    fn prover(&self, who: &Who, id: &ParticipantId, domain: &str) -> Result<Participant, Failure> {
+        who.may_act_for(id)?;
+        let p = self
+            .dir()?
+            .with(|d| d.participant(id).cloned())?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such participant"))?;
+        if domain.is_empty() || domain.len() > 253 || !domain.contains('.') {
+            return Err(fail(StatusCode::BAD_REQUEST, "domain: not a domain name"));
+        }
+        if !domain_of_participant(&p, domain) {
+            return Err(fail(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "{domain} is not the domain of the participant's id or of one of their email addresses"
+                ),
+            ));
+        }
+        Ok(p)
+    }
+
+    /// Raise `p`'s verification to at least `level`.
+    async fn raise(
+        &self,
+        mut p: Participant,
+        level: VerificationLevel,
+    ) -> Result<VerificationLevel, Failure> {
+        if p.verification < level {
+            p.verification = level;
+            p.updated_ms = now_ms();
+            let v = p.verification;
+            self.dir()?.put_participant(p).await?;
+            Ok(v)
+        } else {
+            Ok(p.verification)
+        }
+    }
+}
+
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}/verify/domain", params(("id" = String, Path, description = "participant id"), DomainBody), responses((status = 200, body = Object, description = "the TXT record to publish"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+async fn domain_challenge(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    params: Result<QueryParams<DomainBody>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    let QueryParams(d) = params.map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))?;
+    s.prover(&who, &id, &d.domain)?;
+    Ok(Json(serde_json::json!({
+        "record": format!("{}.{}", crate::dns::VERIFY_LABEL, d.domain.to_ascii_lowercase()),
+        "type": "TXT",
+        "value": domain_token(&id, &d.domain),
+    }))
+    .into_response())
+}
+
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/participants/{id}/verify/domain", params(("id" = String, Path, description = "participant id")), request_body = DomainBody, responses((status = 200, body = Object, description = "verified"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 422, body = DirError, description = "the TXT record is not there"), (status = 503, body = DirError)))]
+async fn verify_domain(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    let d: DomainBody = body(&raw)?;
+    let p = s.prover(&who, &id, &d.domain)?;
+    let dns = s
+        .net
+        .dns
+        .as_ref()
+        .ok_or_else(|| fail(StatusCode::SERVICE_UNAVAILABLE, "DNS is not available"))?;
+    let record = format!(
+        "{}.{}",
+        crate::dns::VERIFY_LABEL,
+        d.domain.to_ascii_lowercase()
+    );
+    let want = domain_token(&id, &d.domain);
+    let (found, _) = dns
+        .txt(&record)
+        .await
+        .map_err(|e| fail(StatusCode::SERVICE_UNAVAILABLE, format!("DNS: {e}")))?;
+    if !found.iter().any(|v| v.trim() == want) {
+        return Err(fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no TXT record {record} with value {want}"),
+        ));
+    }
+    let v = s.raise(p, VerificationLevel::Email).await?;
+    Ok(Json(serde_json::json!({ "verification": v, "domain": d.domain })).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct OidcBody {
+    /// An ID token from a configured OpenID Connect provider.
+    id_token: String,
+}
+
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/participants/{id}/verify/oidc", params(("id" = String, Path, description = "participant id")), request_body = OidcBody, responses((status = 200, body = Object, description = "verified"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 422, body = DirError, description = "the ID token does not prove one of the participant's emails"), (status = 503, body = DirError)))]
+async fn verify_oidc(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    raw: axum::body::Bytes,
+) -> Result<Response, Failure> {
+    let who = s.who(&headers)?;
+    let id = pid(&id)?;
+    who.may_act_for(&id)?;
+    let b: OidcBody = body(&raw)?;
+    if s.net.oidc.is_empty() {
+        return Err(fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no OpenID Connect provider is configured (directory.oidc)",
+        ));
+    }
+    let proven = crate::oidc::verify(&b.id_token, &s.net.oidc, now_secs())
+        .map_err(|why| fail(StatusCode::UNPROCESSABLE_ENTITY, why))?;
+    let p = s
+        .dir()?
+        .with(|d| d.participant(&id).cloned())?
+        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such participant"))?;
+    let mine = p.identities.iter().any(|i| {
+        i.email
+            .as_deref()
+            .is_some_and(|e| e.eq_ignore_ascii_case(&proven.email))
+    });
+    if !mine {
+        return Err(fail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("{} is not an email of {id}", proven.email),
+        ));
+    }
+    let level = if proven.organization {
+        VerificationLevel::Organization
+    } else {
+        VerificationLevel::Email
+    };
+    let v = s.raise(p, level).await?;
+    Ok(Json(serde_json::json!({ "verification": v, "email": proven.email })).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -14,10 +14,14 @@
 mod config;
 mod ctl;
 mod directory_api;
+mod dns;
+mod federation;
 mod http;
 mod jwt;
+mod oidc;
 mod pidf_json;
 mod serve;
+mod signature;
 
 use std::io::Write as _;
 use std::net::SocketAddr;

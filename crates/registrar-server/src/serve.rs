@@ -652,11 +652,13 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         ratings_per_day: cfg.directory.ratings_per_day,
         contact_requests_per_hour: cfg.directory.contact_requests_per_hour,
     };
+    let net = network(&cfg)?;
     let app = crate::http::router(Arc::clone(&ep), prometheus).merge(crate::directory_api::router(
         directory,
         keys,
         limits,
         Arc::clone(&ep),
+        net,
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
@@ -674,6 +676,35 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())
+}
+
+/// Federation, DNS and OpenID Connect providers as configured.
+fn network(cfg: &Config) -> Result<crate::directory_api::Network, String> {
+    let dns = match crate::dns::Dns::new(&cfg.directory.dns_servers) {
+        Ok(d) => Some(d),
+        Err(e) if cfg.directory.dns_servers.is_empty() => {
+            warn!("directory: no DNS ({e}); domain proofs and DNS discovery are off");
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let fed_dns = dns.clone().filter(|_| cfg.federation.dns_discovery);
+    let federation = crate::federation::Federation::new(&cfg.federation, fed_dns)?.map(Arc::new);
+    if let Some(f) = &federation {
+        info!(server = %f.id, "federation on");
+    }
+    let oidc = cfg
+        .directory
+        .oidc
+        .iter()
+        .enumerate()
+        .map(|(i, c)| crate::oidc::Provider::new(i, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(crate::directory_api::Network {
+        federation,
+        dns,
+        oidc,
+    })
 }
 
 /// The directory, loaded from its store, when `directory.jwt_secret` is set.

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 
 use crate::support::{Server, bin};
 
-const KEY: &str = "a-test-key-of-some-length";
+pub const KEY: &str = "a-test-key-of-some-length";
 
 /// Run `registrar ARGS` with `input` on standard input; its trimmed standard output.
 pub fn run_with_stdin(args: &[&str], input: &str) -> String {
@@ -23,7 +23,7 @@ pub fn run_with_stdin(args: &[&str], input: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
-fn token(subject: &str, admin: bool, hours: &str) -> String {
+pub fn token(subject: &str, admin: bool, hours: &str) -> String {
     let mut args = vec!["token", subject, "--hours", hours];
     if admin {
         args.push("--admin");
@@ -32,7 +32,7 @@ fn token(subject: &str, admin: bool, hours: &str) -> String {
 }
 
 /// A key pair from `registrar keygen`: (private, public).
-fn keygen() -> (String, String) {
+pub fn keygen() -> (String, String) {
     let out = Command::new(bin()).arg("keygen").output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
@@ -46,7 +46,7 @@ fn keygen() -> (String, String) {
     (field("private"), field("public"))
 }
 
-fn call(s: &Server, method: &str, path: &str, tok: &str, body: &str) -> (u16, String, String) {
+pub fn call(s: &Server, method: &str, path: &str, tok: &str, body: &str) -> (u16, String, String) {
     let auth = if tok.is_empty() {
         String::new()
     } else {
@@ -60,7 +60,7 @@ fn call(s: &Server, method: &str, path: &str, tok: &str, body: &str) -> (u16, St
     s.try_http_full(method, path, &auth, ct, body).unwrap()
 }
 
-fn json(body: &str) -> serde_json::Value {
+pub fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
@@ -163,8 +163,8 @@ fn directory_api_end_to_end() {
     assert_eq!(st, 200, "{body}");
     let r = json(&body);
     assert_eq!(r["outcome"], "resolved", "{body}");
-    assert_eq!(r["candidates"]["participant"]["id"], "alice@example.com");
-    assert_eq!(r["candidates"]["availability"], "available");
+    assert_eq!(r["candidates"][0]["participant"]["id"], "alice@example.com");
+    assert_eq!(r["candidates"][0]["availability"], "available");
     let (st, _, _) = call(&s, "POST", "/v1/discovery", &bob, "{\"txt\": 1}");
     assert_eq!(st, 400);
 

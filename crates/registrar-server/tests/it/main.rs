@@ -9,6 +9,7 @@
 
 mod baresip;
 mod directory;
+mod federation;
 mod lifecycle;
 mod pidf_cli;
 mod rfc4475;

@@ -58,17 +58,27 @@ impl Server {
     /// between choosing and binding it (tests run in parallel) means another try on other ports.
     pub fn start(sip_extra: &str, rest: &str) -> Self {
         for _ in 0..8 {
-            if let Some(s) = Self::try_start(sip_extra, rest) {
+            if let Some(s) = Self::try_start(sip_extra, rest, None) {
                 return s;
             }
         }
         panic!("the server did not start on any port");
     }
 
-    fn try_start(sip_extra: &str, rest: &str) -> Option<Self> {
+    /// Start with the HTTP API on `http_port` (for configurations that name each other's ports).
+    pub fn start_on(http_port: u16, rest: &str) -> Self {
+        for _ in 0..8 {
+            if let Some(s) = Self::try_start("", rest, Some(http_port)) {
+                return s;
+            }
+        }
+        panic!("the server did not start on HTTP port {http_port}");
+    }
+
+    fn try_start(sip_extra: &str, rest: &str, http_port: Option<u16>) -> Option<Self> {
         let dir = TempDir::new("srv");
         let port = free_port();
-        let http_port = free_port();
+        let http_port = http_port.unwrap_or_else(free_port);
         // Embedded storage (the default mode) in the test's own directory, unless the test sets [storage].
         let storage = if rest.contains("[storage]") {
             String::new()
