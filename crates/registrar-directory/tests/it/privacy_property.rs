@@ -4,6 +4,9 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+use registrar_directory::federation::{
+    AskingPeer, LookupRequest, PeerTrust, WireHints, remote_requester,
+};
 use registrar_directory::model::{
     AccessLevel, Audiences, ContactMethod, CrossOrgPolicy, Discoverability, EntityType, Expertise,
     Field, IdentityContext, OrgContext, ProfileLevel, Relationship, RelationshipKind, TopicRole,
@@ -345,6 +348,95 @@ proptest! {
         let (perm, _) = d.contact_permission(&requester, &pid(viewed), 0);
         if perm.is_some() {
             prop_assert!(allowed(&people[viewed], who, &rels, viewed, false).is_some());
+        }
+    }
+}
+
+fn trust_of(k: u8) -> PeerTrust {
+    [
+        PeerTrust::Blocked,
+        PeerTrust::Restricted,
+        PeerTrust::Provisional,
+        PeerTrust::Verified,
+        PeerTrust::Trusted,
+    ][usize::from(k % 5)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Lookups from a federated peer: whatever the peer claims, an answer holds no more than the oracle
+    /// allows for the requester this server believes at the peer's trust level, blocks apply to every claim,
+    /// and a restricted peer only ever gets minimal profiles found by exact id.
+    #[test]
+    fn federated_lookups_never_exceed_the_peer_trust_level(
+        all in proptest::collection::vec(rules(), N),
+        rels in proptest::collection::vec((0usize..N, 0usize..N, any::<bool>()), 0..10),
+        claimed in proptest::option::of(0usize..N),
+        claimed_org in proptest::option::of(0usize..3),
+        trust in 0u8..5,
+        peer_domains in proptest::collection::vec(0usize..3, 0..3),
+        name in 0usize..4,
+        exact in proptest::option::of(0usize..N),
+        org_hint in proptest::option::of(0usize..3),
+    ) {
+        let mut d = Directory::new(MemorySearchIndex::new());
+        let people: Vec<Participant> = all.iter().enumerate().map(|(i, r)| build(i, r)).collect();
+        for p in &people {
+            d.put_participant(p.clone());
+        }
+        let rels: Vec<(usize, usize, bool)> = rels.into_iter().filter(|(a, b, _)| a != b).collect();
+        for &(a, b, mutual) in &rels {
+            d.put_relationship(Relationship { from: pid(a), to: pid(b), kind: RelationshipKind::Colleague, mutual }).unwrap();
+        }
+        let domains: Vec<String> = peer_domains.iter().map(|k| format!("d{k}.example")).collect();
+        let trust = trust_of(trust);
+        let lookup = LookupRequest {
+            requester: claimed.map(|c| pid(c).to_string()),
+            organization: claimed_org.map(|o| ORGS[o].to_owned()),
+            text: NAMES[name].to_owned(),
+            exact_id: exact.map(|e| pid(e).to_string()),
+            hints: WireHints { organization: org_hint.map(|o| ORGS[o].to_owned()), role: Some("engineer".into()), ..WireHints::default() },
+            ..LookupRequest::default()
+        };
+        let peer = AskingPeer { id: "peer", domains: &domains, trust };
+        let Some(requester) = remote_requester(&peer, &lookup) else {
+            prop_assert_eq!(trust, PeerTrust::Blocked);
+            return Ok(());
+        };
+        prop_assert!(trust != PeerTrust::Blocked);
+        // Who this server believes the requester is.
+        let believed = claimed.filter(|c| {
+            trust >= PeerTrust::Verified && domains.iter().any(|d| d == pid(*c).domain())
+        });
+        let q = lookup.query().unwrap();
+        let strong = q.hints.organization.is_some() && q.hints.role.is_some();
+        let r = d.resolve(&requester, &q, &|_| Availability::Available, 0).0;
+        for c in r.candidates() {
+            let i: usize = c.participant.id[1..c.participant.id.find('@').unwrap()].parse().unwrap();
+            let p = &people[i];
+            let by_id = exact == Some(i);
+            let by_search = !by_id && !strong;
+            let max = allowed(p, believed, &rels, i, by_search);
+            prop_assert!(max.is_some(), "{} must not appear through a {:?} peer", p.id, trust);
+            prop_assert!(c.participant.level <= max.unwrap());
+            // Every claim counts against the requester, believed or not.
+            let perms = &p.permissions;
+            if let Some(cl) = claimed {
+                prop_assert!(!perms.blocked_ids.contains(&pid(cl)));
+                prop_assert!(!perms.blocked_domains.iter().any(|b| b == pid(cl).domain()));
+            }
+            prop_assert!(!perms.blocked_domains.iter().any(|b| domains.contains(b)));
+            if let Some(o) = claimed_org {
+                prop_assert!(!perms.blocked_organizations.iter().any(|b| b == ORGS[o]));
+            }
+            if trust == PeerTrust::Restricted {
+                prop_assert!(by_id, "a restricted peer found {} by search", p.id);
+                prop_assert_eq!(c.participant.level, ProfileLevel::Minimal);
+            }
+            if believed.is_none() {
+                prop_assert!(c.reach.is_empty());
+            }
         }
     }
 }
