@@ -3,7 +3,8 @@
 //! - `cargo xtask ci`: format check, clippy with `-D warnings` on all targets, every test, docs with
 //!   `-D warnings`, and a short run of every fuzz target when `cargo fuzz` is installed (`FUZZ_SECONDS`, 30).
 //! - `cargo xtask bench`: the criterion benches and the whole-system figures, one `name value unit` line each;
-//!   `bench sip` only the SIP load, `bench directory` only the directory over 1 M participants.
+//!   `bench sip` only the SIP load, `bench directory` only the directory over 1 M participants,
+//!   `bench directory-http` only the directory over HTTP and across three federated servers.
 
 use std::env;
 use std::process::{Command, ExitCode};
@@ -16,9 +17,14 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("bench") if args.get(1).is_some_and(|a| a == "sip") => sip_load(&args[2..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "directory") => directory_bench(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "directory-http") => {
+            directory_http_bench()
+        }
         Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench directory>");
+            eprintln!(
+                "usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench directory|bench directory-http>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -230,6 +236,7 @@ fn bench(args: &[String]) -> Result<(), String> {
         ]),
     )?;
     directory_bench()?;
+    directory_http_bench()?;
     run(
         "each storage mode through the service API (shared mode when REDIS_URL is set)",
         cargo().args([
@@ -271,6 +278,22 @@ fn directory_bench() -> Result<(), String> {
         ]),
     )?;
     Ok(())
+}
+
+/// Discovery over HTTP at 1 M participants and federated discovery across three local servers, against
+/// release builds of the server (`bench directory-http` runs only this).
+fn directory_http_bench() -> Result<(), String> {
+    run(
+        "directory over HTTP (1 M participants) and federated across three servers",
+        cargo().args([
+            "bench",
+            "--locked",
+            "-p",
+            "registrar-server",
+            "--bench",
+            "directory_http",
+        ]),
+    )
 }
 
 /// The sipp REGISTER load against the release server and Kamailio (`sip` alone runs only this part).

@@ -30,36 +30,36 @@ const ROLES: [&str; 8] = [
     "operator",
 ];
 
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
 
-fn first(i: usize) -> String {
+pub(crate) fn first(i: usize) -> String {
     let k = i % 400;
     format!("{}{}", SYL[k / 20 + 5], SYL[k % 20 + 20])
 }
 
-fn last(i: usize) -> String {
+pub(crate) fn last(i: usize) -> String {
     let k = (i / 400) % 2500;
     format!("{}{}{}", SYL[k / 50], SYL[k % 50], SYL[(k * 7) % 50])
 }
 
-fn org(i: usize) -> usize {
+pub(crate) fn org(i: usize) -> usize {
     // Scatter so an organization's members do not share name patterns.
     (i.wrapping_mul(7919)) % 1000
 }
 
-fn pid(i: usize) -> ParticipantId {
+pub(crate) fn pid(i: usize) -> ParticipantId {
     ParticipantId::parse(&format!(
         "{}.{}{i}@org{}.example.com",
         first(i),
@@ -69,7 +69,7 @@ fn pid(i: usize) -> ParticipantId {
     .unwrap()
 }
 
-fn person(i: usize) -> Participant {
+pub(crate) fn person(i: usize) -> Participant {
     let mut p = Participant::new(
         pid(i),
         EntityType::Human,
@@ -85,7 +85,7 @@ fn person(i: usize) -> Participant {
     p
 }
 
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     statm
         .split_whitespace()
@@ -95,7 +95,7 @@ fn rss_bytes() -> u64 {
         * 4096
 }
 
-fn pct(v: &mut [Duration], p: f64) -> f64 {
+pub(crate) fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort_unstable();
     let i = ((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1;
     v[i].as_secs_f64() * 1e3
@@ -121,6 +121,71 @@ fn availability(p: &Participant) -> Availability {
         8 => Availability::DoNotDisturb,
         _ => Availability::Offline,
     }
+}
+
+/// A relationship or topic subscription of the synthetic population.
+pub(crate) enum Link {
+    /// A relationship.
+    Relationship(Relationship),
+    /// A topic subscription.
+    Topic(TopicSubscription),
+}
+
+/// The relationships (about five per participant: three colleagues, two acquaintances) and topic
+/// subscriptions (two per participant, one in five as an expert) of `n` participants, handed to `f`; the
+/// number of relationships.
+pub(crate) fn links(n: usize, r: &mut Rng, mut f: impl FnMut(Link)) -> usize {
+    // Members of each organization, for colleagues.
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); 1000];
+    for i in 0..n {
+        members[org(i)].push(i);
+    }
+    let mut links = 0usize;
+    for i in 0..n {
+        let m = &members[org(i)];
+        for k in 0..5 {
+            let j = if k < 3 {
+                m[r.below(m.len())]
+            } else {
+                r.below(n)
+            };
+            if j == i {
+                continue;
+            }
+            let kind = if k < 3 {
+                RelationshipKind::Colleague
+            } else {
+                RelationshipKind::Acquaintance
+            };
+            f(Link::Relationship(Relationship {
+                from: pid(i),
+                to: pid(j),
+                kind,
+                mutual: r.below(2) == 0,
+            }));
+            links += 1;
+        }
+        for k in 0..2 {
+            let expert = r.below(5) == 0;
+            f(Link::Topic(TopicSubscription {
+                participant: pid(i),
+                topic: format!("topic-{}", (i * 31 + k * 17 + r.below(3)) % 1000),
+                role: if expert {
+                    TopicRole::Expert
+                } else {
+                    TopicRole::Interested
+                },
+                expertise: [
+                    Expertise::Intermediate,
+                    Expertise::Advanced,
+                    Expertise::Expert,
+                    Expertise::Authority,
+                ][r.below(4)],
+                when_busy: r.below(4) == 0,
+            }));
+        }
+    }
+    links
 }
 
 /// Build the population over `index` and print the figures, each name starting with `prefix`.
@@ -153,58 +218,14 @@ pub(crate) fn run<I: SearchIndex>(prefix: &str, index: I) {
         build.as_secs_f64()
     );
     let t = Instant::now();
-    // Members of each organization, for colleagues.
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); 1000];
-    for i in 0..n {
-        members[org(i)].push(i);
-    }
-    let mut links = 0usize;
-    for i in 0..n {
-        let m = &members[org(i)];
-        for k in 0..5 {
-            let j = if k < 3 {
-                m[r.below(m.len())]
-            } else {
-                r.below(n)
-            };
-            if j == i {
-                continue;
-            }
-            let kind = if k < 3 {
-                RelationshipKind::Colleague
-            } else {
-                RelationshipKind::Acquaintance
-            };
-            d.put_relationship(Relationship {
-                from: pid(i),
-                to: pid(j),
-                kind,
-                mutual: r.below(2) == 0,
-            })
-            .unwrap();
-            links += 1;
+    let links = links(n, &mut r, |e| match e {
+        Link::Relationship(rel) => {
+            d.put_relationship(rel).unwrap();
         }
-        for k in 0..2 {
-            let expert = r.below(5) == 0;
-            d.put_topic(TopicSubscription {
-                participant: pid(i),
-                topic: format!("topic-{}", (i * 31 + k * 17 + r.below(3)) % 1000),
-                role: if expert {
-                    TopicRole::Expert
-                } else {
-                    TopicRole::Interested
-                },
-                expertise: [
-                    Expertise::Intermediate,
-                    Expertise::Advanced,
-                    Expertise::Expert,
-                    Expertise::Authority,
-                ][r.below(4)],
-                when_busy: r.below(4) == 0,
-            })
-            .unwrap();
+        Link::Topic(t) => {
+            d.put_topic(t).unwrap();
         }
-    }
+    });
     println!(
         "{prefix}_graph_build {:.1} s ({links} relationships, {} topic subscriptions)",
         t.elapsed().as_secs_f64(),
@@ -295,6 +316,10 @@ pub(crate) fn run<I: SearchIndex>(prefix: &str, index: I) {
     );
 
     // Proximity within 3 hops.
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); 1000];
+    for i in 0..n {
+        members[org(i)].push(i);
+    }
     let mut lat = Vec::with_capacity(queries);
     let mut within = 0;
     for q in 0..queries {
