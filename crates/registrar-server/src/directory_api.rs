@@ -905,7 +905,7 @@ struct OidcBody {
     id_token: String,
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/participants/{id}/verify/oidc", params(("id" = String, Path, description = "participant id")), request_body = OidcBody, responses((status = 200, body = Object, description = "verified"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 422, body = DirError, description = "the ID token does not prove one of the participant's emails"), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/participants/{id}/verify/oidc", params(("id" = String, Path, description = "participant id")), request_body = OidcBody, responses((status = 200, body = Object, description = "verified"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError, description = "no such participant, or no provider configured"), (status = 422, body = DirError, description = "the ID token does not prove one of the participant's emails"), (status = 503, body = DirError)))]
 async fn verify_oidc(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -918,8 +918,8 @@ async fn verify_oidc(
     let b: OidcBody = body(&raw)?;
     if s.net.oidc.is_empty() {
         return Err(fail(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no OpenID Connect provider is configured (directory.oidc)",
+            StatusCode::NOT_FOUND,
+            "no OpenID Connect provider is configured here (directory.oidc)",
         ));
     }
     let proven = crate::oidc::verify(&b.id_token, &s.net.oidc, now_secs())

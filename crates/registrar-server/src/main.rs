@@ -9,7 +9,7 @@
 //! - `registrar token SUBJECT [--eddsa] [--admin] [--hours N]`: a bearer token for the directory API (the
 //!   key — `directory.jwt_secret`, or with `--eddsa` a private key of `registrar keygen` — from standard
 //!   input).
-//! - `registrar keygen`: an Ed25519 key pair for EdDSA tokens.
+//! - `registrar keygen`: an Ed25519 key pair for EdDSA tokens or a federation key (`federation.private_key`).
 
 mod config;
 mod ctl;
@@ -88,8 +88,9 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
-    /// Print a new Ed25519 key pair for EdDSA tokens: the private key (keep it secret; `registrar token
-    /// --eddsa` reads it) and the public key (`directory.jwt_ed25519_public_keys`).
+    /// Print a new Ed25519 key pair: the private key (keep it secret; `registrar token --eddsa` reads it, or
+    /// `federation.private_key`) and the public key (`directory.jwt_ed25519_public_keys`, or a peer's
+    /// `public_key`).
     Keygen,
     /// Presence documents: PIDF, watcherinfo, reginfo, RLMI.
     Pidf {

@@ -21,10 +21,20 @@ fn the_api_matches_its_openapi_description_under_generated_requests() {
         return;
     }
     let key = "schemathesis-key";
+    // Federation on (one peer that is down) and an OpenID provider, so their routes and paths are exercised.
+    let (private, _) = crate::directory::keygen();
+    let (_, peer_public) = crate::directory::keygen();
+    let (_, idp_public) = crate::directory::keygen();
+    let down = crate::support::free_port();
     let s = Server::start(
         "",
         &format!(
-            "[directory]\njwt_secret = \"{key}\"\ndiscovery_per_hour = 1000000\nratings_per_day = 1000000\ncontact_requests_per_hour = 1000000\n"
+            "[directory]\njwt_secret = \"{key}\"\ndiscovery_per_hour = 1000000\nratings_per_day = 1000000\ncontact_requests_per_hour = 1000000\n\
+             dns_servers = [\"127.0.0.1:{down}\"]\n\n\
+             [[directory.oidc]]\nissuer = \"https://idp.example\"\naudience = \"registrar\"\n\
+             jwks = '{{\"keys\":[{{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"{idp_public}\"}}]}}'\n\n\
+             [federation]\nserver_id = \"here\"\nprivate_key = \"{private}\"\ndomains = [\"example.com\"]\ntimeout_ms = 200\n\n\
+             [[federation.peers]]\nid = \"down\"\nurl = \"http://127.0.0.1:{down}\"\npublic_key = \"{peer_public}\"\ntrust = \"verified\"\n"
         ),
     );
     let token = run_with_stdin(&["token", "ops@example.com", "--admin"], key);
