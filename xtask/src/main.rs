@@ -131,7 +131,7 @@ fn fuzz_briefly() -> Result<(), String> {
         return Ok(());
     }
     let seconds = env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-    for target in ["pidf_parse", "sip_uri", "sip_message"] {
+    for target in ["pidf_parse", "sip_uri", "sip_message", "federation_lookup"] {
         let corpus = format!("target/fuzz-corpus/{target}");
         std::fs::create_dir_all(&corpus).map_err(|e| format!("{corpus}: {e}"))?;
         run(
