@@ -44,6 +44,8 @@ pub(crate) struct FederationSection {
     pub(crate) cache_secs: u64,
     /// Whether a domain no peer is configured for is looked up in DNS (`_registrar-directory.<domain>`).
     pub(crate) dns_discovery: bool,
+    /// Lookups each peer may make per minute (beyond: 429 with Retry-After).
+    pub(crate) lookups_per_minute: u32,
     /// The peers.
     pub(crate) peers: Vec<PeerSection>,
 }
@@ -61,6 +63,7 @@ impl Default for FederationSection {
             breaker_cooldown_secs: 30,
             cache_secs: 10,
             dns_discovery: true,
+            lookups_per_minute: 6_000,
             peers: Vec::new(),
         }
     }
@@ -80,6 +83,8 @@ pub(crate) struct PeerSection {
     pub(crate) trust: String,
     /// The domains it answers for.
     pub(crate) domains: Vec<String>,
+    /// For an `https://` URL: the certificates (PEM) to trust for it instead of the system's roots.
+    pub(crate) ca_file: std::path::PathBuf,
 }
 
 /// `[[directory.oidc]]`: an OpenID Connect provider whose ID tokens verify participants' identities.
@@ -294,12 +299,18 @@ pub(crate) struct UserHashes {
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct HttpSection {
     pub(crate) listen: String,
+    /// HTTPS: the certificate chain (PEM); with `tls_key`. Empty: plain HTTP.
+    pub(crate) tls_cert: std::path::PathBuf,
+    /// HTTPS: the private key (PEM).
+    pub(crate) tls_key: std::path::PathBuf,
 }
 
 impl Default for HttpSection {
     fn default() -> Self {
         Self {
             listen: "127.0.0.1:8080".into(),
+            tls_cert: std::path::PathBuf::new(),
+            tls_key: std::path::PathBuf::new(),
         }
     }
 }
@@ -385,6 +396,9 @@ impl Config {
                     "storage.redis_prefix: must be non-empty, without braces or spaces".into(),
                 );
             }
+        }
+        if self.http.tls_cert.as_os_str().is_empty() != self.http.tls_key.as_os_str().is_empty() {
+            return Err("http.tls_cert and http.tls_key: set both (HTTPS) or neither".into());
         }
         if self.sip.t1_ms == 0 {
             return Err("sip.t1_ms: must be positive".into());

@@ -349,11 +349,21 @@ impl DirState {
     }
 
     fn limit(&self, kind: &'static str, who: &Who, limit: u32, window: u64) -> Result<(), Failure> {
+        self.limit_key(kind, who.id.as_str(), limit, window)
+    }
+
+    fn limit_key(
+        &self,
+        kind: &'static str,
+        key: &str,
+        limit: u32,
+        window: u64,
+    ) -> Result<(), Failure> {
         let mut w = self
             .windows
             .lock()
             .map_err(|_| fail(StatusCode::SERVICE_UNAVAILABLE, "rate limiter unavailable"))?;
-        w.hit(kind, who.id.as_str(), limit, window, now_secs())
+        w.hit(kind, key, limit, window, now_secs())
             .map_err(|wait| Failure {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 message: format!("{kind} limit of {limit} reached; try again in {wait} s"),
@@ -710,7 +720,7 @@ impl DirState {
 /// A signed lookup from a peer server (RFC 9421 signature over method, path, date and body digest; see
 /// docs/directory.md, "Federation"). Answered with this server's participants' own rules for the peer's
 /// trust level, at most 50 candidates, the answer signed.
-#[utoipa::path(post, path = "/v1/federation/lookup", request_body(content = Object, description = "a signed lookup: requester, organization, text, exact_id, hints, topic, urgent, limit"), responses((status = 200, body = Object, description = "server and candidates, signed"), (status = 400, body = DirError), (status = 401, body = DirError, description = "missing, invalid, stale or replayed signature"), (status = 403, body = DirError, description = "blocked peer"), (status = 404, body = DirError, description = "federation off"), (status = 503, body = DirError)))]
+#[utoipa::path(post, path = "/v1/federation/lookup", request_body(content = Object, description = "a signed lookup: requester, organization, text, exact_id, hints, topic, urgent, limit"), responses((status = 200, body = Object, description = "server and candidates, signed"), (status = 400, body = DirError), (status = 401, body = DirError, description = "missing, invalid, stale or replayed signature"), (status = 403, body = DirError, description = "blocked peer"), (status = 404, body = DirError, description = "federation off"), (status = 429, body = DirError, description = "the peer's lookups per minute are used up"), (status = 503, body = DirError)))]
 async fn federation_lookup(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -725,6 +735,7 @@ async fn federation_lookup(
     let peer = f
         .verify_lookup(&headers, &raw)
         .map_err(|why| fail(StatusCode::UNAUTHORIZED, why))?;
+    s.limit_key("federation lookups", &peer.id, f.lookups_per_minute, 60)?;
     let req: LookupRequest = body(&raw)?;
     let asking = federation::AskingPeer {
         id: &peer.id,

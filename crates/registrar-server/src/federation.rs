@@ -3,9 +3,9 @@
 //! and a circuit breaker, answers cached briefly) and the domain → server mapping (configured domains, then
 //! a DNS TXT record). The answering side (`POST /v1/federation/lookup`) is in `directory_api`.
 //!
-//! Transport: plain HTTP/1.1 to the peer's base URL (`http://host:port`); every request and answer is
-//! signed (RFC 9421, [`crate::signature`]), so a peer's answers cannot be forged or altered, but they are
-//! not encrypted: run peers over a private network or a TLS tunnel (docs/operations.md).
+//! Transport: HTTP/1.1 to the peer's base URL, `https://` (rustls, the system's roots or the peer's
+//! `ca_file`) or `http://` for private networks; every request and answer is signed (RFC 9421,
+//! [`crate::signature`]), so a peer's answers cannot be forged or altered whatever the transport.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +17,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use http_body_util::{BodyExt as _, Full, Limited};
 use registrar_directory::Candidate;
 use registrar_directory::federation::{LookupRequest, LookupResponse, PeerFailure, PeerTrust};
+use rustls::pki_types::ServerName;
 use tracing::{debug, warn};
 
 use crate::config::FederationSection;
@@ -30,34 +31,91 @@ pub(crate) const LOOKUP_PATH: &str = "/v1/federation/lookup";
 const MAX_ANSWER: usize = 4 << 20;
 
 /// Where a peer listens.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 struct Base {
     /// `host:port` (for the connection and the Host header).
     authority: String,
     /// The path prefix ("" or "/directory").
     prefix: String,
+    /// For `https://`: the name the certificate must carry, and the client configuration.
+    tls: Option<(ServerName<'static>, Arc<rustls::ClientConfig>)>,
 }
 
-fn parse_base(url: &str) -> Result<Base, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("{url:?}: must be an http:// URL (https peers: see docs/operations.md)")
-    })?;
+impl std::fmt::Debug for Base {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Base")
+            .field("authority", &self.authority)
+            .field("prefix", &self.prefix)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+/// `http://host[:port][/prefix]` or `https://…` (checked against `ca_file`'s certificates, else the
+/// system's roots).
+fn parse_base(url: &str, ca_file: &std::path::Path) -> Result<Base, String> {
+    let (rest, https) = if let Some(r) = url.strip_prefix("http://") {
+        (r, false)
+    } else if let Some(r) = url.strip_prefix("https://") {
+        (r, true)
+    } else {
+        return Err(format!("{url:?}: must be an http:// or https:// URL"));
+    };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     if authority.is_empty() || authority.contains(['@', ' ']) {
         return Err(format!("{url:?}: no host"));
     }
-    let authority = if authority
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-    {
-        authority.to_owned()
+    let (host, authority) = match authority.rsplit_once(':') {
+        Some((h, p)) if p.parse::<u16>().is_ok() && !h.is_empty() => (h, authority.to_owned()),
+        _ => (
+            authority,
+            format!("{authority}:{}", if https { 443 } else { 80 }),
+        ),
+    };
+    let tls = if https {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let name = ServerName::try_from(host).map_err(|e| format!("{url:?}: {e}"))?;
+        let ca = (!ca_file.as_os_str().is_empty()).then_some(ca_file);
+        Some((name, crate::tls::client_config(ca, "ca_file")?))
     } else {
-        format!("{authority}:80")
+        None
     };
     Ok(Base {
         authority,
         prefix: path.trim_end_matches('/').to_owned(),
+        tls,
     })
+}
+
+/// Send `request` over `io` (HTTP/1.1) and read the answer, at most [`MAX_ANSWER`] bytes.
+async fn exchange<IO>(
+    io: IO,
+    request: Request<Full<Bytes>>,
+) -> Result<(StatusCode, HeaderMap, Bytes), Lookup>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+            .await
+            .map_err(|e| Lookup::Broken(format!("HTTP: {e}")))?;
+    let conn = tokio::spawn(conn);
+    let resp = sender
+        .send_request(request)
+        .await
+        .map_err(|e| Lookup::Broken(format!("HTTP: {e}")))?;
+    let status = resp.status();
+    let (parts, b) = resp.into_parts();
+    let bytes = Limited::new(b, MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| Lookup::Broken(format!("answer: {e}")))?
+        .to_bytes();
+    conn.abort();
+    Ok((status, parts.headers, bytes))
 }
 
 /// Peer answers by (peer id, lookup body), with when they go stale.
@@ -99,6 +157,8 @@ pub(crate) struct Federation {
     peers: HashMap<String, Arc<Peer>>,
     timeout: Duration,
     pub(crate) window: u64,
+    /// Lookups each peer may make per minute.
+    pub(crate) lookups_per_minute: u32,
     breaker_failures: u32,
     breaker_cooldown: Duration,
     cache_ttl: Duration,
@@ -152,7 +212,7 @@ impl Federation {
             let pk = key32(&format!("{what}.public_key"), &p.public_key)?;
             let peer = Peer {
                 id: p.id.clone(),
-                base: parse_base(&p.url).map_err(|e| format!("{what}.url: {e}"))?,
+                base: parse_base(&p.url, &p.ca_file).map_err(|e| format!("{what}.url: {e}"))?,
                 key: VerifyingKey::from_bytes(&pk)
                     .map_err(|_| format!("{what}.public_key: not an Ed25519 point"))?,
                 trust: p.trust.parse().map_err(|e| format!("{what}.trust: {e}"))?,
@@ -170,6 +230,7 @@ impl Federation {
             peers,
             timeout: Duration::from_millis(cfg.timeout_ms.max(1)),
             window: cfg.replay_window_secs.max(1),
+            lookups_per_minute: cfg.lookups_per_minute,
             breaker_failures: cfg.breaker_failures.max(1),
             breaker_cooldown: Duration::from_secs(cfg.breaker_cooldown_secs),
             cache_ttl: Duration::from_secs(cfg.cache_secs),
@@ -430,11 +491,6 @@ impl Federation {
             .await
             .map_err(|e| Lookup::Broken(format!("connect: {e}")))?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| Lookup::Broken(format!("HTTP: {e}")))?;
-        let conn = tokio::spawn(conn);
         let request = Request::post(path)
             .header(header::HOST, &p.base.authority)
             .header(header::CONTENT_TYPE, "application/json")
@@ -444,18 +500,16 @@ impl Federation {
             .header("signature", &s.signature)
             .body(Full::new(body))
             .map_err(|e| Lookup::Broken(format!("request: {e}")))?;
-        let resp = sender
-            .send_request(request)
-            .await
-            .map_err(|e| Lookup::Broken(format!("HTTP: {e}")))?;
-        let status = resp.status();
-        let (parts, b) = resp.into_parts();
-        let bytes = Limited::new(b, MAX_ANSWER)
-            .collect()
-            .await
-            .map_err(|e| Lookup::Broken(format!("answer: {e}")))?
-            .to_bytes();
-        conn.abort();
+        let (status, headers, bytes) = match &p.base.tls {
+            None => exchange(stream, request).await?,
+            Some((name, config)) => {
+                let tls = tokio_rustls::TlsConnector::from(Arc::clone(config))
+                    .connect(name.clone(), stream)
+                    .await
+                    .map_err(|e| Lookup::Broken(format!("TLS: {e}")))?;
+                exchange(tls, request).await?
+            }
+        };
         if status != StatusCode::OK {
             let why = serde_json::from_slice::<serde_json::Value>(&bytes)
                 .ok()
@@ -472,7 +526,7 @@ impl Federation {
         }
         let code = status.as_u16().to_string();
         signature::verify(
-            &parts.headers,
+            &headers,
             &bytes,
             &[("@status", &code)],
             &["@status", "date", "content-digest"],
@@ -507,18 +561,24 @@ mod tests {
 
     #[test]
     fn base_urls_parse() {
-        let b = parse_base("http://127.0.0.1:8081").unwrap();
+        let none = std::path::Path::new("");
+        let b = parse_base("http://127.0.0.1:8081", none).unwrap();
         assert_eq!(
             (b.authority.as_str(), b.prefix.as_str()),
             ("127.0.0.1:8081", "")
         );
-        let b = parse_base("http://dir.example/registrar/").unwrap();
+        assert!(b.tls.is_none());
+        let b = parse_base("http://dir.example/registrar/", none).unwrap();
         assert_eq!(
             (b.authority.as_str(), b.prefix.as_str()),
             ("dir.example:80", "/registrar")
         );
-        assert!(parse_base("https://dir.example").is_err());
-        assert!(parse_base("http://").is_err());
-        assert!(parse_base("ftp://x").is_err());
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls/cert.pem");
+        let b = parse_base("https://127.0.0.1", std::path::Path::new(ca)).unwrap();
+        assert_eq!(b.authority, "127.0.0.1:443");
+        assert!(b.tls.is_some());
+        assert!(parse_base("https://x.example", std::path::Path::new("/nonexistent")).is_err());
+        assert!(parse_base("http://", none).is_err());
+        assert!(parse_base("ftp://x", none).is_err());
     }
 }

@@ -22,6 +22,7 @@ mod oidc;
 mod pidf_json;
 mod serve;
 mod signature;
+mod tls;
 
 use std::io::Write as _;
 use std::net::SocketAddr;

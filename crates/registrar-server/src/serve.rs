@@ -661,12 +661,29 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         net,
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let tls = if cfg.http.tls_cert.as_os_str().is_empty() {
+        None
+    } else {
+        Some(crate::tls::server_config(
+            &cfg.http.tls_cert,
+            &cfg.http.tls_key,
+        )?)
+    };
     let server = tokio::spawn(async move {
-        let _ = axum::serve(http, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
+        let stop = async {
+            let _ = stop_rx.await;
+        };
+        match tls {
+            None => {
+                let _ = axum::serve(http, app).with_graceful_shutdown(stop).await;
+            }
+            Some(tls) => match crate::tls::TlsListener::new(http, tls) {
+                Ok(l) => {
+                    let _ = axum::serve(l, app).with_graceful_shutdown(stop).await;
+                }
+                Err(e) => warn!("HTTPS listener: {e}"),
+            },
+        }
     });
     info!("registrar ready");
     shutdown_signal().await;

@@ -128,6 +128,8 @@ fn black_hole() -> u16 {
 struct Peer<'a> {
     id: &'a str,
     port: u16,
+    /// Reached over HTTPS (trusting the test certificate).
+    https: bool,
     public: &'a str,
     trust: &'a str,
     domains: &'a [&'a str],
@@ -154,12 +156,21 @@ fn config(
     );
     for p in peers {
         c.push_str(&format!(
-            "\n[[federation.peers]]\nid = \"{}\"\nurl = \"http://127.0.0.1:{}\"\npublic_key = \"{}\"\ntrust = \"{}\"\ndomains = [{}]\n",
+            "\n[[federation.peers]]\nid = \"{}\"\nurl = \"{}://127.0.0.1:{}\"\npublic_key = \"{}\"\ntrust = \"{}\"\ndomains = [{}]\n{}",
             p.id,
+            if p.https { "https" } else { "http" },
             p.port,
             p.public,
             p.trust,
-            list(p.domains)
+            list(p.domains),
+            if p.https {
+                format!(
+                    "ca_file = \"{}\"\n",
+                    crate::support::fixtures().join("tls/cert.pem").display()
+                )
+            } else {
+                String::new()
+            }
         ));
     }
     c
@@ -227,8 +238,8 @@ fn three_federated_servers() {
         vec!["v=regdir1; id=b".into()],
     );
     let dns = dns_server(Arc::clone(&records));
-    // B sits behind a relay that records what A sends it.
-    let relay_target = SocketAddr::from(([127, 0, 0, 1], port_b));
+    // B answers over HTTPS; C sits behind a relay that records what A sends it.
+    let relay_target = SocketAddr::from(([127, 0, 0, 1], port_c));
     let (relay, captured) = recording_relay(relay_target);
 
     let jwks_key = ed25519_dalek::SigningKey::from_bytes(&[42; 32]);
@@ -236,7 +247,8 @@ fn three_federated_servers() {
     let oidc = format!(
         "dns_servers = [\"{dns}\"]\n\n[[directory.oidc]]\nissuer = \"https://login.a.example\"\naudience = \"registrar-a\"\njwks = '{{\"keys\":[{{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"{x}\"}}]}}'\n"
     );
-    // A: B trusted (through the relay; its domain found through DNS), C provisional, D never answers.
+    // A: B trusted (over HTTPS; its domain found through DNS), C provisional (through the relay), D never
+    // answers.
     let a = Server::start_on(
         port_a,
         &config(
@@ -246,14 +258,16 @@ fn three_federated_servers() {
             &[
                 Peer {
                     id: "b",
-                    port: relay,
+                    port: port_b,
+                    https: true,
                     public: &pb,
                     trust: "trusted",
                     domains: &[],
                 },
                 Peer {
                     id: "c",
-                    port: port_c,
+                    port: relay,
+                    https: false,
                     public: &pc,
                     trust: "provisional",
                     domains: &["c.example"],
@@ -261,6 +275,7 @@ fn three_federated_servers() {
                 Peer {
                     id: "d",
                     port: hole,
+                    https: false,
                     public: &pc,
                     trust: "provisional",
                     domains: &["d.example"],
@@ -270,8 +285,9 @@ fn three_federated_servers() {
         ),
     );
     // B trusts A; C blocks A.
-    let b = Server::start_on(
+    let b = Server::start_on_with(
         port_b,
+        "tls = true",
         &config(
             "b",
             &kb,
@@ -279,6 +295,7 @@ fn three_federated_servers() {
             &[Peer {
                 id: "a",
                 port: port_a,
+                https: false,
                 public: &pa,
                 trust: "trusted",
                 domains: &["a.example"],
@@ -295,6 +312,7 @@ fn three_federated_servers() {
             &[Peer {
                 id: "a",
                 port: port_a,
+                https: false,
                 public: &pa,
                 trust: "blocked",
                 domains: &["a.example"],
@@ -426,23 +444,7 @@ fn three_federated_servers() {
         "{body}"
     );
 
-    // A request captured on the wire and sent again is refused, and so is one whose body was altered.
-    let first = captured.lock().unwrap()[0].clone();
-    let replay = send_raw(port_b, &first);
-    assert!(replay.starts_with("HTTP/1.1 401"), "{replay}");
-    assert!(replay.contains("replayed"), "{replay}");
-    let text = String::from_utf8(first).unwrap();
-    let tampered = text.replace("Zephyr", "Zephyx");
-    let resp = send_raw(port_b, tampered.as_bytes());
-    assert!(
-        resp.starts_with("HTTP/1.1 401") && resp.contains("Content-Digest"),
-        "{resp}"
-    );
-    // Unsigned, and signed by a key B does not know: refused.
-    let (st, _, _) = call(&b, "POST", "/v1/federation/lookup", "", r#"{"text":"bob"}"#);
-    assert_eq!(st, 401);
-
-    // C blocks A: a direct lookup from A (replayed from the capture, re-aimed) gets nothing either.
+    // C blocks A: its participants stay hidden, and A is told why.
     let (st, _, body) = call(
         &a,
         "POST",
@@ -454,6 +456,24 @@ fn three_federated_servers() {
     let r = json(&body);
     assert!(ids(&r).is_empty(), "{body}");
     assert!(failed(&r)["c"].contains("blocked"), "{body}");
+
+    // A request captured on the wire (A to C) and sent again is refused before anything else, and so is
+    // one whose body was altered.
+    let first = captured.lock().unwrap()[0].clone();
+    let replay = send_raw(port_c, &first);
+    assert!(replay.starts_with("HTTP/1.1 401"), "{replay}");
+    assert!(replay.contains("replayed"), "{replay}");
+    let text = String::from_utf8(first).unwrap();
+    let tampered = text.replace("Zephyr", "Zephyx");
+    assert_ne!(tampered, text);
+    let resp = send_raw(port_c, tampered.as_bytes());
+    assert!(
+        resp.starts_with("HTTP/1.1 401") && resp.contains("Content-Digest"),
+        "{resp}"
+    );
+    // Unsigned: refused.
+    let (st, _, _) = call(&b, "POST", "/v1/federation/lookup", "", r#"{"text":"bob"}"#);
+    assert_eq!(st, 401);
 
     // Local only: no peers asked.
     let (_, _, body) = call(

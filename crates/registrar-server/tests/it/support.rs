@@ -13,6 +13,8 @@ pub struct Server {
     pub sip: SocketAddr,
     /// The HTTP API.
     pub http: SocketAddr,
+    /// Whether the HTTP API is HTTPS (with the test certificate of `tests/fixtures/tls`).
+    pub tls: bool,
     _dir: TempDir,
 }
 
@@ -58,7 +60,7 @@ impl Server {
     /// between choosing and binding it (tests run in parallel) means another try on other ports.
     pub fn start(sip_extra: &str, rest: &str) -> Self {
         for _ in 0..8 {
-            if let Some(s) = Self::try_start(sip_extra, rest, None) {
+            if let Some(s) = Self::try_start(sip_extra, rest, None, "") {
                 return s;
             }
         }
@@ -67,15 +69,26 @@ impl Server {
 
     /// Start with the HTTP API on `http_port` (for configurations that name each other's ports).
     pub fn start_on(http_port: u16, rest: &str) -> Self {
+        Self::start_on_with(http_port, "", rest)
+    }
+
+    /// [`Self::start_on`] with `http_extra` lines added to `[http]` (`tls = true` there: HTTPS with the
+    /// test certificate).
+    pub fn start_on_with(http_port: u16, http_extra: &str, rest: &str) -> Self {
         for _ in 0..8 {
-            if let Some(s) = Self::try_start("", rest, Some(http_port)) {
+            if let Some(s) = Self::try_start("", rest, Some(http_port), http_extra) {
                 return s;
             }
         }
         panic!("the server did not start on HTTP port {http_port}");
     }
 
-    fn try_start(sip_extra: &str, rest: &str, http_port: Option<u16>) -> Option<Self> {
+    fn try_start(
+        sip_extra: &str,
+        rest: &str,
+        http_port: Option<u16>,
+        http_extra: &str,
+    ) -> Option<Self> {
         let dir = TempDir::new("srv");
         let port = free_port();
         let http_port = http_port.unwrap_or_else(free_port);
@@ -88,8 +101,19 @@ impl Server {
                 dir.0.join("data").display()
             )
         };
+        let tls = http_extra.contains("tls = true");
+        let http_extra = if tls {
+            let f = fixtures().join("tls");
+            format!(
+                "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                f.join("cert.pem").display(),
+                f.join("key.pem").display()
+            )
+        } else {
+            http_extra.to_owned()
+        };
         let config = format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n{storage}\n{rest}\n"
+            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n{http_extra}\n{storage}\n{rest}\n"
         );
         let path = dir.0.join("registrar.toml");
         std::fs::write(&path, config).unwrap();
@@ -106,6 +130,7 @@ impl Server {
             child,
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
+            tls,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -189,13 +214,22 @@ impl Server {
         } else {
             format!("Content-Type: {content_type}\r\n")
         };
-        write!(
-            s,
+        let request = format!(
             "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
-        )?;
+        );
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
+        if self.tls {
+            let mut t = rustls::StreamOwned::new(tls_client(), s);
+            t.write_all(request.as_bytes())?;
+            match t.read_to_end(&mut raw) {
+                Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => return Err(e),
+                _ => {}
+            }
+        } else {
+            s.write_all(request.as_bytes())?;
+            s.read_to_end(&mut raw)?;
+        }
         let text = String::from_utf8_lossy(&raw).to_string();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let status = head
@@ -291,4 +325,26 @@ pub fn require(program: &str) -> bool {
 
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// A TLS client session to 127.0.0.1 trusting only the test certificate.
+fn tls_client() -> rustls::ClientConnection {
+    let mut roots = rustls::RootCertStore::empty();
+    let pem = std::fs::read(fixtures().join("tls/cert.pem")).unwrap();
+    use rustls::pki_types::pem::PemObject as _;
+    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    rustls::ClientConnection::new(
+        std::sync::Arc::new(config),
+        rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap(),
+    )
+    .unwrap()
 }
