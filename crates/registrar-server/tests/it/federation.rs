@@ -432,6 +432,15 @@ fn three_federated_servers() {
     assert_eq!(r["outcome"], "resolved", "{body}");
     assert_eq!(ids(&r), [("bob@b-mail.example".to_owned(), "b".to_owned())]);
     assert!(failed(&r).is_empty(), "{body}");
+    // Again: the domain → server mapping comes from the cache (its TTL), the answer is the same.
+    let (_, _, again) = call(
+        &a,
+        "POST",
+        "/v1/discovery",
+        &alice,
+        r#"{"text": "bob@b-mail.example"}"#,
+    );
+    assert_eq!(ids(&json(&again)), ids(&r));
     let (_, _, body) = call(
         &a,
         "POST",
@@ -561,6 +570,23 @@ fn three_federated_servers() {
     );
     assert_eq!(st, 200, "{body}");
     assert_eq!(json(&body)["email"], "alice@a.example");
+    // Federation latency and failures per peer, and the domain cache, are in the metrics.
+    let (st, metrics) = a.http("GET", "/metrics");
+    assert_eq!(st, 200);
+    for want in [
+        "registrar_federation_seconds",
+        "registrar_federation_failures_total{peer=\"d\"}",
+        "registrar_directory_cache_misses_total{cache=\"domain\"}",
+        "registrar_directory_cache_hits_total{cache=\"domain\"}",
+        "registrar_directory_discovery_seconds",
+    ] {
+        assert!(metrics.contains(want), "{want} missing: {metrics}");
+    }
+    let (_, metrics) = c.http("GET", "/metrics");
+    assert!(
+        metrics.contains("registrar_federation_refused_total{peer=\"a\"}"),
+        "{metrics}"
+    );
     // No ID token or signature ever reaches the logs.
     for s in [&a, &b, &c] {
         let log = s.log();
