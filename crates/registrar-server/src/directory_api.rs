@@ -51,6 +51,7 @@ use crate::serve::Ep;
         export,
         put_priority,
         post_relationship,
+        delete_relationship,
         post_topic,
         discovery,
         experts,
@@ -201,7 +202,10 @@ pub(crate) fn router(
         )
         .route("/v1/participants/{id}/export", get(export))
         .route("/v1/participants/{id}/priority", put(put_priority))
-        .route("/v1/relationships", post(post_relationship))
+        .route(
+            "/v1/relationships",
+            post(post_relationship).delete(delete_relationship),
+        )
         .route("/v1/topics", post(post_topic))
         .route("/v1/discovery", post(discovery))
         .route("/v1/experts", get(experts))
@@ -535,6 +539,29 @@ async fn post_relationship(
     let r: Relationship = body(&raw)?;
     who.may_act_for(&r.from)?;
     s.dir()?.put_relationship(r).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+struct RelationshipParams {
+    /// Who declared it.
+    from: String,
+    /// About whom.
+    to: String,
+}
+
+#[utoipa::path(security(("bearer" = [])), delete, path = "/v1/relationships", params(RelationshipParams), responses((status = 204, description = "removed (or there was none)"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 503, body = DirError)))]
+async fn delete_relationship(
+    State(s): State<DirState>,
+    headers: HeaderMap,
+    params: Result<QueryParams<RelationshipParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<StatusCode, Failure> {
+    let who = s.who(&headers)?;
+    let QueryParams(p) = params.map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let (from, to) = (pid(&p.from)?, pid(&p.to)?);
+    who.may_act_for(&from)?;
+    s.dir()?.remove_relationship(&from, &to).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -544,4 +544,23 @@ fn the_event_stream_carries_contact_requests_ratings_and_presence_of_those_one_m
     let e = ws.next();
     assert_eq!(e["type"], "rating", "{e}");
     assert_eq!(e["data"]["score"], 80);
+
+    // Only bob may take back the relationship he declared; then it is gone from his export.
+    let del = "/v1/relationships?from=bob@example.com&to=alice@example.com";
+    let (st, _, _) = call(&s, "DELETE", del, &alice, "");
+    assert_eq!(st, 403);
+    let (st, _, _) = call(&s, "DELETE", del, &bob, "");
+    assert_eq!(st, 204);
+    let (_, _, body) = call(
+        &s,
+        "GET",
+        "/v1/participants/bob@example.com/export",
+        &bob,
+        "",
+    );
+    assert_eq!(
+        json(&body)["relationships"],
+        serde_json::json!([]),
+        "{body}"
+    );
 }
