@@ -182,6 +182,8 @@ pub(crate) struct SipSection {
     pub(crate) rate_limit_per_source: u32,
     pub(crate) rate_limit_burst: u32,
     pub(crate) udp_workers: usize,
+    /// Receive and send buffer of each UDP socket (SO_RCVBUF / SO_SNDBUF), bytes; 0: the system's default.
+    pub(crate) udp_buffer_bytes: usize,
     pub(crate) t1_ms: u64,
 }
 
@@ -196,6 +198,7 @@ impl Default for SipSection {
             rate_limit_per_source: 5_000,
             rate_limit_burst: 10_000,
             udp_workers: 0,
+            udp_buffer_bytes: 4 << 20,
             t1_ms: 500,
         }
     }
