@@ -286,13 +286,40 @@ fn ticks_per_second() -> u64 {
         .unwrap_or(100)
 }
 
+/// The niceness of the load generators (sipp, and the digest generator's threads): `SIP_BENCH_GENERATOR_NICE`,
+/// 10 by default. Generator and server share the machine's two cores; at the same priority the scheduler lets
+/// the generator run out its time slice while a request waits for the server, so the probe measures the
+/// generator's slices as much as the server. Every target (registrar and Kamailio) gets the same treatment;
+/// the probe runs at the default priority. 0 runs everything at the same priority.
+fn generator_nice() -> i32 {
+    std::env::var("SIP_BENCH_GENERATOR_NICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10)
+}
+
+/// Lower the calling thread's priority to [`generator_nice`] (Linux: `renice` on its thread id).
+fn lower_this_thread() {
+    let tid = std::fs::read_link("/proc/thread-self")
+        .ok()
+        .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));
+    if let Some(tid) = tid {
+        let _ = Command::new("renice")
+            .args(["-n", &generator_nice().to_string(), "-p", &tid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 /// Run sipp at `rate` for `seconds`; (completed, failed) calls.
 fn sipp(dir: &Path, t: &Target, csv: &Path, rate: u32, seconds: u32) -> Result<(u64, u64), String> {
     let xml = scenario(dir, t.auth)?;
     let stats = dir.join(format!("{}-{rate}.csv", t.name));
     let _ = std::fs::remove_file(&stats);
     let calls = u64::from(rate) * u64::from(seconds);
-    let out = Command::new("sipp")
+    let out = Command::new("nice")
+        .args(["-n", &generator_nice().to_string(), "sipp"])
         .arg(t.addr.to_string())
         .args(["-sf"])
         .arg(&xml)
@@ -307,6 +334,9 @@ fn sipp(dir: &Path, t: &Target, csv: &Path, rate: u32, seconds: u32) -> Result<(
             "20000",
             "-max_socket",
             "1000",
+            // sipp's own socket buffers (64 KB by default) drop answers whenever sipp is descheduled.
+            "-buff_size",
+            "4194304",
         ])
         .args([
             "-timeout",
@@ -477,7 +507,18 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
 /// `Authorization` for that user, the 200s counted. (completed, failed) like sipp's figures.
 fn auth_load(to: SocketAddr, rate: u32, seconds: u32) -> Result<(u64, u64), String> {
     use std::sync::atomic::AtomicU64;
-    let sock = Arc::new(UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?);
+    // A receive buffer large enough for the answers of a burst (the system's default of ~200 KB drops them
+    // whenever this receiving thread is descheduled for a few milliseconds).
+    let sock = {
+        use socket2::{Domain, Protocol, Socket, Type};
+        let s = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))
+            .map_err(|e| e.to_string())?;
+        let _ = s.set_recv_buffer_size(4 << 20);
+        let _ = s.set_send_buffer_size(4 << 20);
+        let local: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
+        s.bind(&local.into()).map_err(|e| e.to_string())?;
+        Arc::new(UdpSocket::from(s))
+    };
     sock.set_read_timeout(Some(Duration::from_millis(200)))
         .map_err(|e| e.to_string())?;
     let local = sock.local_addr().map_err(|e| e.to_string())?;
@@ -496,6 +537,7 @@ fn auth_load(to: SocketAddr, rate: u32, seconds: u32) -> Result<(u64, u64), Stri
     let receiver = {
         let (sock, done, stop) = (Arc::clone(&sock), Arc::clone(&done), Arc::clone(&stop));
         std::thread::spawn(move || {
+            lower_this_thread();
             let mut buf = [0u8; 4096];
             while !stop.load(Ordering::Relaxed) {
                 let Ok((n, _)) = sock.recv_from(&mut buf) else {
@@ -534,16 +576,26 @@ fn auth_load(to: SocketAddr, rate: u32, seconds: u32) -> Result<(u64, u64), Stri
             }
         })
     };
-    let start = Instant::now();
-    for i in 0..total {
-        // Open loop: request i leaves at i / rate seconds.
-        let due = Duration::from_secs_f64(i as f64 / f64::from(rate));
-        if let Some(wait) = due.checked_sub(start.elapsed()) {
-            std::thread::sleep(wait);
-        }
-        sock.send_to(request(i, 1, "").as_bytes(), to)
-            .map_err(|e| e.to_string())?;
-    }
+    let sender = {
+        let sock = Arc::clone(&sock);
+        std::thread::spawn(move || -> Result<(), String> {
+            lower_this_thread();
+            let start = Instant::now();
+            for i in 0..total {
+                // Open loop: request i leaves at i / rate seconds.
+                let due = Duration::from_secs_f64(i as f64 / f64::from(rate));
+                if let Some(wait) = due.checked_sub(start.elapsed()) {
+                    std::thread::sleep(wait);
+                }
+                sock.send_to(request(i, 1, "").as_bytes(), to)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+    };
+    sender
+        .join()
+        .map_err(|_| "the load generator failed".to_owned())??;
     std::thread::sleep(Duration::from_secs(3));
     stop.store(true, Ordering::Relaxed);
     let _ = receiver.join();
