@@ -87,8 +87,9 @@ pub enum Urgency {
     Urgent,
 }
 
-/// Hints that narrow a query.
-#[derive(Clone, Debug, Default, Eq, PartialEq)]
+/// Hints that narrow a query (they travel as they are in a federated lookup).
+#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Hints {
     /// Organization.
     pub organization: Option<String>,

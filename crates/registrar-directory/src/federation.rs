@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::directory::{Candidate, Hints, Query, Resolution, Urgency, ranking};
 use crate::error::Error;
-use crate::model::{EntityType, ParticipantId, ProfileLevel};
+use crate::model::{ParticipantId, ProfileLevel};
 use crate::privacy::{Remote, Requester};
 
 /// The most candidates one peer returns for one lookup.
@@ -85,24 +85,6 @@ impl std::str::FromStr for PeerTrust {
     }
 }
 
-/// The hints of a lookup, as they travel.
-#[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct WireHints {
-    /// Organization.
-    pub organization: Option<String>,
-    /// Domain of the participant's id.
-    pub domain: Option<String>,
-    /// Role.
-    pub role: Option<String>,
-    /// Entity type.
-    pub entity: Option<EntityType>,
-    /// A capability.
-    pub capability: Option<String>,
-    /// A language.
-    pub language: Option<String>,
-}
-
 /// `POST /v1/federation/lookup`: a peer asks on behalf of one of its requesters.
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -120,7 +102,7 @@ pub struct LookupRequest {
     /// An exact participant id (an email-style address resolved through this server's domain).
     pub exact_id: Option<String>,
     /// Hints.
-    pub hints: WireHints,
+    pub hints: Hints,
     /// A topic.
     pub topic: Option<String>,
     /// Urgent.
@@ -142,14 +124,7 @@ impl LookupRequest {
             team: requester.team.clone(),
             text: q.text.clone(),
             exact_id: q.exact_id.as_ref().map(ToString::to_string),
-            hints: WireHints {
-                organization: q.hints.organization.clone(),
-                domain: q.hints.domain.clone(),
-                role: q.hints.role.clone(),
-                entity: q.hints.entity,
-                capability: q.hints.capability.clone(),
-                language: q.hints.language.clone(),
-            },
+            hints: q.hints.clone(),
             topic: q.topic.clone(),
             urgent: q.urgency == Urgency::Urgent,
             limit: q.limit,
@@ -176,14 +151,7 @@ impl LookupRequest {
                 .map(ParticipantId::parse)
                 .transpose()?,
             referral: false,
-            hints: Hints {
-                organization: self.hints.organization.clone(),
-                domain: self.hints.domain.clone(),
-                role: self.hints.role.clone(),
-                entity: self.hints.entity,
-                capability: self.hints.capability.clone(),
-                language: self.hints.language.clone(),
-            },
+            hints: self.hints.clone(),
             topic: self.topic.clone(),
             urgency: if self.urgent {
                 Urgency::Urgent

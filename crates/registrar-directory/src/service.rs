@@ -194,9 +194,7 @@ impl<I: SearchIndex> DirectoryService<I> {
     /// # Errors
     /// [`Error::Storage`] when the service stopped.
     pub fn gather(&self, requester: Option<&ParticipantId>, q: &Query) -> Result<Gathered, Error> {
-        let d = self.read()?;
-        let req = d.requester(requester);
-        Ok(d.gather(&req, q))
+        self.gather_as(&self.requester(requester)?, q)
     }
 
     /// [`Self::gather`] for a requester built elsewhere (a federated peer's requester,
@@ -250,13 +248,8 @@ impl<I: SearchIndex> DirectoryService<I> {
         presence: &Presence,
         now_ms: u64,
     ) -> Result<Resolution, Error> {
-        let (r, audit) = {
-            let d = self.read()?;
-            let req = d.requester(requester);
-            d.finish(&req, g, presence, now_ms)
-        };
-        self.audit(&audit).await?;
-        Ok(r)
+        let req = self.requester(requester)?;
+        self.finish_as(&req, g, presence, now_ms).await
     }
 
     /// Experts for `q`, audited.

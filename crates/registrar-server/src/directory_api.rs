@@ -845,10 +845,7 @@ impl DirState {
     /// The participant `id` (404 if none) after checking `who` may act for them and `domain` is theirs.
     fn prover(&self, who: &Who, id: &ParticipantId, domain: &str) -> Result<Participant, Failure> {
         who.may_act_for(id)?;
-        let p = self
-            .dir()?
-            .with(|d| d.participant(id).cloned())?
-            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such participant"))?;
+        let p = self.participant(id)?;
         if domain.is_empty() || domain.len() > 253 || !domain.contains('.') {
             return Err(fail(StatusCode::BAD_REQUEST, "domain: not a domain name"));
         }
@@ -861,6 +858,13 @@ impl DirState {
             ));
         }
         Ok(p)
+    }
+
+    /// The participant `id` as stored (404 if none).
+    fn participant(&self, id: &ParticipantId) -> Result<Participant, Failure> {
+        self.dir()?
+            .with(|d| d.participant(id).cloned())?
+            .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such participant"))
     }
 
     /// Raise `p`'s verification to at least `level`.
@@ -962,10 +966,7 @@ async fn verify_oidc(
     }
     let proven = crate::oidc::verify(&b.id_token, &s.net.oidc, now_secs())
         .map_err(|why| fail(StatusCode::UNPROCESSABLE_ENTITY, why))?;
-    let p = s
-        .dir()?
-        .with(|d| d.participant(&id).cloned())?
-        .ok_or_else(|| fail(StatusCode::NOT_FOUND, "no such participant"))?;
+    let p = s.participant(&id)?;
     let mine = p.identities.iter().any(|i| {
         i.email
             .as_deref()

@@ -386,10 +386,11 @@ impl Federation {
     }
 
     async fn ask_one(&self, p: &Peer, body: Bytes) -> Result<Vec<Candidate>, String> {
-        let key = (p.id.clone(), body.to_vec());
-        if !self.cache_ttl.is_zero() {
+        // The cache key (a copy of the body) only when answers are cached.
+        let key = (!self.cache_ttl.is_zero()).then(|| (p.id.clone(), body.to_vec()));
+        if let Some(key) = &key {
             let hit = self.cache.lock().ok().and_then(|c| {
-                c.get(&key)
+                c.get(key)
                     .filter(|(t, _)| *t > Instant::now())
                     .map(|(_, v)| v.clone())
             });
@@ -418,7 +419,7 @@ impl Federation {
         match r {
             Ok(c) => {
                 self.succeeded(p);
-                if !self.cache_ttl.is_zero()
+                if let Some(key) = key
                     && let Ok(mut cache) = self.cache.lock()
                 {
                     if cache.len() >= 10_000 {

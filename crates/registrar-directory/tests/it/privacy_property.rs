@@ -4,9 +4,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use registrar_directory::federation::{
-    AskingPeer, LookupRequest, PeerTrust, WireHints, remote_requester,
-};
+use registrar_directory::federation::{AskingPeer, LookupRequest, PeerTrust, remote_requester};
 use registrar_directory::model::{
     AccessLevel, Audiences, ContactMethod, CrossOrgPolicy, Discoverability, EntityType, Expertise,
     Field, IdentityContext, OrgContext, ProfileLevel, Relationship, RelationshipKind, TopicRole,
@@ -396,7 +394,7 @@ proptest! {
             organization: claimed_org.map(|o| ORGS[o].to_owned()),
             text: NAMES[name].to_owned(),
             exact_id: exact.map(|e| pid(e).to_string()),
-            hints: WireHints { organization: org_hint.map(|o| ORGS[o].to_owned()), role: Some("engineer".into()), ..WireHints::default() },
+            hints: Hints { organization: org_hint.map(|o| ORGS[o].to_owned()), role: Some("engineer".into()), ..Hints::default() },
             ..LookupRequest::default()
         };
         let peer = AskingPeer { id: "peer", domains: &domains, trust };
