@@ -472,7 +472,12 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
     let dir = work_dir()?;
     let (csv, auth_users) = users(&dir)?;
     let mut results = Vec::new();
+    // `SIP_BENCH_TARGETS` (comma-separated) runs some of them only, e.g. `registrar_auth`.
+    let only = std::env::var("SIP_BENCH_TARGETS").unwrap_or_default();
     for which in ["registrar", "registrar_auth", "kamailio"] {
+        if !only.is_empty() && !only.split(',').any(|w| w.trim() == which) {
+            continue;
+        }
         let t = match which {
             "registrar" => start_registrar(&dir, None)?,
             "registrar_auth" => start_registrar(&dir, Some(&auth_users))?,

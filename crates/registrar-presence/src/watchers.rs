@@ -529,6 +529,11 @@ impl Subscriptions {
         Ok(outcome)
     }
 
+    /// Whether anyone subscribes to `aor`'s registrations (the `reg` package).
+    pub fn has_reg_subscribers(&self, aor: &Aor) -> bool {
+        self.reg_by_aor.contains_key(aor)
+    }
+
     /// The NOTIFYs a change of `aor`'s bindings causes: a partial reginfo document with the changed contacts,
     /// to every active `reg` subscription of the AoR. `changes` pairs each changed binding with its new
     /// state and what happened (RFC 3680 §5.1: registered, refreshed, expired, unregistered, …);

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -30,7 +30,7 @@ use registrar_storage::{
 };
 use registrar_types::Clock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -44,7 +44,9 @@ pub(crate) type Ep = Endpoint<Arc<dyn LocationStore>, Arc<dyn PresenceStore>>;
 
 /// Where outgoing messages leave: the UDP sockets and the live TCP connections.
 pub(crate) struct Transports {
-    udp: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    /// Blocking sockets: each is read by its own threads (see [`udp_worker`]), and a datagram send only waits
+    /// when the kernel's send buffer is full.
+    udp: Vec<(SocketAddr, Arc<std::net::UdpSocket>)>,
     tcp: dashmap::DashMap<u64, mpsc::Sender<Bytes>>,
     tcp_by_addr: dashmap::DashMap<SocketAddr, u64>,
     next_conn: AtomicU64,
@@ -56,7 +58,7 @@ pub(crate) struct Transports {
 }
 
 impl Transports {
-    fn udp_for(&self, to: SocketAddr) -> Option<&Arc<UdpSocket>> {
+    fn udp_for(&self, to: SocketAddr) -> Option<&Arc<std::net::UdpSocket>> {
         self.udp
             .iter()
             .find(|(a, _)| a.is_ipv4() == to.is_ipv4())
@@ -68,7 +70,7 @@ impl Transports {
         match o.to.proto {
             Proto::Udp => {
                 if let Some(sock) = self.udp_for(o.to.addr)
-                    && let Err(e) = sock.send_to(&o.bytes, o.to.addr).await
+                    && let Err(e) = sock.send_to(&o.bytes, o.to.addr)
                 {
                     debug!(to = %o.to.addr, error = %e, "UDP send failed");
                 }
@@ -549,31 +551,26 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     // Requests in progress at once over UDP when the store makes them wait (embedded, shared).
     let inflight = (cfg.storage.mode != StorageMode::Memory)
         .then(|| Arc::new(tokio::sync::Semaphore::new(UDP_IN_FLIGHT)));
+    // The receiving threads stop when this is set (within their receive timeout).
+    let stopping = Arc::new(AtomicBool::new(false));
+    let mut receivers = Vec::new();
     for (local, sock) in &udp {
-        for _ in 0..workers {
-            let inflight = inflight.clone();
-            let (ep, tr, sock, local) = (
-                Arc::clone(&ep),
-                Arc::clone(&transports),
-                Arc::clone(sock),
-                *local,
-            );
-            let max = limits.max_message;
-            // A supervisor restarts a worker that panicked (a bug, never a peer's doing: the parser is
-            // fuzzed), so one bad message cannot take a core's worth of capacity away.
-            tokio::spawn(async move {
-                loop {
-                    let (ep, tr, sock) = (Arc::clone(&ep), Arc::clone(&tr), Arc::clone(&sock));
-                    let worker =
-                        tokio::spawn(udp_worker(ep, tr, sock, local, max, inflight.clone()));
-                    match worker.await {
-                        Err(e) if e.is_panic() => {
-                            tracing::error!("a UDP worker panicked; restarting it");
-                        }
-                        _ => break,
-                    }
-                }
-            });
+        for n in 0..workers {
+            let w = UdpWorker {
+                ep: Arc::clone(&ep),
+                tr: Arc::clone(&transports),
+                sock: Arc::clone(sock),
+                local: *local,
+                max: limits.max_message,
+                inflight: inflight.clone(),
+                rt: tokio::runtime::Handle::current(),
+                stopping: Arc::clone(&stopping),
+            };
+            let t = std::thread::Builder::new()
+                .name(format!("sip-udp-{n}"))
+                .spawn(move || w.run())
+                .map_err(|e| format!("cannot start a UDP receiving thread: {e}"))?;
+            receivers.push(t);
         }
     }
     for (local, listener) in tcp {
@@ -687,6 +684,13 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     shutdown_signal().await;
     info!("stopping");
     let _ = stop_tx.send(());
+    stopping.store(true, Ordering::Relaxed);
+    let _ = tokio::task::spawn_blocking(move || {
+        for t in receivers {
+            let _ = t.join();
+        }
+    })
+    .await;
     ep.service().shutdown().await;
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
@@ -698,7 +702,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
 /// buffer (~200 KB, about 150 small datagrams once the kernel's per-packet overhead is counted) a pause of a
 /// few milliseconds drops requests, which the client then retransmits 500 ms later. The kernel caps the size
 /// at `net.core.rmem_max` / `wmem_max`; the size obtained is logged.
-fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
+fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if buffer > 0 {
@@ -709,10 +713,11 @@ fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<UdpSocket> {
             warn!(%addr, "SO_SNDBUF {buffer}: {e}");
         }
     }
-    s.set_nonblocking(true)?;
+    // Blocking, read by threads; the timeout lets them notice shutdown.
+    s.set_read_timeout(Some(UDP_RECEIVE_TIMEOUT))?;
     s.bind(&addr.into())?;
     let (rcv, snd) = (s.recv_buffer_size()?, s.send_buffer_size()?);
-    let s = UdpSocket::from_std(s.into())?;
+    let s: std::net::UdpSocket = s.into();
     info!(addr = %s.local_addr()?, receive_buffer = rcv, send_buffer = snd, "SIP over UDP");
     Ok(s)
 }
@@ -784,45 +789,80 @@ async fn directory(
 /// Most UDP requests in progress at once in the durable storage modes.
 const UDP_IN_FLIGHT: usize = 4_096;
 
-async fn udp_worker(
+/// One thread reading a UDP socket. Threads, not tasks: each blocks in `recv_from` and the kernel hands
+/// every datagram to one waiting thread, so the threads of a socket work on all cores at once. (Tasks of the
+/// runtime reading one socket are all woken by its readiness and tend to run one after the other on the
+/// worker that polled it, leaving a core idle while requests wait: under load that showed as queues of tens
+/// of milliseconds with a fifth of the CPU idle.) The request is handled on this thread, inside the runtime
+/// (`Handle::block_on`), so the stores, timers and channels work as in any task.
+struct UdpWorker {
     ep: Arc<Ep>,
     tr: Arc<Transports>,
-    sock: Arc<UdpSocket>,
+    sock: Arc<std::net::UdpSocket>,
     local: SocketAddr,
     max: usize,
     inflight: Option<Arc<tokio::sync::Semaphore>>,
-) {
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let (n, from) = match sock.recv_from(&mut buf).await {
-            Ok(x) => x,
-            Err(e) => {
-                // ICMP port unreachable surfaces here on some systems: not fatal.
-                debug!(error = %e, "UDP receive error");
+    rt: tokio::runtime::Handle,
+    stopping: Arc<AtomicBool>,
+}
+
+/// How long a UDP receiving thread waits for a datagram before it checks for shutdown.
+const UDP_RECEIVE_TIMEOUT: Duration = Duration::from_millis(200);
+
+impl UdpWorker {
+    fn run(self) {
+        let mut buf = vec![0u8; 65_536];
+        while !self.stopping.load(Ordering::Relaxed) {
+            let (n, from) = match self.sock.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    // ICMP port unreachable surfaces here on some systems: not fatal.
+                    debug!(error = %e, "UDP receive error");
+                    continue;
+                }
+            };
+            if n == 0 || n > self.max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-        };
-        if n == 0 || n > max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+            let data = Bytes::copy_from_slice(&buf[..n]);
+            // A panic while handling one message is a bug, never a peer's doing (the parser is fuzzed): it
+            // is logged and the thread goes on with the next datagram.
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.rt.block_on(self.dispatch(from, data));
+            }));
+            if handled.is_err() {
+                tracing::error!("handling a UDP datagram panicked");
+            }
         }
-        let data = Bytes::copy_from_slice(&buf[..n]);
-        let Some(inflight) = &inflight else {
-            // Memory mode: nothing waits, so the receiving task answers at once.
+    }
+
+    async fn dispatch(&self, from: SocketAddr, data: Bytes) {
+        let (ep, tr, local) = (&self.ep, &self.tr, self.local);
+        let Some(inflight) = &self.inflight else {
+            // Memory mode: nothing waits, so the receiving thread answers at once.
             let gate = tr.response_first.read().await;
             let now = ep.service().now();
             let h = ep.handle(now, Peer::udp(from), local, data).await;
-            tr.finish(&ep, h).await;
+            tr.finish(ep, h).await;
             drop(gate);
-            continue;
+            return;
         };
         // Durable modes: a request waits for its group commit or Redis round trip, so it runs in its own task
-        // and this one goes back to the socket; concurrent requests then share commits. At most `inflight`
-        // requests are in progress; beyond that the socket is not read (the kernel's buffer, then the
-        // client's retransmissions, absorb the burst).
+        // and this thread goes back to the socket; concurrent requests then share commits. At most
+        // `inflight` requests are in progress; beyond that the socket is not read (the kernel's buffer, then
+        // the client's retransmissions, absorb the burst).
         let Ok(permit) = Arc::clone(inflight).acquire_owned().await else {
             return;
         };
-        let (ep, tr) = (Arc::clone(&ep), Arc::clone(&tr));
+        let (ep, tr) = (Arc::clone(ep), Arc::clone(tr));
         tokio::spawn(async move {
             let gate = tr.response_first.read().await;
             let now = ep.service().now();

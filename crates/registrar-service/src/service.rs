@@ -1,6 +1,7 @@
 //! `RegistrarService`: the layers composed behind their traits.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -223,12 +224,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
                 mode: self.mode,
                 automatic_buddy_lists: automatic,
                 wake: Notify::new(),
+                sleeping_until: AtomicU64::new(AWAKE),
                 shutdown,
                 task: Mutex::new(None),
             }),
         })
     }
 }
+
+/// [`Inner::sleeping_until`] while the background task runs: every change may be due before its next
+/// deadline.
+const AWAKE: u64 = u64::MAX;
 
 struct Inner<L, P> {
     registry: Registry<L>,
@@ -244,6 +250,9 @@ struct Inner<L, P> {
     mode: Mode,
     automatic_buddy_lists: bool,
     wake: Notify,
+    /// When the background task will next wake by itself (milliseconds of the clock), or [`AWAKE`] while it
+    /// is running (or not started): a change due before it must wake the task, one due after need not.
+    sleeping_until: AtomicU64,
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -343,12 +352,29 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             let still = !out.bindings.is_empty();
             self.bindings_changed(&out.aor, &out.changes, still, now)
                 .await;
-            if self.inner.automatic_buddy_lists
+            let joined = self.inner.automatic_buddy_lists
                 && out.changes.iter().any(|c| c.kind == ChangeKind::Added)
-            {
-                self.join_domain(&out.aor, now).await;
+                && self.join_domain(&out.aor, now).await;
+            if joined || self.inner.subs.has_reg_subscribers(&out.aor) {
+                // NOTIFYs went out, or were held back by rate control until a time not known here.
+                self.inner.wake.notify_one();
+            } else {
+                // Only new expiry times: the task need not wake unless one is due before it would anyway.
+                let due = out
+                    .changes
+                    .iter()
+                    .filter(|c| {
+                        matches!(
+                            c.kind,
+                            ChangeKind::Added | ChangeKind::Refreshed | ChangeKind::Updated
+                        )
+                    })
+                    .map(|c| c.binding.expires_at)
+                    .min();
+                if let Some(due) = due {
+                    self.wake_for(due);
+                }
             }
-            self.inner.wake.notify_one();
         }
         Ok(out)
     }
@@ -727,14 +753,16 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         let mut stop = self.inner.shutdown.subscribe();
         *task = Some(tokio::spawn(async move {
             loop {
+                me.inner.sleeping_until.store(AWAKE, Ordering::SeqCst);
                 me.run_due().await;
+                let now = me.now().as_millis();
                 let wait = match me.next_deadline().await {
-                    Some(t) => {
-                        Duration::from_millis(t.as_millis().saturating_sub(me.now().as_millis()))
-                    }
+                    Some(t) => Duration::from_millis(t.as_millis().saturating_sub(now)),
                     None => me.inner.max_sleep,
                 }
                 .min(me.inner.max_sleep);
+                let until = now.saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+                me.inner.sleeping_until.store(until, Ordering::SeqCst);
                 tokio::select! {
                     () = tokio::time::sleep(wait) => {}
                     () = me.inner.wake.notified() => {}
@@ -760,6 +788,16 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         if let Some(t) = task {
             // A panicked task has nothing left to finish.
             let _ = t.await;
+        }
+    }
+
+    /// Wake the background task if `due` comes before the time it sleeps until (the task recomputes its
+    /// deadline on every wake, so a later `due` is found then). The task marks itself [`AWAKE`] before it
+    /// reads the expiry indexes and publishes its deadline after, so a change made while it computes is
+    /// either seen by that computation or followed by a wake.
+    fn wake_for(&self, due: Timestamp) {
+        if due.as_millis() < self.inner.sleeping_until.load(Ordering::SeqCst) {
+            self.inner.wake.notify_one();
         }
     }
 
@@ -998,10 +1036,12 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         }
     }
 
-    async fn join_domain(&self, user: &Aor, now: Timestamp) {
+    /// Pair a newly registered user with the other users of its domain (automatic buddy lists); whether
+    /// anyone was paired.
+    async fn join_domain(&self, user: &Aor, now: Timestamp) -> bool {
         let paired = self.inner.buddies.join_domain(user);
         if paired.is_empty() {
-            return;
+            return false;
         }
         let mut events = Vec::new();
         for other in &paired {
@@ -1033,6 +1073,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         if !intents.is_empty() {
             self.deliver(intents).await;
         }
+        true
     }
 
     async fn published(&self, aor: &Aor, r: &PublishResult, now: Timestamp) {

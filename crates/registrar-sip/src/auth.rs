@@ -7,11 +7,12 @@
 //! are the same whether or not the user exists.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use dashmap::DashMap;
 use md5::Md5;
 use registrar_types::Timestamp;
+
+use crate::prehashed::PrehashedMap;
 use sha2::{Digest, Sha256};
 
 /// A digest algorithm.
@@ -45,9 +46,25 @@ impl Algorithm {
 
     /// The lower-case hex digest of `data`.
     pub fn hex(self, data: &[u8]) -> String {
+        self.hex_joined(&[data])
+    }
+
+    /// The lower-case hex digest of `parts` joined by `:` (how every digest input is built), without
+    /// building the joined text.
+    fn hex_joined(self, parts: &[&[u8]]) -> String {
+        fn run<D: Digest>(parts: &[&[u8]]) -> String {
+            let mut h = D::new();
+            for (i, p) in parts.iter().enumerate() {
+                if i > 0 {
+                    h.update(b":");
+                }
+                h.update(p);
+            }
+            to_hex(&h.finalize())
+        }
         match self {
-            Self::Md5 => to_hex(&Md5::digest(data)),
-            Self::Sha256 => to_hex(&Sha256::digest(data)),
+            Self::Md5 => run::<Md5>(parts),
+            Self::Sha256 => run::<Sha256>(parts),
         }
     }
 
@@ -58,9 +75,11 @@ impl Algorithm {
 }
 
 fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
-        let _ = write!(s, "{b:02x}");
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
     }
     s
 }
@@ -115,8 +134,11 @@ pub struct DigestAuth {
     decoy: Credentials,
     nonce_ttl_secs: u64,
     algorithms: Vec<Algorithm>,
-    counts: DashMap<String, (u64, u32)>,
+    /// Per nonce (by its MAC, which only this server can make and which differs for every nonce): its
+    /// expiry (seconds) and the highest nonce-count seen.
+    counts: PrehashedMap<u128, (u64, u32)>,
     max_tracked: usize,
+    salt: AtomicU64,
 }
 
 /// The most nonces whose counts are tracked at once; beyond it the oldest expire early (their users are
@@ -138,6 +160,8 @@ impl DigestAuth {
         let mut decoy_seed = [0u8; 16];
         getrandom::fill(&mut decoy_seed)?;
         let decoy_hex = to_hex(&decoy_seed);
+        let mut salt = [0u8; 8];
+        getrandom::fill(&mut salt)?;
         Ok(Self {
             realm: realm.to_owned(),
             users,
@@ -145,8 +169,9 @@ impl DigestAuth {
             decoy: Credentials::from_password("", realm, &decoy_hex),
             nonce_ttl_secs: nonce_ttl_secs.max(1),
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
-            counts: DashMap::new(),
+            counts: crate::prehashed::map(),
             max_tracked: DEFAULT_MAX_TRACKED,
+            salt: AtomicU64::new(u64::from_be_bytes(salt)),
         })
     }
 
@@ -184,13 +209,19 @@ impl DigestAuth {
 
     /// A new nonce issued at `now`.
     pub fn nonce(&self, now: Timestamp) -> String {
-        let mut salt = [0u8; 8];
-        // A failing random source leaves a zero salt: the nonce still carries a unique time and MAC.
-        let _ = getrandom::fill(&mut salt);
+        // Unique within the process (a counter from a random start: no system call per nonce); the MAC makes
+        // it unforgeable, and a restart changes the secret.
+        let salt = self.salt.fetch_add(1, Ordering::Relaxed).to_be_bytes();
         let ts = format!("{:x}", now.as_millis() / 1000);
         let salt = to_hex(&salt);
         let mac = self.mac(&ts, &salt);
-        format!("{ts}.{salt}.{mac}")
+        let mut nonce = ts;
+        nonce.reserve(2 + salt.len() + mac.len());
+        nonce.push('.');
+        nonce.push_str(&salt);
+        nonce.push('.');
+        nonce.push_str(&mac);
+        nonce
     }
 
     /// The `WWW-Authenticate` values of a 401: SHA-256 first, then MD5 (RFC 8760 §2.4: most preferred
@@ -287,8 +318,15 @@ impl DigestAuth {
         let stored = self.users.get(*user).and_then(|c| c.ha1(alg));
         // An unknown user is checked against the decoy: the same work, the same answer.
         let ha1 = stored.unwrap_or_else(|| self.decoy.ha1(alg).unwrap_or_default());
-        let ha2 = alg.hex(format!("{method}:{uri}").as_bytes());
-        let expected = alg.hex(format!("{ha1}:{nonce}:{nc_text}:{cnonce}:auth:{ha2}").as_bytes());
+        let ha2 = alg.hex_joined(&[method.as_bytes(), uri.as_bytes()]);
+        let expected = alg.hex_joined(&[
+            ha1.as_bytes(),
+            nonce.as_bytes(),
+            nc_text.as_bytes(),
+            cnonce.as_bytes(),
+            b"auth",
+            ha2.as_bytes(),
+        ]);
         if !constant_eq(&expected, &response.to_ascii_lowercase()) || stored.is_none() {
             return Verdict::Challenge { stale: false };
         }
@@ -300,10 +338,11 @@ impl DigestAuth {
         if self.counts.len() >= self.max_tracked {
             self.sweep(now);
         }
-        let mut entry = self
-            .counts
-            .entry((*nonce).to_owned())
-            .or_insert((expires, 0));
+        // The MAC was checked above, so it is 32 hex digits.
+        let Ok(key) = u128::from_str_radix(mac, 16) else {
+            return Verdict::Challenge { stale: false };
+        };
+        let mut entry = self.counts.entry(key).or_insert((expires, 0));
         if nc <= entry.1 {
             return Verdict::Challenge { stale: true };
         }
@@ -336,13 +375,26 @@ fn constant_eq(a: &str, b: &str) -> bool {
 }
 
 /// The parameters of a `Digest …` credentials value, unquoted.
-fn parse_digest(v: &str) -> Option<HashMap<&str, &str>> {
+/// The parameters of a credentials value, in order; a repeated name: the last one counts.
+struct DigestParams<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> DigestParams<'a> {
+    fn get(&self, name: &str) -> Option<&&'a str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+}
+
+fn parse_digest(v: &str) -> Option<DigestParams<'_>> {
     let v = v.trim();
     let (scheme, rest) = v.split_once(char::is_whitespace)?;
     if !scheme.eq_ignore_ascii_case("digest") {
         return None;
     }
-    let mut out = HashMap::new();
+    let mut out = Vec::with_capacity(10);
     let mut s = rest.trim_start();
     while !s.is_empty() {
         let eq = s.find('=')?;
@@ -358,7 +410,7 @@ fn parse_digest(v: &str) -> Option<HashMap<&str, &str>> {
             value = s[..end].trim();
             s = &s[end..];
         }
-        out.insert(name, value);
+        out.push((name, value));
         s = s.trim_start();
         if let Some(r) = s.strip_prefix(',') {
             s = r.trim_start();
@@ -366,7 +418,7 @@ fn parse_digest(v: &str) -> Option<HashMap<&str, &str>> {
             return None;
         }
     }
-    Some(out)
+    Some(DigestParams(out))
 }
 
 /// The `Authorization` value a client would send (for tests and the load tools).

@@ -275,6 +275,47 @@ impl Route {
     }
 }
 
+/// Completed server transactions in the order they end (timer J is the same for all of them), in chunks of a
+/// fixed size: under load the queue holds a million entries, and growing one contiguous buffer would copy
+/// them all while requests wait for its lock.
+#[derive(Debug, Default)]
+struct ExpiryQueue {
+    chunks: VecDeque<VecDeque<(u64, u128)>>,
+}
+
+impl ExpiryQueue {
+    const CHUNK: usize = 4_096;
+
+    fn push(&mut self, until_ms: u64, key: u128) {
+        match self.chunks.back_mut() {
+            Some(c) if c.len() < Self::CHUNK => c.push_back((until_ms, key)),
+            _ => {
+                let mut c = VecDeque::with_capacity(Self::CHUNK);
+                c.push_back((until_ms, key));
+                self.chunks.push_back(c);
+            }
+        }
+    }
+
+    /// The keys due at `now_ms`, from the front.
+    fn take_due(&mut self, now_ms: u64) -> Vec<u128> {
+        let mut due = Vec::new();
+        while let Some(front) = self.chunks.front_mut() {
+            while front.front().is_some_and(|(t, _)| *t <= now_ms) {
+                if let Some((_, k)) = front.pop_front() {
+                    due.push(k);
+                }
+            }
+            if front.is_empty() {
+                self.chunks.pop_front();
+            } else {
+                break;
+            }
+        }
+        due
+    }
+}
+
 #[derive(Clone, Debug)]
 struct ClientTx {
     out: Outgoing,
@@ -294,8 +335,8 @@ const SUPPORTED_TAGS: [&str; 4] = ["path", "gruu", "outbound", "eventlist"];
 pub struct Endpoint<L: LocationStore + 'static, P: PresenceStore + 'static> {
     svc: RegistrarService<L, P>,
     cfg: SipConfig,
-    server_tx: DashMap<u128, ServerTx>,
-    tx_expiry: Mutex<VecDeque<(u64, u128)>>,
+    server_tx: crate::prehashed::PrehashedMap<u128, ServerTx>,
+    tx_expiry: Mutex<ExpiryQueue>,
     tx_hash: (std::hash::RandomState, std::hash::RandomState),
     dialogs: DashMap<DialogId, Route>,
     client_tx: DashMap<String, ClientTx>,
@@ -321,8 +362,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         Self {
             svc,
             cfg,
-            server_tx: DashMap::new(),
-            tx_expiry: Mutex::new(VecDeque::new()),
+            server_tx: crate::prehashed::map(),
+            tx_expiry: Mutex::new(ExpiryQueue::default()),
             tx_hash: (std::hash::RandomState::new(), std::hash::RandomState::new()),
             dialogs: DashMap::new(),
             client_tx: DashMap::new(),
@@ -461,7 +502,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             let until = now.as_millis() + 64 * self.cfg.t1_ms;
             self.server_tx.insert(k, ServerTx::Completed(out.clone()));
             if let Ok(mut q) = self.tx_expiry.lock() {
-                q.push_back((until, k));
+                q.push(until, k);
             }
         }
         Handled {
@@ -874,12 +915,15 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
     /// which end the subscription), and the end of completed server transactions (timer J).
     pub async fn poll(&self, now: Timestamp) -> Vec<Outgoing> {
         let now_ms = now.as_millis();
-        if let Ok(mut q) = self.tx_expiry.lock() {
-            while q.front().is_some_and(|(t, _)| *t <= now_ms) {
-                if let Some((_, k)) = q.pop_front() {
-                    self.server_tx.remove(&k);
-                }
-            }
+        // Taken under the queue's lock, removed after it, so requests filing new transactions never wait for
+        // the removals.
+        let ended = self
+            .tx_expiry
+            .lock()
+            .map(|mut q| q.take_due(now_ms))
+            .unwrap_or_default();
+        for k in ended {
+            self.server_tx.remove(&k);
         }
         let mut out = Vec::new();
         let mut timed_out = Vec::new();
@@ -1109,6 +1153,27 @@ fn uri_user(uri: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_expiry_queue_hands_out_what_is_due_in_order_across_chunks() {
+        let mut q = ExpiryQueue::default();
+        let n = ExpiryQueue::CHUNK * 2 + 10;
+        for i in 0..n {
+            q.push(i as u64, i as u128);
+        }
+        assert_eq!(q.chunks.len(), 3);
+        assert!(q.take_due(0).len() == 1);
+        let due = q.take_due(ExpiryQueue::CHUNK as u64 + 5);
+        assert_eq!(due.first(), Some(&1));
+        assert_eq!(due.last(), Some(&(ExpiryQueue::CHUNK as u128 + 5)));
+        assert_eq!(due.len(), ExpiryQueue::CHUNK + 5);
+        assert_eq!(q.chunks.len(), 2);
+        assert_eq!(q.take_due(u64::MAX).len(), n - ExpiryQueue::CHUNK - 6);
+        assert!(q.chunks.is_empty());
+        q.push(7, 7);
+        assert_eq!(q.take_due(6), Vec::<u128>::new());
+        assert_eq!(q.take_due(7), vec![7]);
+    }
 
     #[test]
     fn hosts_and_users_of_uris() {

@@ -48,6 +48,7 @@ mod endpoint;
 mod error;
 mod lenient;
 pub mod message;
+mod prehashed;
 pub mod ratelimit;
 
 pub use endpoint::{ALLOW, Endpoint, Handled, Outgoing, Peer, Proto, SUPPORTED, SipConfig, Stats};
