@@ -194,8 +194,20 @@ fn count(h: &Handled) {
         metrics::counter!("registrar_sip_retransmissions_total").increment(1);
     }
     if let (Some(m), Some(s)) = (&h.method, h.status) {
-        metrics::counter!("registrar_sip_requests_total", "method" => method_label(m.as_str()), "code" => code_label(s))
-            .increment(1);
+        let key = (method_label(m.as_str()), code_label(s));
+        // The handles by label pair, per thread: building and hashing the metric key for every request cost
+        // more than the increment.
+        thread_local! {
+            static REQUESTS: std::cell::RefCell<std::collections::HashMap<(&'static str, &'static str), metrics::Counter>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
+        REQUESTS.with_borrow_mut(|m| {
+            m.entry(key)
+                .or_insert_with(|| {
+                    metrics::counter!("registrar_sip_requests_total", "method" => key.0, "code" => key.1)
+                })
+                .increment(1);
+        });
     }
 }
 

@@ -7,7 +7,7 @@
 //! are the same whether or not the user exists.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use md5::Md5;
 use registrar_types::Timestamp;
@@ -137,6 +137,8 @@ pub struct DigestAuth {
     /// Per nonce (by its MAC, which only this server can make and which differs for every nonce): its
     /// expiry (seconds) and the highest nonce-count seen.
     counts: PrehashedMap<u128, (u64, u32)>,
+    /// How many entries `counts` has (kept here: counting the map's entries locks each of its shards).
+    counted: AtomicUsize,
     max_tracked: usize,
     salt: AtomicU64,
 }
@@ -170,6 +172,7 @@ impl DigestAuth {
             nonce_ttl_secs: nonce_ttl_secs.max(1),
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             counts: crate::prehashed::map(),
+            counted: AtomicUsize::new(0),
             max_tracked: DEFAULT_MAX_TRACKED,
             salt: AtomicU64::new(u64::from_be_bytes(salt)),
         })
@@ -335,14 +338,17 @@ impl DigestAuth {
             return Verdict::Challenge { stale: true };
         }
         // Replay protection: the nonce-count must grow.
-        if self.counts.len() >= self.max_tracked {
+        if self.counted.load(Ordering::Relaxed) >= self.max_tracked {
             self.sweep(now);
         }
         // The MAC was checked above, so it is 32 hex digits.
         let Ok(key) = u128::from_str_radix(mac, 16) else {
             return Verdict::Challenge { stale: false };
         };
-        let mut entry = self.counts.entry(key).or_insert((expires, 0));
+        let mut entry = self.counts.entry(key).or_insert_with(|| {
+            self.counted.fetch_add(1, Ordering::Relaxed);
+            (expires, 0)
+        });
         if nc <= entry.1 {
             return Verdict::Challenge { stale: true };
         }
@@ -358,6 +364,8 @@ impl DigestAuth {
             // Still full of live nonces: drop them all; their users get `stale=true` and a new nonce.
             self.counts.clear();
         }
+        // Inserts racing with the sweep may be missed by this count; the next sweep corrects it.
+        self.counted.store(self.counts.len(), Ordering::Relaxed);
     }
 
     /// How many nonces have counts tracked.

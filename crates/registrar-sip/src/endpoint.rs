@@ -21,6 +21,7 @@ use registrar_types::{Aor, Timestamp, Transport};
 use crate::auth::{DigestAuth, Verdict};
 use crate::message::{Hdr, Limits, Message, Method, StartLine, uri_in};
 use crate::ratelimit::RateLimiter;
+use crate::text;
 use crate::{Error, lenient};
 
 /// The transport a message came over or goes out on.
@@ -961,14 +962,22 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
     }
 
     fn build_response(&self, msg: &Message, from: Peer, reply: &Reply) -> Bytes {
-        let mut s = String::with_capacity(512);
+        // Room for the copied headers and what is added, so the text is not reallocated while it grows.
+        let extra: usize = reply
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum();
+        let mut s = String::with_capacity(msg.head_len() + extra + 256);
         let reason = helpers::reason_phrase(reply.status);
         let reason = if reason == "Unknown" {
             extra_reason(reply.status)
         } else {
             reason
         };
-        let _ = write!(s, "SIP/2.0 {} {reason}\r\n", reply.status);
+        s.push_str("SIP/2.0 ");
+        text::push_u64(&mut s, u64::from(reply.status));
+        text::push_all(&mut s, &[" ", reason, "\r\n"]);
         let mut first = true;
         for v in msg.list(Hdr::Via) {
             if first {
@@ -977,38 +986,43 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
                 push_top_via(&mut s, v, msg, from);
                 s.push_str("\r\n");
             } else {
-                let _ = write!(s, "Via: {v}\r\n");
+                text::push_all(&mut s, &["Via: ", v, "\r\n"]);
             }
         }
-        let _ = write!(s, "From: {}\r\n", msg.header(Hdr::From).unwrap_or(""));
+        text::push_all(
+            &mut s,
+            &["From: ", msg.header(Hdr::From).unwrap_or(""), "\r\n"],
+        );
         let to = msg.header(Hdr::To).unwrap_or("");
         match (&reply.to_tag, msg.to_tag()) {
-            (_, Some(_)) => {
-                let _ = write!(s, "To: {to}\r\n");
-            }
-            (Some(t), None) => {
-                let _ = write!(s, "To: {to};tag={t}\r\n");
-            }
+            (_, Some(_)) => text::push_all(&mut s, &["To: ", to, "\r\n"]),
+            (Some(t), None) => text::push_all(&mut s, &["To: ", to, ";tag=", t, "\r\n"]),
             (None, None) => {
                 // A tag derived from the transaction, the same on every retransmission.
                 let tag = tag_of(msg);
-                let _ = write!(s, "To: {to};tag={tag}\r\n");
+                text::push_all(&mut s, &["To: ", to, ";tag=", &tag, "\r\n"]);
             }
         }
-        let _ = write!(
-            s,
-            "Call-ID: {}\r\nCSeq: {} {}\r\n",
-            msg.header(Hdr::CallId).unwrap_or(""),
-            msg.cseq(),
-            msg.cseq_method()
+        text::push_all(
+            &mut s,
+            &[
+                "Call-ID: ",
+                msg.header(Hdr::CallId).unwrap_or(""),
+                "\r\nCSeq: ",
+            ],
         );
+        text::push_u64(&mut s, u64::from(msg.cseq()));
+        text::push_all(&mut s, &[" ", msg.cseq_method(), "\r\n"]);
         for (n, v) in &reply.headers {
-            let _ = write!(s, "{n}: {v}\r\n");
+            text::push_all(&mut s, &[n, ": ", v, "\r\n"]);
         }
-        let _ = write!(
-            s,
-            "Server: {}\r\nContent-Length: 0\r\n\r\n",
-            self.cfg.server_name
+        text::push_all(
+            &mut s,
+            &[
+                "Server: ",
+                &self.cfg.server_name,
+                "\r\nContent-Length: 0\r\n\r\n",
+            ],
         );
         Bytes::from(s)
     }
@@ -1093,10 +1107,12 @@ fn push_top_via(s: &mut String, v: &str, msg: &Message, from: Peer) {
         .parse::<IpAddr>()
         .is_ok_and(|h| h == ip);
     if !host_is_source || via.rport {
-        let _ = write!(s, ";received={ip}");
+        s.push_str(";received=");
+        text::push_ip(s, ip);
     }
     if via.rport {
-        let _ = write!(s, ";rport={}", from.addr.port());
+        s.push_str(";rport=");
+        text::push_u64(s, u64::from(from.addr.port()));
     }
 }
 

@@ -7,7 +7,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::{CSeq as EzkCSeq, FromTo, Via as EzkVia};
-use ezk_sip_types::msg::{MessageLine, PullParser};
+use ezk_sip_types::msg::PullParser;
 use ezk_sip_types::parse::Parse;
 
 use crate::Error;
@@ -304,6 +304,20 @@ pub fn frame_len(buf: &[u8], limits: Limits) -> Result<Option<usize>, Error> {
     Ok((buf.len() >= total).then_some(total))
 }
 
+/// A host as `ezk-sip-types` writes it (IPv6 in brackets), without the formatting machinery for IPv4.
+fn host_text(h: &ezk_sip_types::host::Host) -> String {
+    use ezk_sip_types::host::Host;
+    match h {
+        Host::IP4(ip) => {
+            let mut s = String::with_capacity(15);
+            crate::text::push_ip(&mut s, std::net::IpAddr::V4(*ip));
+            s
+        }
+        Host::Name(n) => n.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// The index just past the blank line ending the head.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
@@ -334,7 +348,11 @@ impl Message {
         }
         let head_end = find_head_end(&src).ok_or_else(|| Error::malformed("no end of head"))?;
         // The header-count cap, before any grammar runs.
-        let lines = src[..head_end].iter().filter(|b| **b == b'\n').count();
+        // (A sum the compiler vectorizes; a filtered count goes byte by byte.)
+        let lines: usize = src[..head_end]
+            .iter()
+            .map(|b| usize::from(*b == b'\n'))
+            .sum();
         if lines > limits.max_headers + 2 {
             return Err(Error::TooManyHeaders);
         }
@@ -447,7 +465,7 @@ impl Message {
         let v = top.ok_or_else(|| Error::malformed("no Via"))?;
         self.via = TopVia {
             transport: v.transport.to_ascii_uppercase(),
-            host: v.sent_by.host.to_string(),
+            host: host_text(&v.sent_by.host),
             port: v.sent_by.port,
             branch: v.params.get_val("branch").map(|b| b.to_string()),
             rport: v.params.get("rport").is_some(),
@@ -602,6 +620,11 @@ impl Message {
         self.cseq.0
     }
 
+    /// The length of the head (start line, headers and the blank line).
+    pub(crate) const fn head_len(&self) -> usize {
+        self.body.start
+    }
+
     /// The CSeq method.
     pub fn cseq_method(&self) -> &str {
         self.str_at(&self.cseq.1)
@@ -688,9 +711,10 @@ fn parse_start(src: &Bytes, line: &str) -> Result<StartLine, Error> {
         // RFC 3261 §19.1.1: headers are not allowed in a Request-URI.
         return Err(Error::malformed("headers in the Request-URI"));
     }
-    // The grammar check of the Request-URI.
-    match MessageLine::parse(src)(line) {
-        Ok((rest, MessageLine::Request(_))) if rest.trim().is_empty() => {}
+    // The grammar check of the Request-URI (the method and version are checked above: `ezk-sip-types`'
+    // whole request-line parser would try every method name and the status-line grammar again).
+    match ezk_sip_types::uri::SipUri::parse(src)(uri) {
+        Ok(("", _)) => {}
         _ => return Err(Error::malformed("the Request-URI is malformed")),
     }
     let start = offset(src, uri);
