@@ -44,7 +44,7 @@ pub(crate) type Ep = Endpoint<Arc<dyn LocationStore>, Arc<dyn PresenceStore>>;
 
 /// Where outgoing messages leave: the UDP sockets and the live TCP connections.
 pub(crate) struct Transports {
-    /// Blocking sockets: each is read by its own threads (see [`udp_worker`]), and a datagram send only waits
+    /// Blocking sockets: each is read by its own threads (see [`UdpWorker`]), and a datagram send only waits
     /// when the kernel's send buffer is full.
     udp: Vec<(SocketAddr, Arc<std::net::UdpSocket>)>,
     tcp: dashmap::DashMap<u64, mpsc::Sender<Bytes>>,
