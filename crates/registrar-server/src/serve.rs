@@ -201,8 +201,9 @@ fn count(h: &Handled) {
             static REQUESTS: std::cell::RefCell<std::collections::HashMap<(&'static str, &'static str), metrics::Counter>> =
                 std::cell::RefCell::new(std::collections::HashMap::new());
         }
-        REQUESTS.with_borrow_mut(|m| {
-            m.entry(key)
+        REQUESTS.with_borrow_mut(|counters| {
+            counters
+                .entry(key)
                 .or_insert_with(|| {
                     metrics::counter!("registrar_sip_requests_total", "method" => key.0, "code" => key.1)
                 })

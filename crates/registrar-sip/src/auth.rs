@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use md5::Md5;
 use registrar_types::Timestamp;
+use sha2::{Digest, Sha256};
 
 use crate::prehashed::PrehashedMap;
-use sha2::{Digest, Sha256};
 
 /// A digest algorithm.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
@@ -382,8 +382,7 @@ fn constant_eq(a: &str, b: &str) -> bool {
             == 0
 }
 
-/// The parameters of a `Digest …` credentials value, unquoted.
-/// The parameters of a credentials value, in order; a repeated name: the last one counts.
+/// The parameters of a credentials value, unquoted, in order; of a repeated name the last one counts.
 struct DigestParams<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> DigestParams<'a> {
@@ -396,6 +395,7 @@ impl<'a> DigestParams<'a> {
     }
 }
 
+/// The parameters of a `Digest …` credentials value; `None` when it is not one or is malformed.
 fn parse_digest(v: &str) -> Option<DigestParams<'_>> {
     let v = v.trim();
     let (scheme, rest) = v.split_once(char::is_whitespace)?;
