@@ -42,8 +42,14 @@ use crate::codec::{
     encode_publications, encode_subscription,
 };
 
-/// How often an update is retried when other nodes changed the same AoR in between.
-const MAX_TRIES: usize = 32;
+/// How often an update is tried when other nodes changed the same AoR in between.
+const MAX_TRIES: u32 = 32;
+/// After the second lost compare-and-set in a row an update waits a random time below this, doubled per
+/// further loss up to [`MAX_BACKOFF_MS`], so that many writers to one AoR (a burst of REGISTERs from the
+/// devices of one user, spread over nodes) spread out instead of colliding again and again.
+const BASE_BACKOFF_MS: u64 = 1;
+/// The most one wait between tries can be; with [`MAX_TRIES`] an update gives up after about a second.
+const MAX_BACKOFF_MS: u64 = 40;
 /// How long a key outlives the last expiry in it: long enough for a node's sweep to find the expired
 /// entries and tell their watchers (sweeps run every second), short enough that Redis forgets an AoR soon
 /// when no node is left to sweep it.
@@ -143,6 +149,40 @@ pub struct Redis {
     prefix: String,
     node: String,
     cas: Script,
+    /// One lock per stripe of AoRs: a node's own updates to one AoR wait their turn here, so only updates
+    /// from different nodes can collide in Redis (a burst of REGISTERs for one user on one node would
+    /// otherwise retry against each other until some gave up).
+    writers: WriterLocks,
+}
+
+/// Striped locks over AoRs, with the hasher that picks the stripe.
+struct WriterLocks {
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+    hasher: std::hash::RandomState,
+}
+
+/// How many stripes [`WriterLocks`] has: far more than concurrent updates a node has in flight, so unrelated
+/// AoRs rarely share one.
+const WRITER_STRIPES: usize = 1024;
+
+impl WriterLocks {
+    fn new() -> Self {
+        Self {
+            stripes: (0..WRITER_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    async fn lock(&self, kind: Kind, aor: &Aor) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher;
+        let h = self.hasher.hash_one((kind.tag(), aor.as_str()));
+        // The remainder is below `WRITER_STRIPES`, so it fits a usize.
+        #[allow(clippy::cast_possible_truncation)]
+        let i = (h % WRITER_STRIPES as u64) as usize;
+        self.stripes[i].lock().await
+    }
 }
 
 impl std::fmt::Debug for Redis {
@@ -201,6 +241,7 @@ impl Redis {
             prefix: prefix.to_owned(),
             node: node.to_owned(),
             cas: Script::new(CAS),
+            writers: WriterLocks::new(),
         }))
     }
 
@@ -238,6 +279,7 @@ impl Redis {
             prefix: prefix.to_owned(),
             node: node.to_owned(),
             cas: Script::new(CAS_ONE_KEY),
+            writers: WriterLocks::new(),
         }))
     }
 
@@ -448,6 +490,18 @@ impl Redis {
     }
 }
 
+/// How long to wait after `losses` + 2 lost compare-and-sets in a row: uniformly random below
+/// `BASE_BACKOFF_MS << losses`, capped at [`MAX_BACKOFF_MS`] ("full jitter": writers that collided once
+/// rarely pick the same moment again).
+fn backoff(losses: u32) -> Duration {
+    use std::hash::BuildHasher;
+    let ceiling_us = (BASE_BACKOFF_MS << losses.min(16)).min(MAX_BACKOFF_MS) * 1000;
+    // A fresh `RandomState` is seeded differently on every call: enough randomness for spreading retries
+    // without a random-number crate.
+    let r = std::hash::RandomState::new().hash_one(losses);
+    Duration::from_micros(r % (ceiling_us + 1))
+}
+
 /// The next item of a stream, without pulling in a stream-combinator crate.
 async fn futures_lite_next<S: futures_core::Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
@@ -525,7 +579,11 @@ impl Redis {
         f: &mut SetFn<'_, T, E>,
         storage: fn(Error) -> E,
     ) -> Result<Option<Arc<[T]>>, E> {
-        for _ in 0..MAX_TRIES {
+        let _turn = self.writers.lock(T::KIND, aor).await;
+        for attempt in 0..MAX_TRIES {
+            if attempt > 1 {
+                tokio::time::sleep(backoff(attempt - 2)).await;
+            }
             let (version, cur) = self.current::<T>(aor).await.map_err(storage)?;
             let Some(new) = f(&cur)? else {
                 return Ok(None);
@@ -770,5 +828,27 @@ impl SubscriptionStore for SharedSubscriptionStore {
         all.iter()
             .map(|(_, b)| decode_subscription(b).map_err(pres_err))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_stays_under_its_ceiling_and_varies() {
+        for losses in 0..40 {
+            let ceiling = (BASE_BACKOFF_MS << losses.min(16)).min(MAX_BACKOFF_MS);
+            let waits: Vec<Duration> = (0..64).map(|_| backoff(losses)).collect();
+            assert!(
+                waits.iter().all(|w| *w <= Duration::from_millis(ceiling)),
+                "{losses}: {waits:?}"
+            );
+            let first = waits[0];
+            assert!(
+                waits.iter().any(|w| *w != first),
+                "{losses}: the waits are random"
+            );
+        }
     }
 }

@@ -59,18 +59,21 @@ fn device(i: usize, expires: u32) -> RegisterRequest {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_registers_on_two_nodes_lose_no_binding() {
-    let Some(url) = url("concurrent_registers_on_two_nodes_lose_no_binding") else {
+async fn concurrent_registers_on_four_nodes_lose_no_binding() {
+    const DEVICES: usize = 200;
+    let Some(url) = url("concurrent_registers_on_four_nodes_lose_no_binding") else {
         return;
     };
     let p = prefix("cas");
-    let nodes = [
-        Arc::new(node(&url, &p, "a").await),
-        Arc::new(node(&url, &p, "b").await),
-    ];
+    // Four nodes, 50 devices each, all at once: a node's own updates to the AoR take turns, the nodes'
+    // race in Redis and are retried.
+    let mut nodes = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        nodes.push(Arc::new(node(&url, &p, name).await));
+    }
     let mut tasks = Vec::new();
-    for i in 0..60 {
-        let reg = Arc::clone(&nodes[i % 2]);
+    for i in 0..DEVICES {
+        let reg = Arc::clone(&nodes[i % nodes.len()]);
         tasks.push(tokio::spawn(async move {
             reg.register(SystemClock.now(), &device(i, 600))
                 .await
@@ -84,7 +87,7 @@ async fn concurrent_registers_on_two_nodes_lose_no_binding() {
         let found = reg.lookup(&alice(), SystemClock.now()).await.unwrap();
         assert_eq!(
             found.len(),
-            60,
+            DEVICES,
             "every concurrent REGISTER kept its binding"
         );
         assert_eq!(reg.registered_count().await.unwrap(), 1);
