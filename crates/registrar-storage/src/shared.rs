@@ -495,11 +495,16 @@ impl Redis {
 /// rarely pick the same moment again).
 fn backoff(losses: u32) -> Duration {
     use std::hash::BuildHasher;
-    let ceiling_us = (BASE_BACKOFF_MS << losses.min(16)).min(MAX_BACKOFF_MS) * 1000;
+    let ceiling_us = backoff_ceiling_ms(losses) * 1000;
     // A fresh `RandomState` is seeded differently on every call: enough randomness for spreading retries
     // without a random-number crate.
     let r = std::hash::RandomState::new().hash_one(losses);
     Duration::from_micros(r % (ceiling_us + 1))
+}
+
+/// The longest [`backoff`] after `losses` + 2 lost compare-and-sets, in milliseconds.
+fn backoff_ceiling_ms(losses: u32) -> u64 {
+    (BASE_BACKOFF_MS << losses.min(16)).min(MAX_BACKOFF_MS)
 }
 
 /// The next item of a stream, without pulling in a stream-combinator crate.
@@ -838,7 +843,7 @@ mod tests {
     #[test]
     fn backoff_stays_under_its_ceiling_and_varies() {
         for losses in 0..40 {
-            let ceiling = (BASE_BACKOFF_MS << losses.min(16)).min(MAX_BACKOFF_MS);
+            let ceiling = backoff_ceiling_ms(losses);
             let waits: Vec<Duration> = (0..64).map(|_| backoff(losses)).collect();
             assert!(
                 waits.iter().all(|w| *w <= Duration::from_millis(ceiling)),
