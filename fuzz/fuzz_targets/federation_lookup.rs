@@ -17,7 +17,8 @@ fuzz_target!(|data: &[u8]| {
         let mut d = Directory::new(MemorySearchIndex::new());
         for (i, name) in ["Alice Martin", "Bob Builder", "Carol Zephyr"].iter().enumerate() {
             let id = ParticipantId::parse(&format!("p{i}@here.example")).expect("id");
-            d.put_participant(Participant::new(id, EntityType::Human, *name));
+            d.put_participant(Participant::new(id, EntityType::Human, *name))
+                .expect("a short name");
         }
         let domains = ["there.example".to_owned()];
         for trust in [

@@ -199,7 +199,7 @@ pub(crate) fn run<I: SearchIndex>(prefix: &str, index: I) {
     let t = Instant::now();
     let mut d = Directory::new(index);
     for i in 0..n {
-        d.put_participant(person(i));
+        d.put_participant(person(i)).expect("within the limits");
     }
     // One search commits what an index buffers (tantivy), so the build time includes it.
     black_box(d.resolve(

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::model::ParticipantId;
 
 /// What happened.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -29,6 +30,7 @@ pub enum AuditAction {
 }
 
 /// One side of an entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -37,7 +39,8 @@ pub enum AuditParty {
     Participant(ParticipantId),
     /// An anonymous requester.
     Anonymous,
-    /// A participant since erased: `sha256:` and the hex digest of their id.
+    /// A participant since erased, or an id asked for that names no participant: `sha256:` and the hex
+    /// digest of the id (it names no one, yet whoever knows the id can check it).
     Erased(String),
 }
 
@@ -65,6 +68,7 @@ impl AuditParty {
 }
 
 /// One audit entry.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// When, ms since the Unix epoch.

@@ -10,9 +10,10 @@ use crate::model::ParticipantId;
 /// A pending request expires after this long (24 h).
 pub const EXPIRY_MS: u64 = 24 * 3_600 * 1_000;
 /// The longest note a request may carry, in bytes.
-pub const NOTE_MAX: usize = 500;
+pub const NOTE_MAX: usize = crate::limits::NOTE;
 
 /// Where a request stands.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -28,6 +29,7 @@ pub enum ContactState {
 }
 
 /// A contact request.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct ContactRequest {
     /// Its number (unique in the directory).

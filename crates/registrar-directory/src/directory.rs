@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::audit::{AuditAction, AuditEntry, AuditParty};
-use crate::contact::{ContactRequest, ContactState, NOTE_MAX};
+use crate::contact::{ContactRequest, ContactState};
 use crate::graph::{Graph, Ratings, proximity_score, trust, trust_with, weights};
 use crate::model::{
     EntityType, Expertise, Field, Participant, ParticipantId, Relationship, TopicRole,
@@ -21,6 +21,7 @@ use crate::privacy::{self, How, ParticipantView, Permission, Requester, Ties};
 use crate::search::{IndexDoc, SearchIndex};
 
 /// Live availability of a participant (from presence).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -125,6 +126,7 @@ pub struct Query {
 }
 
 /// A way to reach a candidate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 pub struct Reach {
     /// `sip` or `email`.
@@ -134,6 +136,7 @@ pub struct Reach {
 }
 
 /// One ranked candidate.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     /// What the requester may see of them.
@@ -344,9 +347,7 @@ impl<I: SearchIndex> Directory<I> {
         if &from == to {
             return Err(Error::Invalid("nobody asks to contact themself".into()));
         }
-        if note.len() > NOTE_MAX {
-            return Err(Error::Invalid(format!("note: at most {NOTE_MAX} bytes")));
-        }
+        crate::limits::note(note)?;
         let (permission, mut changes) = self.contact_permission(req, to, now_ms);
         let Some(permission) = permission else {
             return Err(Error::UnknownParticipant(to.to_string()));
@@ -554,7 +555,11 @@ impl<I: SearchIndex> Directory<I> {
     }
 
     /// Add or replace a participant.
-    pub fn put_participant(&mut self, p: Participant) -> Vec<DirectoryChange> {
+    ///
+    /// # Errors
+    /// [`Error::Invalid`]: a text or list over its limit ([`crate::limits`]).
+    pub fn put_participant(&mut self, p: Participant) -> Result<Vec<DirectoryChange>, Error> {
+        crate::limits::participant(&p)?;
         let doc = self.doc(&p);
         self.index.upsert(&doc);
         if let Some(old) = self.participants.get(&p.id).cloned() {
@@ -569,7 +574,7 @@ impl<I: SearchIndex> Directory<I> {
         self.list_aor(&p);
         let change = DirectoryChange::PutParticipant(Box::new(p.clone()));
         self.participants.insert(p.id.clone(), p);
-        vec![change]
+        Ok(vec![change])
     }
 
     /// Set a participant's priority settings.
@@ -580,6 +585,7 @@ impl<I: SearchIndex> Directory<I> {
         if !self.participants.contains_key(&s.participant) {
             return Err(Error::UnknownParticipant(s.participant.to_string()));
         }
+        crate::limits::priority(&s)?;
         for (t, _) in &mut s.per_topic {
             *t = t.trim().to_lowercase();
         }
@@ -604,15 +610,27 @@ impl<I: SearchIndex> Directory<I> {
         let Some(r) = self.participants.get(&m.recipient) else {
             return Err(Error::UnknownParticipant(m.recipient.to_string()));
         };
+        self.prioritize_for(r, m)
+    }
+
+    /// [`Self::prioritize`] asked by `req`: the recipient must be someone `req` may see by exact id, else
+    /// the answer is the one for an id that does not exist (a sender the recipient blocked included).
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`].
+    pub fn prioritize_as(&self, req: &Requester, m: &Message) -> Result<PriorityDecision, Error> {
+        let r = self.known_to(req, &m.recipient)?;
+        self.prioritize_for(r, m)
+    }
+
+    fn prioritize_for(&self, r: &Participant, m: &Message) -> Result<PriorityDecision, Error> {
         let sender_req = self.requester(m.sender.as_ref());
-        let relationship = m.sender.as_ref().and_then(|s| {
-            self.graph.declared(&r.id, s).map(|(k, _)| k).or_else(|| {
-                self.graph
-                    .declared(s, &r.id)
-                    .filter(|(_, mutual)| *mutual)
-                    .map(|(k, _)| priority::inverse(k))
-            })
-        });
+        // The recipient's own declaration: a mutual relationship includes one, and what the sender
+        // declared alone counts for nothing.
+        let relationship = m
+            .sender
+            .as_ref()
+            .and_then(|s| self.graph.declared(&r.id, s).map(|(k, _)| k));
         let facts = SenderFacts {
             blocked: m.sender.is_some() && privacy::blocked(r, &sender_req),
             relationship,
@@ -627,18 +645,61 @@ impl<I: SearchIndex> Directory<I> {
         ))
     }
 
-    /// Add or replace a relationship (both ends must exist).
+    /// Add or replace a relationship (both ends must exist). Its `mutual` flag is not taken from `r`: a
+    /// relationship is mutual exactly when both sides declared one ([`Graph`]), and the change stored says
+    /// whether it is.
     ///
     /// # Errors
-    /// [`Error::UnknownParticipant`].
-    pub fn put_relationship(&mut self, r: Relationship) -> Result<Vec<DirectoryChange>, Error> {
+    /// [`Error::UnknownParticipant`]; [`Error::Invalid`]: `from` declared the most relationships allowed
+    /// ([`crate::limits::RELATIONSHIPS`]) or `from` and `to` are the same.
+    pub fn put_relationship(&mut self, mut r: Relationship) -> Result<Vec<DirectoryChange>, Error> {
         for id in [&r.from, &r.to] {
             if !self.participants.contains_key(id) {
                 return Err(Error::UnknownParticipant(id.to_string()));
             }
         }
+        if r.from == r.to {
+            return Err(Error::Invalid(
+                "a relationship is between two participants".into(),
+            ));
+        }
+        if self.graph.declared(&r.from, &r.to).is_none()
+            && self.graph.declared_by(&r.from) >= crate::limits::RELATIONSHIPS
+        {
+            return Err(Error::Invalid(format!(
+                "relationships: at most {} declared by one participant",
+                crate::limits::RELATIONSHIPS
+            )));
+        }
         self.graph.put(&r);
+        r.mutual = self.graph.declared(&r.to, &r.from).is_some();
         Ok(vec![DirectoryChange::PutRelationship(r)])
+    }
+
+    /// [`Self::put_relationship`] declared by `req` (the caller checked that `req` is `r.from`): `r.to` must
+    /// be someone `req` may see by exact id, else the answer is the one for an id that does not exist.
+    ///
+    /// # Errors
+    /// As [`Self::put_relationship`].
+    pub fn put_relationship_as(
+        &mut self,
+        req: &Requester,
+        r: Relationship,
+    ) -> Result<Vec<DirectoryChange>, Error> {
+        self.known_to(req, &r.to)?;
+        self.put_relationship(r)
+    }
+
+    /// `Ok` when `id` exists and `req` may see it by exact id; otherwise the error an id that does not
+    /// exist gets, so that no answer tells a hidden participant from a missing one.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`].
+    pub fn known_to(&self, req: &Requester, id: &ParticipantId) -> Result<&Participant, Error> {
+        self.participants
+            .get(id)
+            .filter(|p| self.decide(p, req, How::ExactId).visible)
+            .ok_or_else(|| Error::UnknownParticipant(id.to_string()))
     }
 
     /// Remove the relationship `from → to`.
@@ -662,9 +723,21 @@ impl<I: SearchIndex> Directory<I> {
         if !self.participants.contains_key(&t.participant) {
             return Err(Error::UnknownParticipant(t.participant.to_string()));
         }
+        crate::limits::topic(&t)?;
         t.topic = t.topic.trim().to_lowercase();
         if t.topic.is_empty() {
             return Err(Error::Invalid("empty topic".into()));
+        }
+        let followed = self.topics_of.get(&t.participant).map_or(0, Vec::len);
+        let known = self
+            .topics_of
+            .get(&t.participant)
+            .is_some_and(|l| l.contains(&t.topic));
+        if !known && followed >= crate::limits::TOPICS {
+            return Err(Error::Invalid(format!(
+                "topics: at most {} per participant",
+                crate::limits::TOPICS
+            )));
         }
         self.topics
             .entry(t.topic.clone())
@@ -694,6 +767,20 @@ impl<I: SearchIndex> Directory<I> {
         r.score = r.score.min(100);
         self.ratings.put(&r);
         Ok(vec![DirectoryChange::PutRating(r)])
+    }
+
+    /// [`Self::put_rating`] by `req` (the caller checked that `req` is the rater): the ratee must be someone
+    /// `req` may see by exact id, else the answer is the one for an id that does not exist.
+    ///
+    /// # Errors
+    /// As [`Self::put_rating`].
+    pub fn put_rating_as(
+        &mut self,
+        req: &Requester,
+        r: TrustRating,
+    ) -> Result<Vec<DirectoryChange>, Error> {
+        self.known_to(req, &r.ratee)?;
+        self.put_rating(r)
     }
 
     /// Degrees of separation within `max_hops`.
@@ -746,13 +833,17 @@ impl<I: SearchIndex> Directory<I> {
     /// The privacy decision for `req` about `target`, found by `how`.
     pub fn decide(&self, target: &Participant, req: &Requester, how: How) -> privacy::Decision {
         let ties = self.ties(&target.id, req);
+        let d = privacy::decide(target, req, ties, how, 0);
         // The requester's trust as the participant sees it (anonymous requesters have none); only a
-        // minimum trust reads it, so it is worked out only then.
-        let t = match &req.id {
-            Some(r) if target.permissions.min_trust > 0 => self.trust(Some(&target.id), r),
-            _ => 0,
-        };
-        privacy::decide(target, req, ties, how, t)
+        // minimum trust reads it, so it is worked out only then, and only for a visible participant (a
+        // hidden one costs what a missing one does).
+        match &req.id {
+            Some(r) if d.visible && target.permissions.min_trust > 0 => {
+                let t = self.trust(Some(&target.id), r);
+                privacy::decide(target, req, ties, how, t)
+            }
+            _ => d,
+        }
     }
 
     /// What `req` may see of `id` when looking it up by exact id (`None`: not visible, indistinguishable
@@ -764,7 +855,10 @@ impl<I: SearchIndex> Directory<I> {
         now_ms: u64,
     ) -> (Option<ParticipantView>, Vec<DirectoryChange>) {
         let Some(p) = self.participants.get(id) else {
-            return (None, Vec::new());
+            return (
+                None,
+                vec![missing(req, id, AuditAction::ProfileView, now_ms)],
+            );
         };
         let d = self.decide(p, req, How::ExactId);
         let decision = if d.visible {
@@ -788,7 +882,10 @@ impl<I: SearchIndex> Directory<I> {
         now_ms: u64,
     ) -> (Option<Permission>, Vec<DirectoryChange>) {
         let Some(p) = self.participants.get(id) else {
-            return (None, Vec::new());
+            return (
+                None,
+                vec![missing(req, id, AuditAction::PermissionDecision, now_ms)],
+            );
         };
         let d = self.decide(p, req, How::ExactId);
         let permission = d.visible.then_some(d.contact);
@@ -906,72 +1003,43 @@ impl<I: SearchIndex> Directory<I> {
         ])
     }
 
-    /// Hints that match `p`, checked only against fields a search may use (so a hint cannot confirm a field
-    /// the participant did not open), and how many hints were given.
-    fn hint_matches(&self, p: &Participant, h: &Hints) -> (usize, usize, Vec<String>) {
-        let (mut given, mut hit, mut why) = (0, 0, Vec::new());
-        let mut check = |given_hint: bool, ok: bool, what: &str| {
-            if given_hint {
-                given += 1;
-                if ok {
-                    hit += 1;
-                    why.push(format!("{what} hint matched"));
-                }
-            }
-        };
+    /// Each hint given, with the field it is checked against (`None`: the id's domain or the entity type,
+    /// which every profile level shows) and whether it matched `p`. A hint is checked only against fields a
+    /// search may use, so it cannot confirm a field the participant did not open.
+    fn hint_matches(&self, p: &Participant, h: &Hints) -> Vec<HintMatch> {
+        let mut out = Vec::new();
         let s = |f| privacy::searchable(p, f);
-        check(
-            h.organization.is_some(),
-            s(Field::Organization)
-                && h.organization
-                    .as_deref()
-                    .zip(p.organization())
-                    .is_some_and(|(a, b)| contains_ci(b, a)),
-            "organization",
-        );
-        check(
-            h.domain.is_some(),
-            h.domain.as_deref().is_some_and(|d| {
-                let pd = p.id.domain();
-                eq_ci(pd, d)
-                    || pd
-                        .to_lowercase()
-                        .ends_with(&format!(".{}", d.to_lowercase()))
-            }),
-            "domain",
-        );
-        check(
-            h.role.is_some(),
-            s(Field::Role)
-                && h.role
-                    .as_deref()
-                    .zip(p.role())
-                    .is_some_and(|(a, b)| contains_ci(b, a)),
-            "role",
-        );
-        check(
-            h.entity.is_some(),
-            h.entity == Some(p.entity),
-            "entity type",
-        );
+        if let Some(o) = &h.organization {
+            let ok = s(Field::Organization) && p.organization().is_some_and(|b| contains_ci(b, o));
+            out.push((Some(Field::Organization), ok, "organization"));
+        }
+        if let Some(d) = &h.domain {
+            let pd = p.id.domain();
+            let ok = eq_ci(pd, d)
+                || pd
+                    .to_lowercase()
+                    .ends_with(&format!(".{}", d.to_lowercase()));
+            out.push((None, ok, "domain"));
+        }
+        if let Some(r) = &h.role {
+            let ok = s(Field::Role) && p.role().is_some_and(|b| contains_ci(b, r));
+            out.push((Some(Field::Role), ok, "role"));
+        }
+        if let Some(e) = h.entity {
+            out.push((None, e == p.entity, "entity type"));
+        }
         let primary = p.primary();
-        check(
-            h.capability.is_some(),
-            s(Field::Capabilities)
-                && h.capability.as_deref().is_some_and(|c| {
-                    primary.is_some_and(|i| i.capabilities.iter().any(|x| eq_ci(x, c)))
-                }),
-            "capability",
-        );
-        check(
-            h.language.is_some(),
-            s(Field::Languages)
-                && h.language.as_deref().is_some_and(|l| {
-                    primary.is_some_and(|i| i.languages.iter().any(|x| eq_ci(x, l)))
-                }),
-            "language",
-        );
-        (given, hit, why)
+        if let Some(c) = &h.capability {
+            let ok = s(Field::Capabilities)
+                && primary.is_some_and(|i| i.capabilities.iter().any(|x| eq_ci(x, c)));
+            out.push((Some(Field::Capabilities), ok, "capability"));
+        }
+        if let Some(l) = &h.language {
+            let ok = s(Field::Languages)
+                && primary.is_some_and(|i| i.languages.iter().any(|x| eq_ci(x, l)));
+            out.push((Some(Field::Languages), ok, "language"));
+        }
+        out
     }
 
     /// Subscriptions to `topic` as an expert at `min` or above, of participants who made their topics
@@ -1021,8 +1089,14 @@ impl<I: SearchIndex> Directory<I> {
             let Some(p) = self.participants.get(&t.participant) else {
                 continue;
             };
+            let d = self.decide(p, req, How::Search);
+            if !d.visible {
+                continue;
+            }
+            // The organization filter confirms an organization: only one the requester is shown.
             if let Some(org) = &q.organization
                 && !(privacy::searchable(p, Field::Organization)
+                    && Field::Organization.level() <= d.level
                     && p.organization().is_some_and(|o| eq_ci(o, org)))
             {
                 continue;
@@ -1043,19 +1117,17 @@ impl<I: SearchIndex> Directory<I> {
             }
             let relevance = 0.5 + 0.1 * f64::from(t.expertise as u8);
             let why = vec![format!("{} on {}", expertise_name(t.expertise), t.topic)];
-            if let Some(c) = self.candidate(
+            out.push(self.candidate(
                 &ball,
                 p,
                 req,
-                How::Search,
+                d,
                 relevance,
                 why,
                 1.0,
                 Urgency::Normal,
                 availability,
-            ) {
-                out.push(c);
-            }
+            ));
         }
         let changes = discovered(req, &out, now_ms);
         (out, changes)
@@ -1091,25 +1163,21 @@ impl<I: SearchIndex> Directory<I> {
         (chosen, changes)
     }
 
-    /// One candidate for `req`, or `None` when the privacy rules hide `p`. `ball`: the requester's
-    /// neighbourhood ([`Graph::ball`]), shared by the candidates of one query.
+    /// One candidate for `req`, whom the privacy rules let see `p` with decision `d`. `ball`: the
+    /// requester's neighbourhood ([`Graph::ball`]), shared by the candidates of one query.
     #[allow(clippy::too_many_arguments)]
     fn candidate(
         &self,
         ball: &HashMap<&ParticipantId, u8>,
         p: &Participant,
         req: &Requester,
-        how: How,
+        d: privacy::Decision,
         relevance: f64,
         why: Vec<String>,
         hints: f64,
         urgency: Urgency,
         availability: Availability,
-    ) -> Option<Candidate> {
-        let d = self.decide(p, req, how);
-        if !d.visible {
-            return None;
-        }
+    ) -> Candidate {
         let id = &p.id;
         let dist = |x: &ParticipantId| match &req.id {
             Some(r) if r == x => Some(0),
@@ -1149,7 +1217,7 @@ impl<I: SearchIndex> Directory<I> {
         } else {
             Vec::new()
         };
-        Some(Candidate {
+        Candidate {
             participant: view,
             why,
             relevance,
@@ -1159,7 +1227,7 @@ impl<I: SearchIndex> Directory<I> {
             reach,
             permission: d.contact,
             score,
-        })
+        }
     }
 
     /// Resolve `q` for `requester`: exact id, typo-tolerant search with hints, topic experts, organization
@@ -1180,10 +1248,14 @@ impl<I: SearchIndex> Directory<I> {
     /// The first half of [`Self::resolve`]: every candidate, ranked as if availability were unknown. A
     /// caller whose presence lookups are asynchronous fetches the availability of [`Gathered::ids`] and
     /// then calls [`Self::finish`].
+    ///
+    /// A candidate is found, and explained, only through what the requester may be shown of them: a text
+    /// match counts through fields at or below the requester's profile level (a match through a field above
+    /// it is neither reported nor enough to appear), a hint counts only against such a field, and strong
+    /// hints (which reveal an unlisted participant) need the organization and role to be shown.
     pub fn gather(&self, requester: &Requester, q: &Query) -> Gathered {
         let limit = if q.limit == 0 { 10 } else { q.limit.min(100) };
-        // id → (how, relevance, why)
-        let mut found: HashMap<ParticipantId, (How, f64, Vec<String>)> = HashMap::new();
+        let mut found: HashMap<ParticipantId, Found> = HashMap::new();
         if let Some(id) = &q.exact_id
             && self.participants.contains_key(id)
         {
@@ -1192,18 +1264,18 @@ impl<I: SearchIndex> Directory<I> {
             } else {
                 How::ExactId
             };
-            found.insert(id.clone(), (how, 1.0, vec!["exact id".into()]));
+            let f = found.entry(id.clone()).or_insert_with(|| Found::new(how));
+            f.other = 1.0;
+            f.reasons.push("exact id".into());
         }
-        if !q.text.trim().is_empty() {
+        let named = !q.text.trim().is_empty();
+        if named {
             for hit in self.index.search(&q.text, limit * 5) {
-                let why = hit
-                    .matched
-                    .iter()
-                    .map(|f| format!("{} matched", field_name(*f)))
-                    .collect();
-                found
+                let f = found
                     .entry(hit.id)
-                    .or_insert((How::Search, hit.score.min(1.0), why));
+                    .or_insert_with(|| Found::new(How::Search));
+                f.text = hit.score.min(1.0);
+                f.matched = hit.matched;
             }
         }
         if let Some(topic) = &q.topic {
@@ -1212,18 +1284,23 @@ impl<I: SearchIndex> Directory<I> {
                 .into_iter()
                 .take(limit * 5)
             {
-                let rel = 0.5 + 0.1 * f64::from(t.expertise as u8);
-                let e =
-                    found
-                        .entry(t.participant.clone())
-                        .or_insert((How::Search, 0.0, Vec::new()));
-                e.1 = e.1.max(rel.min(1.0));
-                e.2.push(format!("expert on {}", t.topic));
+                // With a name, the topic narrows among the people so named: an expert whose name does not
+                // match ranks below every name match (docs/directory.md, Ranking).
+                let level = f64::from(t.expertise as u8);
+                let rel = if named {
+                    0.3 + 0.05 * level
+                } else {
+                    0.5 + 0.1 * level
+                };
+                let f = found
+                    .entry(t.participant.clone())
+                    .or_insert_with(|| Found::new(How::Search));
+                f.other = f.other.max(rel.min(1.0));
+                f.expert = true;
+                f.reasons.push(format!("expert on {}", t.topic));
             }
         }
-        if q.text.trim().is_empty()
-            && let (Some(org), Some(role)) = (&q.hints.organization, &q.hints.role)
-        {
+        if !named && let (Some(org), Some(role)) = (&q.hints.organization, &q.hints.role) {
             let org = org.to_lowercase();
             let members = self
                 .by_org
@@ -1238,60 +1315,102 @@ impl<I: SearchIndex> Directory<I> {
                     && privacy::searchable(p, Field::Role)
                     && p.role().is_some_and(|r| contains_ci(r, role))
                 {
-                    found.entry(p.id.clone()).or_insert((
-                        How::Search,
-                        0.6,
-                        vec!["member by role".into()],
-                    ));
+                    let f = found
+                        .entry(p.id.clone())
+                        .or_insert_with(|| Found::new(How::Search));
+                    f.member = true;
                 }
             }
         }
         let ball = self.ball(requester);
-        // Relevance enters the score relative to the query's best match, sharpened, so near-namesakes do
-        // not overtake an exact match on availability or trust alone (docs/directory.md, Ranking).
-        let best = found.values().map(|(_, r, _)| *r).fold(0.0_f64, f64::max);
-        let mut out = Vec::new();
-        for (id, (how, relevance, mut why)) in found {
+        let mut kept = Vec::new();
+        for (id, f) in found {
             let Some(p) = self.participants.get(&id) else {
                 continue;
             };
-            let (given, hit, hint_why) = self.hint_matches(p, &q.hints);
-            why.extend(hint_why);
+            let hints = self.hint_matches(p, &q.hints);
+            let holds = |field: Field| hints.iter().any(|(h, ok, _)| *h == Some(field) && *ok);
             // Strong hints: the name matched and organization and role hints both hold.
-            let how = if how == How::Search
-                && relevance >= 0.5
-                && q.hints.organization.is_some()
-                && q.hints.role.is_some()
-                && hit >= 2
-            {
-                How::StrongHints
-            } else {
-                how
-            };
+            let strong = f.how == How::Search
+                && f.text >= 0.5
+                && holds(Field::Organization)
+                && holds(Field::Role);
+            let mut d = self.decide(p, requester, if strong { How::StrongHints } else { f.how });
+            if strong && (!d.visible || d.level < Field::Role.level()) {
+                // Strong hints would confirm an organization and role the requester is not shown.
+                d = self.decide(p, requester, How::Search);
+            }
+            if !d.visible {
+                continue;
+            }
+            let shown = |field: Field| field.level() <= d.level;
+            let matched: Vec<Field> = f.matched.iter().copied().filter(|m| shown(*m)).collect();
+            let member = f.member && shown(Field::Organization) && shown(Field::Role);
+            if f.reasons.is_empty() && matched.is_empty() && !member {
+                // Found only through fields above the requester's level: not found.
+                continue;
+            }
+            // A text match through a field above the level does not count.
+            let text = if matched.is_empty() { 0.0 } else { f.text };
+            let relevance = text.max(f.other).max(if member { 0.6 } else { 0.0 });
+            let mut why = f.reasons;
+            why.extend(
+                matched
+                    .iter()
+                    .map(|m| format!("{} matched", field_name(*m))),
+            );
+            if member {
+                why.push("member by role".into());
+            }
+            let mut given = 0usize;
+            let mut hit = 0usize;
+            for (field, ok, what) in &hints {
+                given += 1;
+                if *ok && field.is_none_or(&shown) {
+                    hit += 1;
+                    why.push(format!("{what} hint matched"));
+                }
+            }
+            if named && f.expert && q.topic.is_some() {
+                // The topic of a named query is a hint, shown only with the topics.
+                given += 1;
+                if shown(Field::Topics) {
+                    hit += 1;
+                }
+            }
             let hints = if given == 0 {
                 1.0
             } else {
                 hit as f64 / given as f64
+            };
+            kept.push((id, relevance, why, hints, d));
+        }
+        // Relevance enters the score relative to the query's best match, sharpened, so near-namesakes do
+        // not overtake an exact match on availability or trust alone (docs/directory.md, Ranking).
+        let best = kept.iter().map(|k| k.1).fold(0.0_f64, f64::max);
+        let mut out = Vec::new();
+        for (id, relevance, why, hints, d) in kept {
+            let Some(p) = self.participants.get(&id) else {
+                continue;
             };
             let ranked = if best > 0.0 {
                 (relevance / best).powi(ranking::SHARPEN)
             } else {
                 0.0
             };
-            if let Some(mut c) = self.candidate(
+            let mut c = self.candidate(
                 &ball,
                 p,
                 requester,
-                how,
+                d,
                 ranked,
                 why,
                 hints,
                 q.urgency,
                 Availability::Unknown,
-            ) {
-                c.relevance = relevance;
-                out.push((id, c));
-            }
+            );
+            c.relevance = relevance;
+            out.push((id, c));
         }
         Gathered {
             candidates: out,
@@ -1365,6 +1484,24 @@ fn audit(
     })
 }
 
+/// The audit entry of a lookup of `id`, which names no participant: written like a hidden participant's
+/// ("hidden"), so the two cost the same store write and no answer's timing tells them apart, with the id's
+/// digest as subject, so an erased participant's id is not written again.
+fn missing(
+    req: &Requester,
+    id: &ParticipantId,
+    action: AuditAction,
+    now_ms: u64,
+) -> DirectoryChange {
+    DirectoryChange::Audit(AuditEntry {
+        at_ms: now_ms,
+        actor: AuditParty::actor(req.audit_id()),
+        subject: AuditParty::tombstone(id),
+        action,
+        decision: "hidden".into(),
+    })
+}
+
 /// The audit entries of a discovery that returned `found`.
 fn discovered(req: &Requester, found: &[Candidate], now_ms: u64) -> Vec<DirectoryChange> {
     found
@@ -1411,6 +1548,40 @@ const fn expertise_name(e: Expertise) -> &'static str {
     }
 }
 
+/// One hint: the field it is checked against (`None`: shown at every level), whether it matched, its name.
+type HintMatch = (Option<Field>, bool, &'static str);
+
+/// How a query found one participant, before the privacy rules cut it.
+struct Found {
+    how: How,
+    /// The text search's relevance (0 when the text did not find it).
+    text: f64,
+    /// The best relevance of the other ways: the exact id, expertise on the query's topic.
+    other: f64,
+    /// The fields the text matched.
+    matched: Vec<Field>,
+    /// Reasons that name no profile field of theirs: the exact id, a topic the requester asked for.
+    reasons: Vec<String>,
+    /// An expert on the query's topic.
+    expert: bool,
+    /// A member of the hinted organization with the hinted role.
+    member: bool,
+}
+
+impl Found {
+    fn new(how: How) -> Self {
+        Self {
+            how,
+            text: 0.0,
+            other: 0.0,
+            matched: Vec::new(),
+            reasons: Vec::new(),
+            expert: false,
+            member: false,
+        }
+    }
+}
+
 /// A query's candidates before availability is known ([`Directory::gather`]).
 #[derive(Clone, Debug)]
 pub struct Gathered {
@@ -1442,6 +1613,7 @@ pub struct ExpertQuery {
 }
 
 /// Everything the directory holds about one participant (a data-export answer).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Export {
     /// Their profile and settings.

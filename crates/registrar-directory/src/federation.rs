@@ -112,7 +112,7 @@ pub struct LookupRequest {
 }
 
 /// The longest free text a lookup may carry.
-pub const MAX_TEXT: usize = 512;
+pub const MAX_TEXT: usize = crate::limits::QUERY_TEXT;
 
 impl LookupRequest {
     /// The lookup of a local query on behalf of `requester`.
@@ -143,7 +143,7 @@ impl LookupRequest {
             0 => 10,
             n => n.min(MAX_CANDIDATES),
         };
-        Ok(Query {
+        let q = Query {
             text: self.text.clone(),
             exact_id: self
                 .exact_id
@@ -159,7 +159,9 @@ impl LookupRequest {
                 Urgency::Normal
             },
             limit,
-        })
+        };
+        crate::limits::query(&q)?;
+        Ok(q)
     }
 }
 
@@ -220,6 +222,7 @@ pub fn remote_requester(peer: &AskingPeer<'_>, req: &LookupRequest) -> Option<Re
 }
 
 /// A candidate and where it came from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Sourced {
     /// The server that answered for them: `None` for this one, else the peer's id.
@@ -231,6 +234,7 @@ pub struct Sourced {
 }
 
 /// A peer that did not answer a fanned-out discovery.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 pub struct PeerFailure {
     /// The peer's id.
@@ -240,6 +244,7 @@ pub struct PeerFailure {
 }
 
 /// A discovery answered here and by peers.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Merged {
     /// `resolved` (one candidate clearly ahead) or `suggestions`.

@@ -9,17 +9,20 @@ use crate::model::{
 
 /// Relationships as an undirected adjacency (proximity ignores direction: knowing someone either way is a
 /// link), plus the declared ones for the privacy rules.
+///
+/// A relationship is mutual exactly when both sides declared one: the `mutual` flag of a [`Relationship`]
+/// given to [`Graph::put`] is ignored (one side cannot confirm for the other), and the flag read back is
+/// worked out from the two declarations.
 #[derive(Debug, Default)]
 pub struct Graph {
     adj: HashMap<ParticipantId, Vec<ParticipantId>>,
-    declared: HashMap<(ParticipantId, ParticipantId), (RelationshipKind, bool)>,
+    declared: HashMap<(ParticipantId, ParticipantId), RelationshipKind>,
 }
 
 impl Graph {
-    /// Add or replace the relationship `r.from → r.to`.
+    /// Add or replace the relationship `r.from → r.to` (its `mutual` flag is not taken: see [`Graph`]).
     pub fn put(&mut self, r: &Relationship) {
-        self.declared
-            .insert((r.from.clone(), r.to.clone()), (r.kind, r.mutual));
+        self.declared.insert((r.from.clone(), r.to.clone()), r.kind);
         for (a, b) in [(&r.from, &r.to), (&r.to, &r.from)] {
             let n = self.adj.entry(a.clone()).or_default();
             if !n.contains(b) {
@@ -58,13 +61,26 @@ impl Graph {
         }
     }
 
-    /// The relationship `from` declared to `to`, if any.
+    /// The relationship `from` declared to `to`, if any, and whether it is mutual (`to` declared one to
+    /// `from` too).
     pub fn declared(
         &self,
         from: &ParticipantId,
         to: &ParticipantId,
     ) -> Option<(RelationshipKind, bool)> {
-        self.declared.get(&(from.clone(), to.clone())).copied()
+        let kind = self.declared.get(&(from.clone(), to.clone())).copied()?;
+        Some((
+            kind,
+            self.declared.contains_key(&(to.clone(), from.clone())),
+        ))
+    }
+
+    /// How many relationships `from` declared.
+    pub fn declared_by(&self, from: &ParticipantId) -> usize {
+        self.neighbours(from)
+            .iter()
+            .filter(|n| self.declared.contains_key(&(from.clone(), (*n).clone())))
+            .count()
     }
 
     /// Every relationship touching `id`, as declared.
@@ -85,13 +101,11 @@ impl Graph {
         out
     }
 
-    /// The privacy rules' "related": `target` declared a relationship to `requester`, or `requester` declared
-    /// a mutual one to `target`.
+    /// The privacy rules' "related": `target` declared a relationship to `requester` (which a mutual one
+    /// includes). What `requester` declared alone grants nothing.
     pub fn related(&self, target: &ParticipantId, requester: &ParticipantId) -> bool {
-        self.declared(target, requester).is_some()
-            || self
-                .declared(requester, target)
-                .is_some_and(|(_, mutual)| mutual)
+        self.declared
+            .contains_key(&(target.clone(), requester.clone()))
     }
 
     /// Direct links of `id`.

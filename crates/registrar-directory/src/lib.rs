@@ -4,7 +4,7 @@
 //! private, stealth; searchable fields; what each audience sees; block and auto-accept lists; minimum trust),
 //! organization context with access levels and cross-organization policy, relationships, topic
 //! subscriptions and trust ratings ([`model`]); the privacy rules in one place ([`privacy`]); typo-tolerant
-//! search over searchable fields only ([`search`]); network proximity by bidirectional breadth-first search
+//! search over searchable fields only ([`search`]); a maximum for every stored text and list ([`limits`]); network proximity by bidirectional breadth-first search
 //! and a composite trust score ([`graph`]); contact resolution that ranks candidates and says why, with their
 //! permission, trust, proximity and availability ([`Directory::resolve`]); expert discovery filtered by
 //! presence, organization and region and routed fairly ([`Directory::find_experts`],
@@ -25,6 +25,7 @@ mod directory;
 mod error;
 pub mod federation;
 pub mod graph;
+pub mod limits;
 pub mod model;
 pub mod priority;
 pub mod privacy;

@@ -65,6 +65,28 @@ impl ParticipantId {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for ParticipantId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "a participant id, local@domain: a local part of 1 to 64 bytes without spaces, control \
+                 characters, '@' or angle brackets (the pattern shows the ASCII ones), and a domain of \
+                 dot-separated labels of letters, digits and '-' (at most 253 bytes)",
+            ))
+            .pattern(Some(
+                r"^[!-;=?A-~]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*$",
+            ))
+            .max_length(Some(318))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for ParticipantId {}
+
 impl fmt::Display for ParticipantId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -92,6 +114,7 @@ impl std::str::FromStr for ParticipantId {
 }
 
 /// What kind of entity a participant is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -109,6 +132,7 @@ pub enum EntityType {
 }
 
 /// The kind of an identity context.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -130,26 +154,35 @@ pub enum IdentityKind {
 }
 
 /// One face of a participant ("Alice, research scientist at the AI Lab"; "Alice, at home").
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct IdentityContext {
     /// Display name in this context.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub name: String,
     /// What this context is.
     pub kind: Option<IdentityKind>,
     /// Email address.
+    #[cfg_attr(feature = "openapi", schema(max_length = 254))]
     pub email: Option<String>,
     /// SIP address of record.
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub sip_aor: Option<String>,
     /// Organization.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub organization: Option<String>,
     /// Department.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub department: Option<String>,
     /// Role or title.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub role: Option<String>,
-    /// What the participant can do (for agents and services: `deploy`, `translate`).
+    /// What the participant can do (for agents and services: `deploy`, `translate`); each at most 64 bytes.
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub capabilities: Vec<String>,
-    /// Languages (BCP 47 tags).
+    /// Languages (BCP 47 tags); each at most 64 bytes.
+    #[cfg_attr(feature = "openapi", schema(max_items = 50))]
     pub languages: Vec<String>,
     /// Whether this context is in use.
     #[serde(default = "active_by_default")]
@@ -157,6 +190,7 @@ pub struct IdentityContext {
 }
 
 /// Who finds a participant.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -173,6 +207,7 @@ pub enum Discoverability {
 }
 
 /// How much of a profile an audience sees, each level including the previous.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
 )]
@@ -193,6 +228,7 @@ pub enum ProfileLevel {
 }
 
 /// A profile field, for searchability and projection.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -245,8 +281,9 @@ impl Field {
 }
 
 /// Which profile level each audience gets.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Audiences {
     /// Anyone allowed to see the participant at all.
     pub public: ProfileLevel,
@@ -270,6 +307,7 @@ impl Default for Audiences {
 }
 
 /// A way to reach a participant.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -281,28 +319,36 @@ pub enum ContactMethod {
 }
 
 /// Who may find and reach a participant, and what they see.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DiscoveryPermissions {
     /// Who finds the participant.
     pub discoverability: Discoverability,
     /// Fields a search may match on (a query never matches a field not listed, so search cannot reveal it).
+    #[cfg_attr(feature = "openapi", schema(max_items = 9))]
     pub searchable: Vec<Field>,
     /// What each audience sees.
     pub audiences: Audiences,
     /// How the participant may be reached.
+    #[cfg_attr(feature = "openapi", schema(max_items = 2))]
     pub contact_methods: Vec<ContactMethod>,
     /// A requester without a relationship must be introduced first.
     pub require_introduction: bool,
     /// Always allowed to contact (and, for stealth and private participants, to find): the pre-authorized.
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub auto_accept: Vec<ParticipantId>,
     /// Never see or reach the participant: ids.
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub blocked_ids: Vec<ParticipantId>,
-    /// … domains (of the requester's id).
+    /// … domains (of the requester's id); each at most 253 bytes.
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub blocked_domains: Vec<String>,
-    /// … organizations (of the requester).
+    /// … organizations (of the requester); each at most 200 bytes.
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub blocked_organizations: Vec<String>,
     /// The requester's trust score (0–100) must be at least this to contact.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100))]
     pub min_trust: u8,
 }
 
@@ -331,6 +377,7 @@ impl Default for DiscoveryPermissions {
 }
 
 /// How widely an organization shows its members.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
 )]
@@ -351,6 +398,7 @@ pub enum AccessLevel {
 }
 
 /// Who must approve contact from outside the organization.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -367,30 +415,38 @@ pub enum ApprovalLevel {
 }
 
 /// Contact across organizations.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CrossOrgPolicy {
     /// Whether anyone outside may make contact at all (partners always may).
     pub allow_external_contact: bool,
     /// Approval needed for external contact (partners need none).
     pub approval: ApprovalLevel,
-    /// Partner organizations.
+    /// Partner organizations; each at most 200 bytes.
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub partners: Vec<String>,
-    /// Organizations whose members never see or reach this one's.
+    /// Organizations whose members never see or reach this one's; each at most 200 bytes.
+    #[cfg_attr(feature = "openapi", schema(max_items = 200))]
     pub blocked: Vec<String>,
 }
 
 /// Where a participant sits in an organization.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct OrgContext {
     /// Organization.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub organization: String,
     /// Department.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub department: Option<String>,
     /// Team.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub team: Option<String>,
     /// Role.
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub role: Option<String>,
     /// Who sees members.
     pub access: AccessLevel,
@@ -399,6 +455,7 @@ pub struct OrgContext {
 }
 
 /// How sure the directory is that a participant is who they claim.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
 )]
@@ -420,8 +477,11 @@ const fn active_by_default() -> bool {
     true
 }
 
-/// A participant.
+/// A participant. Unknown fields are refused when one is read (a misspelt setting must not pass silently),
+/// and [`Participant::check_limits`] bounds every text and list ([`limits`]).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Participant {
     /// Global id.
     pub id: ParticipantId,
@@ -429,6 +489,7 @@ pub struct Participant {
     pub entity: EntityType,
     /// Identity contexts; the first active one is the primary.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10))]
     pub identities: Vec<IdentityContext>,
     /// Discovery permissions.
     #[serde(default)]
@@ -439,17 +500,21 @@ pub struct Participant {
     /// Verification.
     #[serde(default)]
     pub verification: VerificationLevel,
-    /// The participant's time zone as a fixed offset from UTC in minutes (for time rules).
+    /// The participant's time zone as a fixed offset from UTC in minutes (for time rules), -1 440 to 1 440.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = -1440, maximum = 1440))]
     pub utc_offset_minutes: i16,
     /// Region (for expert filters), free text such as `eu-west`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 200))]
     pub region: Option<String>,
-    /// Created, milliseconds since the Unix epoch.
+    /// Created, milliseconds since the Unix epoch (set by the directory's server).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub created_ms: u64,
-    /// Last changed, milliseconds since the Unix epoch.
+    /// Last changed, milliseconds since the Unix epoch (set by the directory's server).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(read_only))]
     pub updated_ms: u64,
 }
 
@@ -513,6 +578,7 @@ impl Participant {
 }
 
 /// A relationship's kind.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -548,6 +614,7 @@ pub enum RelationshipKind {
 }
 
 /// A relationship from one participant to another, as `from` declares it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct Relationship {
     /// Who declares it.
@@ -561,6 +628,7 @@ pub struct Relationship {
 }
 
 /// How a participant follows a topic.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -576,6 +644,7 @@ pub enum TopicRole {
 }
 
 /// Expertise in a topic.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
 )]
@@ -596,11 +665,13 @@ pub enum Expertise {
 }
 
 /// A participant's subscription to a topic.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct TopicSubscription {
     /// Who.
     pub participant: ParticipantId,
     /// Topic, lower-case (`climate-modelling`).
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
     pub topic: String,
     /// How they follow it.
     pub role: TopicRole,
@@ -612,6 +683,7 @@ pub struct TopicSubscription {
 }
 
 /// What a trust rating is about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -631,6 +703,7 @@ pub enum TrustCategory {
 }
 
 /// One rater's rating of one ratee in one category (0–100); a new rating replaces the old one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 pub struct TrustRating {
     /// Who rates.

@@ -7,8 +7,9 @@
 //!
 //! 1. Blocks win: a sender the recipient blocks (by id, domain or organization, in their discovery
 //!    permissions or their priority settings) is blocked, whatever else holds.
-//! 2. The level starts at the recipient's default; a relationship the recipient declared to the sender (or a
-//!    mutual one the sender declared) sets it from the per-relationship setting, or else from the built-in
+//! 2. The level starts at the recipient's default; a relationship the recipient declared to the sender (a
+//!    mutual one is one both declared; the sender's claim alone counts for nothing) sets it from the
+//!    per-relationship setting, or else from the built-in
 //!    default of that relationship kind ([`relationship_default`]); a matching per-topic setting raises it
 //!    when higher.
 //! 3. An emergency keyword in the text makes it [`Priority::Emergency`].
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::{ParticipantId, RelationshipKind};
 
 /// How much a message matters to its recipient, lowest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(
     Clone, Copy, Debug, Default, Eq, Hash, Ord, PartialEq, PartialOrd, Serialize, Deserialize,
 )]
@@ -92,6 +94,7 @@ pub const fn inverse(kind: RelationshipKind) -> RelationshipKind {
 }
 
 /// What a time rule does while it holds.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -107,7 +110,9 @@ pub enum TimeAction {
 }
 
 /// A rule that holds on some days between two local times.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, Hash, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TimeRule {
     /// Days it holds, bit 0 = Monday … bit 6 = Sunday (0: every day).
     #[serde(default)]
@@ -138,7 +143,9 @@ impl TimeRule {
 }
 
 /// A participant's priority settings.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrioritySettings {
     /// Whose.
     pub participant: ParticipantId,
@@ -147,18 +154,23 @@ pub struct PrioritySettings {
     pub default: Priority,
     /// Levels by the recipient's relationship to the sender.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 14))]
     pub per_relationship: Vec<(RelationshipKind, Priority)>,
     /// Levels by topic (lower-case).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub per_topic: Vec<(String, Priority)>,
     /// Time rules, in order.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub time_rules: Vec<TimeRule>,
     /// Words that make a message an emergency (whole words, any case).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 100))]
     pub emergency_keywords: Vec<String>,
     /// Senders whose messages are blocked (in addition to the discovery block lists).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub blocked_senders: Vec<ParticipantId>,
 }
 
@@ -193,6 +205,7 @@ pub struct Message {
 }
 
 /// What happens to a message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -206,6 +219,7 @@ pub enum Delivery {
 }
 
 /// The priority of a message, with why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, PartialEq, Serialize)]
 pub struct PriorityDecision {
     /// Deliver, hold or block.

@@ -11,8 +11,9 @@
 //! 3. Granted (the requester is on the participant's auto-accept list): visible whatever the
 //!    discoverability, the `granted` audience's level, contact allowed.
 //! 4. Stealth: invisible to everyone else.
-//! 5. Related (the participant declared a relationship to the requester, or the requester declared a mutual
-//!    one): visible, the `relationship` audience's level.
+//! 5. Related (the participant declared a relationship to the requester; a mutual relationship is one both
+//!    declared, so what the requester declared alone grants nothing): visible, the `relationship`
+//!    audience's level.
 //! 6. Private: invisible to everyone else.
 //! 7. The organization's access level (internal, department, team, confidential) must admit the requester.
 //! 8. Unlisted: visible only when found by exact id, a referral or strong hints, never by search.
@@ -22,7 +23,8 @@
 //! relationship; granted). Contact, for a visible participant: anonymous requesters are denied; then, unless
 //! related: a trust score below the participant's minimum is denied; contact from outside the organization
 //! follows its cross-organization policy (partners pass; otherwise denied or needing approval); a required
-//! introduction is asked for; a participant with no contact method cannot be contacted.
+//! introduction is asked for; a participant with no contact method cannot be contacted. A reason never
+//! names a profile field (the organization included): a requester may be shown less than the reason would.
 
 use serde::{Deserialize, Serialize};
 
@@ -111,11 +113,12 @@ pub enum How {
 /// What connects the requester and the participant (the directory works it out from stored relationships).
 #[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
 pub struct Ties {
-    /// The participant declared a relationship to the requester, or the requester a mutual one.
+    /// The participant declared a relationship to the requester.
     pub related: bool,
 }
 
 /// Whether the requester may make contact.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "decision", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -329,9 +332,11 @@ fn contact(
             .as_deref()
             .is_some_and(|r| o.cross_org.partners.iter().any(|p| eq_ci(p, r)));
         if !partner {
+            // The reasons never name the organization: a requester may be shown less than it.
             if !o.cross_org.allow_external_contact {
                 return Permission::Denied {
-                    reason: format!("{} does not accept contact from outside", o.organization),
+                    reason: "the participant's organization does not accept contact from outside"
+                        .into(),
                 };
             }
             let who = match o.cross_org.approval {
@@ -343,8 +348,7 @@ fn contact(
             if let Some(who) = who {
                 return Permission::RequiresApproval {
                     reason: format!(
-                        "contact from outside {} must be approved by {who}",
-                        o.organization
+                        "contact from outside the participant's organization must be approved by {who}"
                     ),
                 };
             }
@@ -362,6 +366,7 @@ pub fn searchable(target: &Participant, field: Field) -> bool {
 }
 
 /// What a requester is shown of a participant: only the fields the level allows.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, Default, Eq, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ParticipantView {

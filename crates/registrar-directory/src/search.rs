@@ -3,10 +3,12 @@
 //! [`MemorySearchIndex`] is the in-process index: an inverted index from lower-cased tokens to the
 //! (participant, field) pairs holding them, with typo tolerance by deletion neighbourhoods (every term is
 //! also filed under each of its one-character deletions, so a query token within one insertion, deletion or
-//! substitution of a term finds it). Only fields the participant marked searchable are indexed, so a search
-//! can never match, and so reveal, a field its owner did not open to search.
+//! substitution of a term finds it), and prefixes (a query token of at least [`PREFIX_MIN_CHARS`]
+//! characters finds the terms it begins: "mart" finds "martin"). Only fields the participant marked
+//! searchable are indexed, so a search can never match, and so reveal, a field its owner did not open to
+//! search.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::model::{Field, ParticipantId};
 
@@ -60,6 +62,29 @@ pub const fn field_weight(f: Field) -> f64 {
 /// A fuzzy (one edit away) match counts this much of an exact one.
 pub const FUZZY: f64 = 0.7;
 
+/// A prefix match (the query token begins the term) counts this much of an exact one.
+pub const PREFIX: f64 = 0.6;
+
+/// The shortest query token matched as a prefix, in characters.
+pub const PREFIX_MIN_CHARS: usize = 3;
+
+/// The most terms one query token finds as a prefix (the first in sorted order).
+pub const PREFIX_MAX_TERMS: usize = 64;
+
+/// How much a query token's match with a term counts: 1 exact, [`FUZZY`] one edit away, [`PREFIX`] when the
+/// token begins the term; `None` when they do not match.
+pub fn term_match(term: &str, token: &str) -> Option<f64> {
+    if term == token {
+        Some(1.0)
+    } else if token.chars().count() >= 4 && within_one(term, token) {
+        Some(FUZZY)
+    } else if token.chars().count() >= PREFIX_MIN_CHARS && term.starts_with(token) {
+        Some(PREFIX)
+    } else {
+        None
+    }
+}
+
 /// Lower-cased alphanumeric tokens of `text`.
 pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
@@ -67,9 +92,13 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// Terms longer than this (in characters) are matched exactly only: their one-deletion variants would cost
+/// the square of their length, and nobody mistypes a 40-letter word by one letter and expects it found.
+pub const FUZZY_MAX_CHARS: usize = 32;
+
 fn deletions(term: &str) -> Vec<String> {
     let chars: Vec<char> = term.chars().collect();
-    if chars.len() < 4 {
+    if chars.len() < 4 || chars.len() > FUZZY_MAX_CHARS {
         return Vec::new();
     }
     (0..chars.len())
@@ -124,6 +153,8 @@ pub struct MemorySearchIndex {
     live_postings: HashMap<Box<str>, u32>,
     /// one-deletion variant → terms.
     variants: HashMap<Box<str>, Vec<Box<str>>>,
+    /// Every term, sorted, for prefix matches.
+    sorted: BTreeSet<Box<str>>,
     /// slot → its distinct (term, field) pairs (empty once removed).
     terms_of: Vec<Vec<(Box<str>, Field)>>,
     live: usize,
@@ -138,14 +169,28 @@ impl MemorySearchIndex {
         Self::default()
     }
 
-    fn candidates<'a>(&'a self, token: &str) -> Vec<(&'a str, bool)> {
-        let mut out: Vec<(&'a str, bool)> = Vec::new();
+    /// The terms `token` matches, with how much each match counts ([`term_match`]).
+    fn candidates<'a>(&'a self, token: &str) -> Vec<(&'a str, f64)> {
+        let mut out: Vec<(&'a str, f64)> = Vec::new();
         if let Some((t, _)) = self.postings.get_key_value(token) {
-            out.push((t, true));
+            out.push((t, 1.0));
+        }
+        if token.chars().count() >= PREFIX_MIN_CHARS {
+            let longer = self
+                .sorted
+                .range::<str, _>((std::ops::Bound::Excluded(token), std::ops::Bound::Unbounded))
+                .take_while(|t| t.starts_with(token))
+                .take(PREFIX_MAX_TERMS);
+            for t in longer {
+                out.push((t, PREFIX));
+            }
         }
         let mut fuzzy = |t: &'a str| {
-            if t != token && !out.iter().any(|(o, _)| *o == t) && within_one(t, token) {
-                out.push((t, false));
+            if t != token && within_one(t, token) {
+                match out.iter_mut().find(|(o, _)| *o == t) {
+                    Some(o) => o.1 = o.1.max(FUZZY),
+                    None => out.push((t, FUZZY)),
+                }
             }
         };
         // The token is a deletion of a term (the query lacks a character).
@@ -208,11 +253,7 @@ impl MemorySearchIndex {
         for token in q {
             let mut top: Option<(Field, f64)> = None;
             for (term, field) in pairs {
-                let m = if **term == **token {
-                    1.0
-                } else if within_one(term, token) {
-                    FUZZY
-                } else {
+                let Some(m) = term_match(term, token) else {
                     continue;
                 };
                 let s = field_weight(*field) * m;
@@ -238,6 +279,7 @@ impl MemorySearchIndex {
         }
         let t: Box<str> = term.into();
         self.postings.insert(t.clone(), Vec::new());
+        self.sorted.insert(t.clone());
         for d in deletions(&t) {
             let v = self.variants.entry(d.into()).or_default();
             if !v.contains(&t) {
@@ -275,6 +317,7 @@ impl MemorySearchIndex {
         self.postings.clear();
         self.live_postings.clear();
         self.variants.clear();
+        self.sorted.clear();
         self.live = 0;
         self.dead = 0;
         self.total = 0;
@@ -293,11 +336,13 @@ impl MemorySearchIndex {
 impl SearchIndex for MemorySearchIndex {
     fn upsert(&mut self, doc: &IndexDoc) {
         self.remove(&doc.id);
+        // Linear in the text: each distinct (term, field) once, found by hashing.
+        let mut seen: std::collections::HashSet<(String, Field)> = std::collections::HashSet::new();
         let mut pairs: Vec<(Box<str>, Field)> = Vec::new();
         for (field, text) in &doc.fields {
             for t in tokens(text) {
-                if !pairs.iter().any(|(x, f)| **x == *t && f == field) {
-                    let t = self.add_term(&t);
+                let t = self.add_term(&t);
+                if seen.insert((t.to_string(), *field)) {
                     pairs.push((t, *field));
                 }
             }
@@ -343,11 +388,11 @@ impl SearchIndex for MemorySearchIndex {
             sc.fit(self.ids.len());
             for token in &q {
                 // The token's best contribution to each document (over candidate terms and fields) …
-                for (term, exact) in self.candidates(token) {
+                for (term, weight) in self.candidates(token) {
                     let (Some(list), Some(idf)) = (self.postings.get(term), idf(term)) else {
                         continue;
                     };
-                    let m = if exact { 1.0 } else { FUZZY } * idf;
+                    let m = weight * idf;
                     for &(doc, field) in list {
                         let d = doc as usize;
                         if self.ids[d].is_none() {
@@ -446,6 +491,27 @@ mod tests {
     }
 
     #[test]
+    fn indexing_costs_are_linear_in_the_text() {
+        // One 100 kB word and 20 000 distinct short words: the index grows with the text, not its square.
+        let mut ix = MemorySearchIndex::new();
+        let long = "x".repeat(100_000);
+        let many: String = (0..20_000).map(|i| format!("w{i} ")).collect();
+        for (i, text) in [long, many].iter().enumerate() {
+            ix.upsert(&IndexDoc {
+                id: ParticipantId::parse(&format!("p{i}@x.example")).unwrap(),
+                fields: vec![(Field::Name, text.clone())],
+            });
+        }
+        let variants: usize = ix.variants.values().map(Vec::len).sum();
+        let chars: usize = ix.variants.keys().map(|k| k.len()).sum();
+        // Each short word has at most FUZZY_MAX_CHARS variants; the long one has none.
+        assert!(variants <= 20_000 * 6, "{variants} variants");
+        assert!(chars <= 20_000 * 6 * 6, "{chars} bytes of variants");
+        assert_eq!(ix.search(&"x".repeat(100_000), 1).len(), 1);
+        assert_eq!(ix.search("w19999", 1).len(), 1);
+    }
+
+    #[test]
     fn one_edit_is_tolerated() {
         assert!(within_one("alice", "alise"));
         assert!(within_one("alice", "alcie"));
@@ -464,6 +530,9 @@ mod tests {
             "research scientist",
         ));
         ix.upsert(&doc("bob@lab.example", "Bob Stone", "deployment bot"));
+        let hits = ix.search("Ali Mart", 5);
+        assert_eq!(hits[0].id.as_str(), "alice@lab.example");
+        assert!(ix.search("Al", 5).is_empty(), "two letters are no prefix");
         let hits = ix.search("Alise Martn", 5);
         assert_eq!(hits[0].id.as_str(), "alice@lab.example");
         assert_eq!(hits[0].matched, vec![Field::Name]);

@@ -118,9 +118,9 @@ impl<I: SearchIndex> DirectoryService<I> {
     /// Add or replace a participant.
     ///
     /// # Errors
-    /// [`Error::Storage`].
+    /// [`Error::Invalid`] (a text or list over its limit), [`Error::Storage`].
     pub async fn put_participant(&self, p: Participant) -> Result<(), Error> {
-        self.change(|d| Ok(d.put_participant(p))).await
+        self.change(|d| d.put_participant(p)).await
     }
 
     /// Add or replace a relationship.
@@ -129,6 +129,24 @@ impl<I: SearchIndex> DirectoryService<I> {
     /// [`Error::UnknownParticipant`], [`Error::Storage`].
     pub async fn put_relationship(&self, r: Relationship) -> Result<(), Error> {
         self.change(|d| d.put_relationship(r)).await
+    }
+
+    /// A relationship declared by `requester` ([`Directory::put_relationship_as`]): `r.to` must be
+    /// visible to them, else the answer is that for an id that does not exist. The caller checks that
+    /// `requester` is `r.from`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Invalid`], [`Error::Storage`].
+    pub async fn put_relationship_as(
+        &self,
+        requester: &ParticipantId,
+        r: Relationship,
+    ) -> Result<(), Error> {
+        self.change(|d| {
+            let req = d.requester(Some(requester));
+            d.put_relationship_as(&req, r)
+        })
+        .await
     }
 
     /// Remove the relationship `from → to`.
@@ -157,6 +175,23 @@ impl<I: SearchIndex> DirectoryService<I> {
     /// [`Error::UnknownParticipant`], [`Error::Storage`].
     pub async fn put_rating(&self, r: TrustRating) -> Result<(), Error> {
         self.change(|d| d.put_rating(r)).await
+    }
+
+    /// A rating by `requester` ([`Directory::put_rating_as`]): the ratee must be visible to them, else the
+    /// answer is that for an id that does not exist. The caller checks that `requester` is the rater.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`], [`Error::Storage`].
+    pub async fn put_rating_as(
+        &self,
+        requester: &ParticipantId,
+        r: TrustRating,
+    ) -> Result<(), Error> {
+        self.change(|d| {
+            let req = d.requester(Some(requester));
+            d.put_rating_as(&req, r)
+        })
+        .await
     }
 
     /// Set priority settings.
@@ -336,6 +371,21 @@ impl<I: SearchIndex> DirectoryService<I> {
     /// [`Error::UnknownParticipant`] (recipient), [`Error::Storage`] (service stopped).
     pub fn prioritize(&self, m: &Message) -> Result<PriorityDecision, Error> {
         self.read()?.prioritize(m)
+    }
+
+    /// The priority `m` would get, asked by `requester` ([`Directory::prioritize_as`]): a recipient hidden
+    /// from them is answered as one that does not exist.
+    ///
+    /// # Errors
+    /// [`Error::UnknownParticipant`] (recipient), [`Error::Storage`] (service stopped).
+    pub fn prioritize_as(
+        &self,
+        requester: &ParticipantId,
+        m: &Message,
+    ) -> Result<PriorityDecision, Error> {
+        let d = self.read()?;
+        let req = d.requester(Some(requester));
+        d.prioritize_as(&req, m)
     }
 
     /// Everything about `id`, with their audit trail, for `actor` (the caller authorizes: the participant

@@ -23,16 +23,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use registrar_directory::audit::AuditEntry;
-use registrar_directory::federation::{self, LookupRequest, LookupResponse, PeerFailure};
+use registrar_directory::contact::ContactRequest;
+use registrar_directory::federation::{self, LookupRequest, LookupResponse, Merged, PeerFailure};
 use registrar_directory::model::{
-    EntityType, Expertise, Participant, ParticipantId, Relationship, TopicRole, TopicSubscription,
-    TrustCategory, TrustRating, VerificationLevel,
+    EntityType, Expertise, Participant, ParticipantId, Relationship, RelationshipKind, TopicRole,
+    TopicSubscription, TrustCategory, TrustRating, VerificationLevel,
 };
 use registrar_directory::priority::{Message, PriorityDecision, PrioritySettings};
-use registrar_directory::privacy::Requester;
+use registrar_directory::privacy::{ParticipantView, Requester};
 use registrar_directory::{
-    Availability, DirectoryService, ExpertQuery, Hints, MemorySearchIndex, Query, Resolution,
-    Urgency,
+    Availability, Candidate, DirectoryService, ExpertQuery, Export, Hints, MemorySearchIndex,
+    Query, Resolution, Urgency, limits,
 };
 use registrar_pidf::{Activity, Basic};
 use registrar_types::Aor;
@@ -69,6 +70,10 @@ use crate::serve::Ep;
     ),
     components(schemas(
         DirError,
+        Participant,
+        ParticipantBody,
+        PrioritySettings,
+        RelationshipBody,
         TopicBody,
         HintsBody,
         DiscoveryBody,
@@ -77,18 +82,40 @@ use crate::serve::Ep;
         AskBody,
         AuditPage,
         DomainBody,
-        OidcBody
+        OidcBody,
+        ParticipantView,
+        Candidate,
+        Merged,
+        PriorityDecision,
+        ContactRequest,
+        Export
     )),
-    modifiers(&BearerAuth)
+    modifiers(&DocModifier)
 )]
 struct DirectoryDoc;
 
-struct BearerAuth;
+struct DocModifier;
 
-impl utoipa::Modify for BearerAuth {
+impl utoipa::Modify for DocModifier {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{RefOr, Schema};
         let components = doc.components.get_or_insert_with(Default::default);
+        if let Some(RefOr::T(Schema::Object(p))) = components.schemas.get("Participant") {
+            let mut body = p.clone();
+            body.required.retain(|r| r != "id");
+            // The path gives the id: read-only here (sent, it must be the path's).
+            if let Some(RefOr::T(Schema::Object(id))) = body.properties.get_mut("id") {
+                id.read_only = Some(true);
+            }
+            body.description = Some(
+                "A participant; `id` may be left out (it is the path's) and must be the path's when given."
+                    .into(),
+            );
+            components
+                .schemas
+                .insert("ParticipantBody".into(), RefOr::T(Schema::Object(body)));
+        }
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
@@ -105,6 +132,11 @@ impl utoipa::Modify for BearerAuth {
 pub(crate) fn openapi_doc() -> utoipa::openapi::OpenApi {
     DirectoryDoc::openapi()
 }
+
+/// The body of `PUT /v1/participants/{id}`: a [`Participant`] whose `id` may be left out (the path's). Only
+/// its schema is used: [`DocModifier`]'s modifier replaces it with the participant's minus the required id.
+#[derive(ToSchema)]
+struct ParticipantBody;
 
 /// The body of every directory error.
 #[derive(Serialize, ToSchema)]
@@ -222,6 +254,8 @@ pub(crate) fn router(
             get(domain_challenge).post(verify_domain),
         )
         .route("/v1/participants/{id}/verify/oidc", post(verify_oidc))
+        .layer(axum::extract::DefaultBodyLimit::max(limits::BODY))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(DirState {
             hub: tokio::sync::broadcast::channel(4_096).0,
             dir,
@@ -231,6 +265,36 @@ pub(crate) fn router(
             ep,
             net: Arc::new(net),
         })
+}
+
+/// Every error of the directory's routes as `{"error": …}`: the extractors' own rejections (a body over
+/// [`limits::BODY`] → 413, a path or query that does not parse → 400, a wrong method → 405) come as plain
+/// text, and are rewritten here with their status kept.
+async fn json_errors(r: Response) -> Response {
+    let status = r.status();
+    let is_json = r
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return r;
+    }
+    let (parts, body) = r.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) if !b.is_empty() => String::from_utf8_lossy(&b).trim().to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let mut out = fail(status, text).into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            out.headers_mut().insert(name, v.clone());
+        }
+    }
+    out
 }
 
 /// A JSON error.
@@ -431,7 +495,7 @@ fn body<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, Failure> {
     serde_json::from_slice(b).map_err(|e| fail(StatusCode::BAD_REQUEST, format!("body: {e}")))
 }
 
-#[utoipa::path(security(("bearer" = [])), put, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id, local@domain")), request_body(content = Object, description = "the participant (only id and entity required)"), responses((status = 201, description = "created"), (status = 204, description = "replaced"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), put, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id, local@domain")), request_body(content = ParticipantBody, description = "the participant (only entity required; `id`, when given, must be the path's; unknown fields are refused; every text and list has the maximum shown)"), responses((status = 201, description = "created", links(("GetParticipant" = (operation_id = "get_participant", parameters(("id" = "$request.path.id")))), ("Export" = (operation_id = "export", parameters(("id" = "$request.path.id")))), ("PutPriority" = (operation_id = "put_priority", parameters(("id" = "$request.path.id")))), ("DomainChallenge" = (operation_id = "domain_challenge", parameters(("id" = "$request.path.id")))), ("Erase" = (operation_id = "erase", parameters(("id" = "$request.path.id")))))), (status = 204, description = "replaced", links(("GetParticipant" = (operation_id = "get_participant", parameters(("id" = "$request.path.id")))), ("Erase" = (operation_id = "erase", parameters(("id" = "$request.path.id")))))), (status = 400, body = DirError, description = "malformed, an unknown field, or a value over its limit (the message names the field)"), (status = 401, body = DirError), (status = 403, body = DirError), (status = 413, body = DirError, description = "the body is over 1 MiB"), (status = 503, body = DirError)))]
 async fn put_participant(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -441,7 +505,14 @@ async fn put_participant(
     let who = s.who(&headers)?;
     let id = pid(&id)?;
     who.may_act_for(&id)?;
-    let mut p: Participant = body(&raw)?;
+    // The body's `id` may be left out: it is the path's.
+    let mut doc: serde_json::Value = body(&raw)?;
+    if let Some(o) = doc.as_object_mut() {
+        o.entry("id")
+            .or_insert_with(|| serde_json::Value::String(id.to_string()));
+    }
+    let mut p: Participant = serde_json::from_value(doc)
+        .map_err(|e| fail(StatusCode::BAD_REQUEST, format!("body: {e}")))?;
     if p.id != id {
         return Err(fail(
             StatusCode::BAD_REQUEST,
@@ -467,7 +538,7 @@ async fn put_participant(
     })
 }
 
-#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id")), responses((status = 200, body = Object, description = "what the requester may see"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}", params(("id" = String, Path, description = "participant id")), responses((status = 200, body = ParticipantView, description = "what the requester may see"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 404, body = DirError, description = "no such participant, or one the requester may not see (the same answer)"), (status = 503, body = DirError)))]
 async fn get_participant(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -495,7 +566,7 @@ async fn erase(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}/export", params(("id" = String, Path, description = "participant id")), responses((status = 200, body = Object, description = "everything about the participant"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/participants/{id}/export", params(("id" = String, Path, description = "participant id")), responses((status = 200, body = Export, description = "everything about the participant"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn export(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -508,7 +579,7 @@ async fn export(
     Ok(Json(e).into_response())
 }
 
-#[utoipa::path(security(("bearer" = [])), put, path = "/v1/participants/{id}/priority", params(("id" = String, Path, description = "participant id")), request_body(content = Object, description = "priority settings"), responses((status = 204, description = "set"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), put, path = "/v1/participants/{id}/priority", params(("id" = String, Path, description = "participant id")), request_body(content = PrioritySettings, description = "priority settings (unknown fields are refused)"), responses((status = 204, description = "set"), (status = 400, body = DirError), (status = 413, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn put_priority(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -529,20 +600,54 @@ async fn put_priority(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/relationships", request_body(content = Object, description = "from, to, kind, mutual"), responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+/// A relationship as its declarer states it. Whether it is mutual is not said here: it is mutual when the
+/// other side declared one too (each side posts its own).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RelationshipBody {
+    /// Who declares it (the requester, or anyone for an operator).
+    from: ParticipantId,
+    /// About whom: someone `from` may see.
+    to: ParticipantId,
+    /// What `to` is to `from`.
+    kind: RelationshipKind,
+    /// Refused when `true`: one side cannot make a relationship mutual (`false` is accepted for older clients).
+    #[serde(default)]
+    mutual: bool,
+}
+
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/relationships", request_body = RelationshipBody, responses((status = 204, description = "stored", links(("DeleteRelationship" = (operation_id = "delete_relationship", parameters(("from" = "$request.body#/from"), ("to" = "$request.body#/to")))))), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError, description = "`to` does not exist or the declarer may not see them (the same answer)", links(("CreateParticipant" = (operation_id = "put_participant", parameters(("id" = "$request.body#/to")))))), (status = 503, body = DirError)))]
 async fn post_relationship(
     State(s): State<DirState>,
     headers: HeaderMap,
     raw: axum::body::Bytes,
 ) -> Result<StatusCode, Failure> {
     let who = s.who(&headers)?;
-    let r: Relationship = body(&raw)?;
-    who.may_act_for(&r.from)?;
-    s.dir()?.put_relationship(r).await?;
+    let b: RelationshipBody = body(&raw)?;
+    who.may_act_for(&b.from)?;
+    if b.mutual {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            "mutual: a relationship is mutual only when both sides declare it; each side posts its own",
+        ));
+    }
+    let r = Relationship {
+        from: b.from,
+        to: b.to,
+        kind: b.kind,
+        mutual: false,
+    };
+    let dir = s.dir()?;
+    if who.admin {
+        dir.put_relationship(r).await?;
+    } else {
+        dir.put_relationship_as(&who.id, r).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct RelationshipParams {
     /// Who declared it.
@@ -568,19 +673,17 @@ async fn delete_relationship(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TopicBody {
-    #[schema(value_type = String)]
     participant: ParticipantId,
+    #[schema(max_length = 100)]
     topic: String,
-    #[schema(value_type = String)]
     role: TopicRole,
     #[serde(default)]
-    #[schema(value_type = String)]
     expertise: Expertise,
     #[serde(default)]
     when_busy: bool,
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/topics", request_body = TopicBody, responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/topics", request_body = TopicBody, responses((status = 204, description = "stored", links(("Experts" = (operation_id = "experts", parameters(("topic" = "$request.body#/topic")))))), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError, description = "no such participant: it can be created", links(("CreateParticipant" = (operation_id = "put_participant", parameters(("id" = "$request.body#/participant")))))), (status = 503, body = DirError)))]
 async fn post_topic(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -604,31 +707,38 @@ async fn post_topic(
 #[derive(Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 struct HintsBody {
+    #[schema(max_length = 200)]
     organization: Option<String>,
+    #[schema(max_length = 200)]
     domain: Option<String>,
+    #[schema(max_length = 200)]
     role: Option<String>,
-    #[schema(value_type = Option<String>)]
     entity: Option<EntityType>,
+    #[schema(max_length = 200)]
     capability: Option<String>,
+    #[schema(max_length = 200)]
     language: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields, default)]
 struct DiscoveryBody {
+    /// A name or free text; an address here is looked up as an exact id.
+    #[schema(max_length = 512)]
     text: String,
-    #[schema(value_type = Option<String>)]
     exact_id: Option<ParticipantId>,
     referral: bool,
     hints: HintsBody,
+    #[schema(max_length = 100)]
     topic: Option<String>,
     urgent: bool,
+    /// Most candidates (0: 10; at most 100).
     limit: usize,
     /// Ask this server only (no federated peers).
     local_only: bool,
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/discovery", request_body = DiscoveryBody, responses((status = 200, body = Object, description = "resolved or suggestions"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/discovery", request_body = DiscoveryBody, responses((status = 200, body = Merged, description = "resolved or suggestions"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn discovery(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -637,9 +747,6 @@ async fn discovery(
     let who = s.who(&headers)?;
     s.limit("discovery", &who, s.limits.discovery_per_hour, 3_600)?;
     let b: DiscoveryBody = body(&raw)?;
-    if b.text.len() > 512 {
-        return Err(fail(StatusCode::BAD_REQUEST, "text: at most 512 bytes"));
-    }
     // An address typed as the text is looked up as an exact id (and routed to its domain's server).
     let exact_id = b.exact_id.or_else(|| {
         let t = b.text.trim();
@@ -667,6 +774,7 @@ async fn discovery(
         },
         limit: b.limit,
     };
+    limits::query(&q)?;
     let started = std::time::Instant::now();
     let dir = s.dir()?;
     let requester = dir.requester(Some(&who.id))?;
@@ -835,6 +943,7 @@ fn domain_token(id: &ParticipantId, domain: &str) -> String {
 }
 
 #[derive(Deserialize, ToSchema, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct DomainBody {
     /// The domain to prove.
@@ -988,11 +1097,13 @@ async fn verify_oidc(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ExpertsParams {
+    /// The topic.
+    #[param(max_length = 100)]
     topic: String,
     #[serde(default)]
-    #[param(value_type = Option<String>)]
     min_level: Option<Expertise>,
     #[serde(default)]
     organization: Option<String>,
@@ -1002,7 +1113,7 @@ struct ExpertsParams {
     limit: Option<usize>,
 }
 
-#[utoipa::path(security(("bearer" = [])), get, path = "/v1/experts", params(ExpertsParams), responses((status = 200, body = [Object], description = "available experts"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/experts", params(ExpertsParams), responses((status = 200, body = [Candidate], description = "available experts"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn experts(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -1040,14 +1151,12 @@ async fn experts(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RatingBody {
-    #[schema(value_type = String)]
     ratee: ParticipantId,
-    #[schema(value_type = String)]
     category: TrustCategory,
     score: u8,
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/ratings", request_body = RatingBody, responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 404, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/ratings", request_body = RatingBody, responses((status = 204, description = "stored"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 404, body = DirError, description = "the ratee does not exist or the rater may not see them (the same answer)"), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn rating(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -1063,12 +1172,13 @@ async fn rating(
         return Err(fail(StatusCode::BAD_REQUEST, "nobody rates themself"));
     }
     let r = TrustRating {
-        rater: who.id,
+        rater: who.id.clone(),
         ratee: b.ratee,
         category: b.category,
         score: b.score,
     };
-    s.dir()?.put_rating(r.clone()).await?;
+    // A ratee the rater may not see is answered as one that does not exist.
+    s.dir()?.put_rating_as(&who.id, r.clone()).await?;
     s.tell(&r.ratee, "rating", &r);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1076,21 +1186,21 @@ async fn rating(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PriorityBody {
-    #[schema(value_type = String)]
     recipient: ParticipantId,
     #[serde(default)]
+    #[schema(max_length = 512)]
     text: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     topic: Option<String>,
     /// Operators may ask for another sender; everyone else asks as themself.
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
     sender: Option<ParticipantId>,
     #[serde(default)]
     at_ms: Option<u64>,
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/priority", request_body = PriorityBody, responses((status = 200, body = Object, description = "delivery, priority, explanation"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/priority", request_body = PriorityBody, responses((status = 200, body = PriorityDecision, description = "delivery, priority, explanation"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError, description = "the recipient does not exist or the sender may not see them (the same answer)"), (status = 503, body = DirError)))]
 async fn priority(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -1108,17 +1218,36 @@ async fn priority(
         }
         _ => who.id.clone(),
     };
+    if b.text.len() > limits::QUERY_TEXT
+        || b.topic.as_ref().is_some_and(|t| t.len() > limits::TOPIC)
+    {
+        return Err(fail(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "text: at most {} bytes; topic: at most {} bytes",
+                limits::QUERY_TEXT,
+                limits::TOPIC
+            ),
+        ));
+    }
     let m = Message {
-        sender: Some(sender),
+        sender: Some(sender.clone()),
         recipient: b.recipient,
         text: b.text,
         topic: b.topic,
         at_ms: b.at_ms.unwrap_or_else(now_ms),
     };
-    Ok(Json(s.dir()?.prioritize(&m)?))
+    let dir = s.dir()?;
+    // An operator asks for any sender; anyone else learns nothing of a recipient they may not see.
+    Ok(Json(if who.admin {
+        dir.prioritize(&m)?
+    } else {
+        dir.prioritize_as(&sender, &m)?
+    }))
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AuditParams {
     #[serde(default)]
@@ -1130,7 +1259,6 @@ struct AuditParams {
 #[derive(Serialize, ToSchema)]
 struct AuditPage {
     participant: String,
-    #[schema(value_type = Vec<Object>)]
     entries: Vec<AuditEntry>,
 }
 
@@ -1160,13 +1288,13 @@ async fn audit(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct AskBody {
-    #[schema(value_type = String)]
     to: ParticipantId,
     #[serde(default)]
+    #[schema(max_length = 500)]
     note: String,
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests", request_body = AskBody, responses((status = 201, body = Object, description = "the request"), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests", request_body = AskBody, responses((status = 201, body = ContactRequest, description = "the request", links(("Approve" = (operation_id = "approve_contact", parameters(("id" = "$response.body#/id")))), ("Decline" = (operation_id = "decline_contact", parameters(("id" = "$response.body#/id")))))), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 429, body = DirError), (status = 503, body = DirError)))]
 async fn ask_contact(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -1188,7 +1316,7 @@ async fn ask_contact(
     Ok((StatusCode::CREATED, Json(c)).into_response())
 }
 
-#[utoipa::path(security(("bearer" = [])), get, path = "/v1/contact-requests", responses((status = 200, body = [Object], description = "requests made and received"), (status = 401, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), get, path = "/v1/contact-requests", responses((status = 200, body = [ContactRequest], description = "requests made and received"), (status = 401, body = DirError), (status = 503, body = DirError)))]
 async fn list_contacts(State(s): State<DirState>, headers: HeaderMap) -> Result<Response, Failure> {
     let who = s.who(&headers)?;
     let list = s.dir()?.contact_requests(&who.id, now_ms())?;
@@ -1213,7 +1341,7 @@ async fn decide(
     Ok(Json(c).into_response())
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests/{id}/approve", params(("id" = String, Path, description = "request number")), responses((status = 200, body = Object), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests/{id}/approve", params(("id" = u64, Path, description = "request number")), responses((status = 200, body = ContactRequest), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn approve_contact(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -1222,7 +1350,7 @@ async fn approve_contact(
     decide(&s, &headers, &id, true).await
 }
 
-#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests/{id}/decline", params(("id" = String, Path, description = "request number")), responses((status = 200, body = Object), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
+#[utoipa::path(security(("bearer" = [])), post, path = "/v1/contact-requests/{id}/decline", params(("id" = u64, Path, description = "request number")), responses((status = 200, body = ContactRequest), (status = 400, body = DirError), (status = 401, body = DirError), (status = 403, body = DirError), (status = 404, body = DirError), (status = 503, body = DirError)))]
 async fn decline_contact(
     State(s): State<DirState>,
     headers: HeaderMap,

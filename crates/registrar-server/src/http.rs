@@ -462,6 +462,45 @@ async fn list_subscriptions(
     ))
 }
 
-async fn openapi() -> Json<utoipa::openapi::OpenApi> {
-    Json(openapi_doc())
+async fn openapi() -> Json<serde_json::Value> {
+    Json(openapi_json())
+}
+
+/// The OpenAPI document as JSON. utoipa 5 writes a link's `operationId`, `operationRef` and `requestBody` in
+/// snake case, which OpenAPI 3.1 readers (schemathesis among them) do not know: they are renamed here.
+pub(crate) fn openapi_json() -> serde_json::Value {
+    let mut doc = serde_json::to_value(openapi_doc()).unwrap_or_default();
+    let responses = doc
+        .get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|ops| ops.values_mut())
+        .filter_map(|op| op.get_mut("responses"))
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|r| r.values_mut());
+    for response in responses {
+        let Some(links) = response
+            .get_mut("links")
+            .and_then(serde_json::Value::as_object_mut)
+        else {
+            continue;
+        };
+        for link in links
+            .values_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            for (from, to) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(v) = link.remove(from) {
+                    link.insert(to.to_owned(), v);
+                }
+            }
+        }
+    }
+    doc
 }

@@ -173,7 +173,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Openapi => match serde_json::to_string_pretty(&http::openapi_doc()) {
+        Command::Openapi => match serde_json::to_string_pretty(&http::openapi_json()) {
             Ok(t) => {
                 out(&t);
                 ExitCode::SUCCESS

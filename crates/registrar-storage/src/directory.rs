@@ -319,7 +319,7 @@ mod tests {
             .collect();
         for i in &ids {
             let p = Participant::new(i.clone(), EntityType::Human, i.as_str());
-            store.apply(&d.put_participant(p)).await.unwrap();
+            store.apply(&d.put_participant(p).unwrap()).await.unwrap();
         }
         // Views every way round: entries about alice by others, by alice about others, anonymous ones.
         for a in &ids {

@@ -1,10 +1,11 @@
 //! The directory's search index on tantivy ([`TantivySearchIndex`]).
 //!
-//! Tantivy finds the candidates (per query token, an exact term query and, for tokens of four characters or
-//! more, a fuzzy one of one edit, transpositions included, over a catch-all field holding every searchable
-//! field's text); the directory's own scoring then ranks them from the stored fields ([`field_weight`], one edit at
-//! [`FUZZY`], idf from tantivy's document frequencies), so relevance means the same with either index and
-//! the ranking formula of docs/directory.md holds unchanged.
+//! Tantivy finds the candidates (per query token, an exact term query, for tokens of four characters or
+//! more a fuzzy one of one edit, transpositions included, and for tokens of [`PREFIX_MIN_CHARS`] or more a
+//! prefix one, over a catch-all field holding every searchable field's text); the directory's own scoring
+//! then ranks them from the stored fields ([`field_weight`], [`term_match`]: one edit at [`FUZZY`], a prefix
+//! at [`PREFIX`], idf from tantivy's document frequencies), so relevance means the same with either index
+//! and the ranking formula of docs/directory.md holds unchanged.
 //!
 //! The index lives in memory and is rebuilt from the directory's store at start, like
 //! [`registrar_directory::MemorySearchIndex`]; changes are committed before the next search.
@@ -16,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use registrar_directory::ParticipantId;
 use registrar_directory::model::Field;
 use registrar_directory::search::{
-    FUZZY, Hit, IndexDoc, SearchIndex, field_weight, tokens, within_one,
+    FUZZY, Hit, IndexDoc, PREFIX, PREFIX_MIN_CHARS, SearchIndex, field_weight, term_match, tokens,
 };
 use tantivy::collector::TopDocs;
 use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
@@ -130,8 +131,17 @@ impl TantivySearchIndex {
                 clauses.push((
                     Occur::Should,
                     Box::new(BoostQuery::new(
-                        Box::new(FuzzyTermQuery::new(term, 1, true)),
+                        Box::new(FuzzyTermQuery::new(term.clone(), 1, true)),
                         FUZZY as f32,
+                    )),
+                ));
+            }
+            if token.chars().count() >= PREFIX_MIN_CHARS {
+                clauses.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(
+                        Box::new(FuzzyTermQuery::new_prefix(term, 0, true)),
+                        PREFIX as f32,
                     )),
                 ));
             }
@@ -169,11 +179,7 @@ impl TantivySearchIndex {
                 for &(f, tf) in &self.fields {
                     for text in doc.get_all(tf).filter_map(|v| v.as_str()) {
                         for term in tokens(text) {
-                            let m = if term == *token {
-                                1.0
-                            } else if token.chars().count() >= 4 && within_one(&term, token) {
-                                FUZZY
-                            } else {
+                            let Some(m) = term_match(&term, token) else {
                                 continue;
                             };
                             let s = field_weight(f) * m * idf(&term)?;

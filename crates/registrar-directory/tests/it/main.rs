@@ -2,7 +2,9 @@
 //! population, resolution behaviour and the memory store.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod oracles;
 mod privacy_property;
 mod resolution;
 mod rights;
 mod service;
+mod side_channels;

@@ -16,11 +16,11 @@ use registrar_directory::{
     Query,
 };
 
-const N: usize = 8;
+pub(crate) const N: usize = 8;
 const NAMES: [&str; 4] = ["alice", "bruno", "chiara", "dmitri"];
 const ORGS: [&str; 3] = ["Lab", "Web", "Ops"];
 
-fn pid(i: usize) -> ParticipantId {
+pub(crate) fn pid(i: usize) -> ParticipantId {
     ParticipantId::parse(&format!("p{i}@d{}.example", i % 3)).unwrap()
 }
 
@@ -35,7 +35,7 @@ fn level(i: u8) -> ProfileLevel {
 }
 
 #[derive(Clone, Debug)]
-struct Rules {
+pub(crate) struct Rules {
     disc: u8,
     access: u8,
     org: usize,
@@ -49,7 +49,7 @@ struct Rules {
     methods: u8,
 }
 
-fn rules() -> impl Strategy<Value = Rules> {
+pub(crate) fn rules() -> impl Strategy<Value = Rules> {
     (
         (0u8..4, 0u8..5, 0usize..3, any::<[u8; 4]>(), any::<u16>()),
         (
@@ -81,7 +81,7 @@ fn rules() -> impl Strategy<Value = Rules> {
         )
 }
 
-fn build(i: usize, r: &Rules) -> Participant {
+pub(crate) fn build(i: usize, r: &Rules) -> Participant {
     let mut p = Participant::new(pid(i), EntityType::Human, NAMES[r.name]);
     p.identities[0] = IdentityContext {
         name: format!("{} {}", NAMES[r.name], ORGS[r.org]),
@@ -180,10 +180,9 @@ fn allowed(
         return Some(ProfileLevel::Full);
     }
     let granted = who.is_some_and(|w| perms.auto_accept.contains(&pid(w)));
-    let related = who.is_some_and(|w| {
-        rels.iter()
-            .any(|&(a, b, m)| (a == target && b == w) || (a == w && b == target && m))
-    });
+    // Related: the participant declared a relationship to the requester. A `mutual` flag the requester set
+    // on their own declaration grants nothing (a relationship is mutual only when both declared it).
+    let related = who.is_some_and(|w| rels.iter().any(|&(a, b, _)| a == target && b == w));
     match perms.discoverability {
         Discoverability::Stealth if !granted => return None,
         Discoverability::Private if !granted && !related => return None,
@@ -274,7 +273,7 @@ proptest! {
         let mut d = Directory::new(MemorySearchIndex::new());
         let people: Vec<Participant> = all.iter().enumerate().map(|(i, r)| build(i, r)).collect();
         for p in &people {
-            d.put_participant(p.clone());
+            d.put_participant(p.clone()).unwrap();
         }
         let rels: Vec<(usize, usize, bool)> = rels.into_iter().filter(|(a, b, _)| a != b).collect();
         for &(a, b, mutual) in &rels {
@@ -381,7 +380,7 @@ proptest! {
         let mut d = Directory::new(MemorySearchIndex::new());
         let people: Vec<Participant> = all.iter().enumerate().map(|(i, r)| build(i, r)).collect();
         for p in &people {
-            d.put_participant(p.clone());
+            d.put_participant(p.clone()).unwrap();
         }
         let rels: Vec<(usize, usize, bool)> = rels.into_iter().filter(|(a, b, _)| a != b).collect();
         for &(a, b, mutual) in &rels {

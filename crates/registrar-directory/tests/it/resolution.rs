@@ -142,7 +142,7 @@ fn population() -> (Directory<MemorySearchIndex>, People) {
     for (i, f) in FIRST.iter().enumerate() {
         for (j, l) in LAST.iter().enumerate() {
             let (org, role) = ((i + j) % ORGS.len(), (i * 7 + j) % ROLES.len());
-            d.put_participant(person(f, l, org, role));
+            d.put_participant(person(f, l, org, role)).unwrap();
             people.push(((*f).to_owned(), (*l).to_owned(), org, role));
         }
     }
@@ -153,57 +153,189 @@ fn available(_: &Participant) -> Availability {
     Availability::Available
 }
 
-#[test]
-fn the_intended_participant_is_in_the_top_3_for_at_least_95_percent_of_labelled_queries() {
-    let (d, people) = population();
-    let asker = Requester::anonymous();
-    let (mut total, mut top3) = (0, 0);
-    let mut misses = Vec::new();
-    for k in 0..300 {
-        let (f, l, org, role) = &people[(k * 7919) % people.len()];
-        // Three kinds of query: a name with a typo in the last name plus the organization; the full name with
-        // a typo in the first name; first name plus role and organization hints.
-        let q = match k % 3 {
-            0 => Query {
-                text: format!("{f} {}", typo(l, k)),
-                hints: Hints {
-                    organization: Some(ORGS[*org].into()),
-                    ..Hints::default()
-                },
-                ..Query::default()
-            },
-            1 => Query {
-                text: format!("{} {l}", typo(f, k)),
-                ..Query::default()
-            },
-            _ => Query {
-                text: format!("{f} {l}"),
-                hints: Hints {
-                    organization: Some(ORGS[*org].into()),
-                    role: Some(ROLES[*role].into()),
-                    ..Hints::default()
-                },
-                ..Query::default()
-            },
-        };
+/// The topics of the synthetic population: each person follows one, at an expertise of their own.
+const TOPICS: [&str; 8] = [
+    "compliance",
+    "climate-modelling",
+    "payments",
+    "kubernetes",
+    "accessibility",
+    "pricing",
+    "security",
+    "onboarding",
+];
+
+fn expertise(k: usize) -> Expertise {
+    [
+        Expertise::Beginner,
+        Expertise::Intermediate,
+        Expertise::Advanced,
+        Expertise::Expert,
+        Expertise::Authority,
+    ][k % 5]
+}
+
+/// The population with every person following a topic (a fifth of them as authorities).
+fn population_with_topics() -> (Directory<MemorySearchIndex>, People) {
+    let (mut d, people) = population();
+    for (k, (f, l, org, _)) in people.iter().enumerate() {
+        d.put_topic(TopicSubscription {
+            participant: id(&format!("{f}.{l}@org{org}.example.com")),
+            topic: TOPICS[k % TOPICS.len()].into(),
+            role: TopicRole::Expert,
+            expertise: expertise(k / TOPICS.len()),
+            when_busy: false,
+        })
+        .unwrap();
+    }
+    (d, people)
+}
+
+/// The labelled query sets, 100 queries each: (kind, query, the intended participant).
+fn labelled(people: &People) -> Vec<(&'static str, Query, String)> {
+    let mut out = Vec::new();
+    for k in 0..500 {
+        let n = (k * 7919) % people.len();
+        let (f, l, org, role) = &people[n];
         let want = format!("{f}.{l}@org{org}.example.com");
-        let r = d.resolve(&asker, &q, &available, 0).0;
-        total += 1;
-        if r.candidates()
+        let (kind, q) = match k % 5 {
+            // A typo in the first name, nothing else.
+            0 => (
+                "typo",
+                Query {
+                    text: format!("{} {l}", typo(f, k)),
+                    ..Query::default()
+                },
+            ),
+            // The first name and the beginning of the last.
+            1 => (
+                "partial name",
+                Query {
+                    text: format!("{f} {}", &l[..l.len().min(4)]),
+                    ..Query::default()
+                },
+            ),
+            // A typo in the last name and the organization.
+            2 => (
+                "name + organization",
+                Query {
+                    text: format!("{f} {}", typo(l, k)),
+                    hints: Hints {
+                        organization: Some(ORGS[*org].into()),
+                        ..Hints::default()
+                    },
+                    ..Query::default()
+                },
+            ),
+            // A typo in the last name and the topic they follow (whose authorities have other names).
+            3 => (
+                "name + topic",
+                Query {
+                    text: format!("{f} {}", typo(l, k)),
+                    topic: Some(TOPICS[n % TOPICS.len()].into()),
+                    ..Query::default()
+                },
+            ),
+            // A typo in the first name and the role.
+            _ => (
+                "name + role",
+                Query {
+                    text: format!("{} {l}", typo(f, k)),
+                    hints: Hints {
+                        role: Some(ROLES[*role].into()),
+                        ..Hints::default()
+                    },
+                    ..Query::default()
+                },
+            ),
+        };
+        out.push((kind, q, want));
+    }
+    out
+}
+
+#[test]
+fn labelled_queries_find_the_intended_participant_first_at_least_90_percent_and_in_the_top_3_at_least_98()
+ {
+    let (d, people) = population_with_topics();
+    let asker = Requester::anonymous();
+    let sets = labelled(&people);
+    let mut by_kind: std::collections::BTreeMap<&str, (u32, u32, u32)> = Default::default();
+    let mut misses = Vec::new();
+    for (kind, q, want) in &sets {
+        let r = d.resolve(&asker, q, &available, 0).0;
+        let ids: Vec<&str> = r
+            .candidates()
             .iter()
-            .take(3)
-            .any(|c| c.participant.id == want)
-        {
-            top3 += 1;
+            .map(|c| c.participant.id.as_str())
+            .collect();
+        let e = by_kind.entry(kind).or_default();
+        e.0 += 1;
+        if ids.first() == Some(&want.as_str()) {
+            e.1 += 1;
         } else {
-            misses.push(q.text.clone());
+            misses.push(format!(
+                "{kind}: {:?} {:?} → {:?}",
+                q.text,
+                q.topic,
+                ids.first()
+            ));
+        }
+        if ids.iter().take(3).any(|i| i == want) {
+            e.2 += 1;
         }
     }
-    let share = f64::from(top3) / f64::from(total);
+    let (total, top1, top3) = by_kind
+        .values()
+        .fold((0, 0, 0), |a, v| (a.0 + v.0, a.1 + v.1, a.2 + v.2));
+    for (kind, (n, t1, t3)) in &by_kind {
+        eprintln!("{kind}: top-1 {t1}/{n}, top-3 {t3}/{n}");
+    }
+    eprintln!("all: top-1 {top1}/{total}, top-3 {top3}/{total}");
     assert!(
-        share >= 0.95,
-        "{top3}/{total} in the top 3; misses: {misses:?}"
+        f64::from(top1) >= 0.90 * f64::from(total),
+        "top-1 {top1}/{total}; misses: {misses:?}"
     );
+    assert!(
+        f64::from(top3) >= 0.98 * f64::from(total),
+        "top-3 {top3}/{total}; misses: {misses:?}"
+    );
+}
+
+#[test]
+fn a_name_outranks_a_topic_authority_whose_name_does_not_match() {
+    let (mut d, _) = population();
+    let named = id("nadia.petrov@org1.example.com");
+    let authority = id("oscar.weber@org4.example.com");
+    for (who, level) in [
+        (&named, Expertise::Intermediate),
+        (&authority, Expertise::Authority),
+    ] {
+        d.put_topic(TopicSubscription {
+            participant: who.clone(),
+            topic: "compliance".into(),
+            role: TopicRole::Expert,
+            expertise: level,
+            when_busy: false,
+        })
+        .unwrap();
+    }
+    for text in ["Nadia Petrov", "Nadia Petorv", "Nadia Petr"] {
+        let q = Query {
+            text: text.into(),
+            topic: Some("compliance".into()),
+            ..Query::default()
+        };
+        let r = d.resolve(&Requester::anonymous(), &q, &available, 0).0;
+        assert_eq!(r.candidates()[0].participant.id, named.as_str(), "{text}");
+    }
+    // Without a name the topic decides: the authority first.
+    let q = Query {
+        topic: Some("compliance".into()),
+        ..Query::default()
+    };
+    let r = d.resolve(&Requester::anonymous(), &q, &available, 0).0;
+    assert_eq!(r.candidates()[0].participant.id, authority.as_str());
 }
 
 #[test]
@@ -272,7 +404,7 @@ fn topic_experts_and_internal_organizations() {
     if let Some(o) = p.org.as_mut() {
         o.access = AccessLevel::Internal;
     }
-    d.put_participant(p);
+    d.put_participant(p).unwrap();
     let r = d.resolve(&Requester::anonymous(), &q, &available, 0).0;
     assert!(
         r.candidates()
@@ -292,8 +424,8 @@ async fn the_memory_store_keeps_changes_and_unknown_ends_are_refused() {
         person("alice", "martin", 0, 0),
         person("bruno", "novak", 1, 1),
     );
-    let mut changes = d.put_participant(a.clone());
-    changes.extend(d.put_participant(b.clone()));
+    let mut changes = d.put_participant(a.clone()).unwrap();
+    changes.extend(d.put_participant(b.clone()).unwrap());
     changes.extend(
         d.put_relationship(Relationship {
             from: a.id.clone(),

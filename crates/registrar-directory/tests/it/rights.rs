@@ -56,7 +56,7 @@ fn experts_are_filtered_by_presence_organization_and_region_and_spread_fairly() 
     for (i, n) in names.iter().enumerate() {
         let org = if i < 4 { "Ops" } else { "Web" };
         let region = if i % 2 == 0 { "eu" } else { "us" };
-        d.put_participant(person(n, org, region));
+        d.put_participant(person(n, org, region)).unwrap();
     }
     let pid = |n: &str| {
         let org = if ["eve", "fay"].contains(&n) {
@@ -160,18 +160,19 @@ fn priority_uses_relationships_blocks_and_the_recipients_zone() {
         .permissions
         .blocked_domains
         .push("spam.example".into());
-    d.put_participant(alice.clone());
+    d.put_participant(alice.clone()).unwrap();
     let boss = person("boss", "Lab", "eu");
-    d.put_participant(boss.clone());
+    d.put_participant(boss.clone()).unwrap();
     let mut report = person("rita", "Lab", "eu");
     report.id = id("rita@lab.example.com");
-    d.put_participant(report.clone());
-    // Alice declares boss as her boss; rita declares a mutual "alice is my boss" (alice's direct report).
+    d.put_participant(report.clone()).unwrap();
+    // Alice declares boss as her boss; rita declares "alice is my boss", which alone counts for nothing
+    // (a one-sided claim), until alice declares rita her direct report.
     d.put_relationship(Relationship {
         from: alice.id.clone(),
         to: boss.id.clone(),
         kind: RelationshipKind::Boss,
-        mutual: true,
+        mutual: false,
     })
     .unwrap();
     d.put_relationship(Relationship {
@@ -179,6 +180,31 @@ fn priority_uses_relationships_blocks_and_the_recipients_zone() {
         to: alice.id.clone(),
         kind: RelationshipKind::Boss,
         mutual: true,
+    })
+    .unwrap();
+    let noon = 1_795_435_200_000;
+    let claimed = d
+        .prioritize(&Message {
+            sender: Some(report.id.clone()),
+            recipient: alice.id.clone(),
+            text: "hi".into(),
+            topic: None,
+            at_ms: noon,
+        })
+        .unwrap();
+    assert!(
+        claimed
+            .explanation
+            .iter()
+            .all(|e| !e.starts_with("direct report")),
+        "a one-sided claim set the priority: {:?}",
+        claimed.explanation
+    );
+    d.put_relationship(Relationship {
+        from: alice.id.clone(),
+        to: report.id.clone(),
+        kind: RelationshipKind::DirectReport,
+        mutual: false,
     })
     .unwrap();
     let mut s = PrioritySettings::new(alice.id.clone());
@@ -256,7 +282,10 @@ async fn audit_log_export_and_erasure() {
     let bob = person("bob", "Lab", "eu");
     let carol = person("carol", "Web", "us");
     for p in [&alice, &bob, &carol] {
-        store.apply(&d.put_participant(p.clone())).await.unwrap();
+        store
+            .apply(&d.put_participant(p.clone()).unwrap())
+            .await
+            .unwrap();
     }
     store
         .apply(
@@ -422,8 +451,14 @@ async fn a_directory_restored_from_its_store_answers_the_same() {
     let store = MemoryDirectoryStore::new();
     let mut d = Directory::new(MemorySearchIndex::new());
     let (a, b) = (person("alice", "Lab", "eu"), person("bob", "Lab", "eu"));
-    store.apply(&d.put_participant(a.clone())).await.unwrap();
-    store.apply(&d.put_participant(b.clone())).await.unwrap();
+    store
+        .apply(&d.put_participant(a.clone()).unwrap())
+        .await
+        .unwrap();
+    store
+        .apply(&d.put_participant(b.clone()).unwrap())
+        .await
+        .unwrap();
     expert(&mut d, &a.id, Expertise::Expert, false);
     // The topic change went nowhere yet: apply it by re-putting it.
     store
@@ -487,7 +522,10 @@ async fn contact_requests_follow_the_rules_expire_and_survive_a_restore() {
     let mut erin = person("erin", "Lab", "eu");
     erin.permissions.auto_accept.push(bob.id.clone());
     for p in [&alice, &bob, &carol, &dave, &erin] {
-        store.apply(&d.put_participant(p.clone())).await.unwrap();
+        store
+            .apply(&d.put_participant(p.clone()).unwrap())
+            .await
+            .unwrap();
     }
     let bob_req = d.requester(Some(&bob.id));
     // Asking: pending, audited; asking again returns the same request.

@@ -9,6 +9,7 @@
 
 mod baresip;
 mod directory;
+mod directory_hardening;
 mod federation;
 mod lifecycle;
 mod pidf_cli;

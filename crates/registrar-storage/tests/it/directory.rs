@@ -53,7 +53,10 @@ async fn write(store: &dyn DirectoryStore) -> Directory<MemorySearchIndex> {
     let mut d = Directory::new(MemorySearchIndex::new());
     let names = ["alice", "bob", "carol", "dave"];
     for n in names {
-        store.apply(&d.put_participant(person(n))).await.unwrap();
+        store
+            .apply(&d.put_participant(person(n)).unwrap())
+            .await
+            .unwrap();
     }
     let pid = |n: &str| id(&format!("{n}@lab.example.com"));
     for (a, b, kind) in [

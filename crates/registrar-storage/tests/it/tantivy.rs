@@ -113,7 +113,7 @@ fn unsearchable_fields_are_not_indexed() {
     let mut d = Directory::new(TantivySearchIndex::new().unwrap());
     let mut p = person("alice", "martin", 0);
     p.permissions.searchable = vec![Field::Name];
-    d.put_participant(p);
+    d.put_participant(p).unwrap();
     let q = |text: &str| Query {
         text: text.into(),
         ..Query::default()
@@ -146,8 +146,8 @@ fn labelled_queries_find_the_intended_participant_like_the_memory_index() {
     for (i, f) in FIRST.iter().enumerate() {
         for (j, l) in LAST.iter().enumerate() {
             let org = (i + j) % ORGS.len();
-            t.put_participant(person(f, l, org));
-            m.put_participant(person(f, l, org));
+            t.put_participant(person(f, l, org)).unwrap();
+            m.put_participant(person(f, l, org)).unwrap();
             people.push((*f, *l, org));
         }
     }
