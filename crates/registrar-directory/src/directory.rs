@@ -54,7 +54,7 @@ impl Availability {
 }
 
 /// A change the store must make durable.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum DirectoryChange {
     /// A participant was added or changed.
@@ -75,6 +75,25 @@ pub enum DirectoryChange {
     Audit(AuditEntry),
     /// A contact request was made or changed.
     PutContact(ContactRequest),
+}
+
+impl DirectoryChange {
+    /// Whether this change is data about `id` that an erasure of `id` removes: their profile, their
+    /// priority settings, topics, and the relationships, ratings and contact requests with them at either end.
+    /// (Another participant's profile that names `id`, on a block list say, is that participant's data.)
+    pub fn concerns(&self, id: &ParticipantId) -> bool {
+        match self {
+            Self::PutParticipant(p) => &p.id == id,
+            Self::EraseParticipant(x) => x == id,
+            Self::PutRelationship(r) => &r.from == id || &r.to == id,
+            Self::RemoveRelationship(a, b) => a == id || b == id,
+            Self::PutTopic(t) => &t.participant == id,
+            Self::PutRating(r) => &r.rater == id || &r.ratee == id,
+            Self::PutPriority(p) => &p.participant == id,
+            Self::PutContact(c) => &c.from == id || &c.to == id,
+            Self::Audit(e) => e.subject.is(id) || e.actor.is(id),
+        }
+    }
 }
 
 /// How urgent the requester's need is (urgent queries weigh availability more).
@@ -324,6 +343,53 @@ impl<I: SearchIndex> Directory<I> {
         d
     }
 
+    /// Apply a change another instance made (read from a shared store's feed, [`crate::SharedStore`]): the
+    /// same effect on memory as the call that produced it. Audit entries have none.
+    pub fn replay(&mut self, change: &DirectoryChange) {
+        match change {
+            DirectoryChange::PutParticipant(p) => self.insert_participant((**p).clone()),
+            DirectoryChange::EraseParticipant(id) => {
+                // Gone already (erased twice, or never seen): nothing to do.
+                let _ = self.erase(None, id, 0);
+            }
+            DirectoryChange::PutRelationship(r) => {
+                if self.participants.contains_key(&r.from) && self.participants.contains_key(&r.to)
+                {
+                    self.graph.put(r);
+                }
+            }
+            DirectoryChange::RemoveRelationship(a, b) => self.graph.remove(a, b),
+            DirectoryChange::PutTopic(t) => {
+                if self.participants.contains_key(&t.participant) {
+                    self.insert_topic(t.clone());
+                }
+            }
+            DirectoryChange::PutRating(r) => {
+                if self.participants.contains_key(&r.rater)
+                    && self.participants.contains_key(&r.ratee)
+                {
+                    self.ratings.put(r);
+                }
+            }
+            DirectoryChange::PutPriority(p) => {
+                if self.participants.contains_key(&p.participant) {
+                    self.priorities.insert(p.participant.clone(), p.clone());
+                }
+            }
+            DirectoryChange::PutContact(c) => {
+                self.next_contact = self.next_contact.max(c.id + 1);
+                if let Some(old) = self.contacts.get_mut(&c.id) {
+                    *old = c.clone();
+                } else if self.participants.contains_key(&c.from)
+                    && self.participants.contains_key(&c.to)
+                {
+                    self.file_contact(c.clone());
+                }
+            }
+            DirectoryChange::Audit(_) => {}
+        }
+    }
+
     /// `req` asks to be put in touch with `to`. A participant `req` may not see cannot be asked (unknown,
     /// as if it did not exist); a denied contact is refused with its reason; a requester on `to`'s
     /// auto-accept list is approved at once; an undecided request from the same requester is returned again
@@ -560,6 +626,12 @@ impl<I: SearchIndex> Directory<I> {
     /// [`Error::Invalid`]: a text or list over its limit ([`crate::limits`]).
     pub fn put_participant(&mut self, p: Participant) -> Result<Vec<DirectoryChange>, Error> {
         crate::limits::participant(&p)?;
+        let change = DirectoryChange::PutParticipant(Box::new(p.clone()));
+        self.insert_participant(p);
+        Ok(vec![change])
+    }
+
+    fn insert_participant(&mut self, p: Participant) {
         let doc = self.doc(&p);
         self.index.upsert(&doc);
         if let Some(old) = self.participants.get(&p.id).cloned() {
@@ -572,9 +644,7 @@ impl<I: SearchIndex> Directory<I> {
                 .insert(p.id.clone());
         }
         self.list_aor(&p);
-        let change = DirectoryChange::PutParticipant(Box::new(p.clone()));
         self.participants.insert(p.id.clone(), p);
-        Ok(vec![change])
     }
 
     /// Set a participant's priority settings.
@@ -739,19 +809,24 @@ impl<I: SearchIndex> Directory<I> {
                 crate::limits::TOPICS
             )));
         }
-        self.topics
-            .entry(t.topic.clone())
-            .or_default()
-            .insert(t.participant.clone(), t.clone());
+        self.insert_topic(t.clone());
+        Ok(vec![DirectoryChange::PutTopic(t)])
+    }
+
+    fn insert_topic(&mut self, t: TopicSubscription) {
         let mine = self.topics_of.entry(t.participant.clone()).or_default();
         if !mine.contains(&t.topic) {
             mine.push(t.topic.clone());
         }
-        if let Some(p) = self.participants.get(&t.participant) {
+        let participant = t.participant.clone();
+        self.topics
+            .entry(t.topic.clone())
+            .or_default()
+            .insert(participant.clone(), t);
+        if let Some(p) = self.participants.get(&participant) {
             let doc = self.doc(p);
             self.index.upsert(&doc);
         }
-        Ok(vec![DirectoryChange::PutTopic(t)])
     }
 
     /// Add or replace a rating (both ends must exist; score capped at 100).

@@ -40,5 +40,8 @@ pub use directory::{
 pub use error::Error;
 pub use model::{Participant, ParticipantId};
 pub use search::{MemorySearchIndex, SearchIndex};
-pub use service::{DirectoryService, Presence};
-pub use store::{DirectoryStore, MEMORY_AUDIT_CAP, MemoryDirectoryStore, Snapshot};
+pub use service::{DirectoryService, IndexFactory, Presence};
+pub use store::{
+    DirectoryStore, FeedEntry, MEMORY_AUDIT_CAP, MemoryDirectoryStore, SharedStore, SharedWrite,
+    Snapshot,
+};

@@ -6,8 +6,16 @@
 //! already made, the service refuses everything after it ([`Error::Storage`]) until it is rebuilt from the
 //! store ([`DirectoryService::open`]), so it never answers from state a restart would lose. An answer whose
 //! audit entries cannot be written is refused too: the audit log never misses a disclosure.
+//!
+//! On a store several instances share ([`DirectoryService::open_shared`], a [`SharedStore`]), memory follows
+//! the store's change feed. Writes take the store's write lock, apply what other instances committed first,
+//! then commit one feed entry, so every instance applies the same changes in the same order. Reads wait for
+//! [`DirectoryService::sync`]: the instance first applies every entry committed before the read began, so
+//! once any instance acknowledged a change, no instance answers a later request from older data. A shared
+//! instance that failed rebuilds itself from the store at its next read or write (no restart needed); while
+//! the store is unreachable, everything is refused ([`Error::Storage`]).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::Error;
@@ -21,10 +29,13 @@ use crate::model::{Participant, ParticipantId, Relationship, TopicSubscription, 
 use crate::priority::{Message, PriorityDecision, PrioritySettings};
 use crate::privacy::{ParticipantView, Permission};
 use crate::search::SearchIndex;
-use crate::store::DirectoryStore;
+use crate::store::{DirectoryStore, FeedEntry, SharedStore};
 
 /// Presence as the directory needs it: a participant's live availability.
 pub type Presence = dyn Fn(&Participant) -> Availability + Send + Sync;
+
+/// Builds an empty search index (a shared instance rebuilds its directory after a failure).
+pub type IndexFactory<I> = dyn Fn() -> I + Send + Sync;
 
 /// The directory and its store, shared.
 pub struct DirectoryService<I: SearchIndex> {
@@ -33,12 +44,33 @@ pub struct DirectoryService<I: SearchIndex> {
     /// Serializes changes, so the store sees them in memory's order.
     writer: tokio::sync::Mutex<()>,
     failed: AtomicBool,
+    shared: Option<Shared<I>>,
+}
+
+/// What an instance on a shared store keeps to follow it.
+struct Shared<I> {
+    store: Arc<dyn SharedStore>,
+    new_index: Box<IndexFactory<I>>,
+    /// The feed position memory reflects.
+    applied: AtomicU64,
+    /// Read barriers: tickets handed out, and the highest ticket a finished catch-up covers.
+    tickets: AtomicU64,
+    covered: AtomicU64,
+    /// One catch-up at a time; readers that arrive meanwhile wait for the next.
+    syncing: tokio::sync::Mutex<()>,
 }
 
 impl<I: SearchIndex> std::fmt::Debug for DirectoryService<I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DirectoryService")
             .field("failed", &self.failed.load(Ordering::Relaxed))
+            .field(
+                "applied",
+                &self
+                    .shared
+                    .as_ref()
+                    .map(|s| s.applied.load(Ordering::Relaxed)),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -59,7 +91,128 @@ impl<I: SearchIndex> DirectoryService<I> {
             store,
             writer: tokio::sync::Mutex::new(()),
             failed: AtomicBool::new(false),
+            shared: None,
         })
+    }
+
+    /// The directory as a store that other instances share holds it (see the module's documentation):
+    /// memory follows the store's feed from the position of the snapshot loaded. `new_index` builds the
+    /// empty index of a rebuild.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the store cannot be read.
+    pub async fn open_shared<S>(
+        new_index: impl Fn() -> I + Send + Sync + 'static,
+        store: Arc<S>,
+    ) -> Result<Self, Error>
+    where
+        S: DirectoryStore + SharedStore + 'static,
+    {
+        let (snapshot, seq) = store.load_at().await?;
+        let dir = Directory::restore(new_index(), snapshot);
+        let shared: Arc<dyn SharedStore> = store.clone();
+        Ok(Self {
+            dir: RwLock::new(dir),
+            store,
+            writer: tokio::sync::Mutex::new(()),
+            failed: AtomicBool::new(false),
+            shared: Some(Shared {
+                store: shared,
+                new_index: Box::new(new_index),
+                applied: AtomicU64::new(seq),
+                tickets: AtomicU64::new(0),
+                covered: AtomicU64::new(0),
+                syncing: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The feed position memory reflects (`None` unless the store is shared).
+    pub fn applied(&self) -> Option<u64> {
+        self.shared
+            .as_ref()
+            .map(|s| s.applied.load(Ordering::Acquire))
+    }
+
+    /// Bring memory up to every change committed to a shared store before this call (a read barrier; see
+    /// the module's documentation); rebuild from the store when an earlier failure stopped the service.
+    /// Without a shared store: whether the service is running.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the store cannot be read, or the service stopped.
+    pub async fn sync(&self) -> Result<(), Error> {
+        let Some(sh) = &self.shared else {
+            return self.check();
+        };
+        let ticket = sh.tickets.fetch_add(1, Ordering::AcqRel) + 1;
+        loop {
+            if sh.covered.load(Ordering::Acquire) >= ticket {
+                return self.check();
+            }
+            let _one = sh.syncing.lock().await;
+            if sh.covered.load(Ordering::Acquire) >= ticket {
+                return self.check();
+            }
+            // Every ticket handed out before the store is read is covered by what it returns.
+            let covers = sh.tickets.load(Ordering::Acquire);
+            self.catch_up(sh).await?;
+            sh.covered.fetch_max(covers, Ordering::AcqRel);
+        }
+    }
+
+    /// Wait until a shared store may have a change this instance has not applied (a notice from the store),
+    /// at most `timeout`; at once without a shared store. A follower task calls this, then [`Self::sync`].
+    pub async fn wait_for_changes(&self, timeout: std::time::Duration) {
+        if let Some(sh) = &self.shared {
+            sh.store.wait(timeout).await;
+        }
+    }
+
+    async fn catch_up(&self, sh: &Shared<I>) -> Result<(), Error> {
+        if !self.failed.load(Ordering::Acquire) {
+            let head = sh.store.head().await?;
+            if head <= sh.applied.load(Ordering::Acquire) {
+                return Ok(());
+            }
+        }
+        let _order = self.writer.lock().await;
+        self.catch_up_locked(sh).await
+    }
+
+    /// [`Self::catch_up`] with the writer lock held: the entries after the applied position, or a rebuild
+    /// from the store after a failure or when the feed no longer holds them.
+    async fn catch_up_locked(&self, sh: &Shared<I>) -> Result<(), Error> {
+        if !self.failed.load(Ordering::Acquire)
+            && let Some(entries) = sh
+                .store
+                .changes_after(sh.applied.load(Ordering::Acquire))
+                .await?
+        {
+            return self.apply_feed(sh, &entries);
+        }
+        let (snapshot, seq) = sh.store.load_at().await?;
+        let fresh = Directory::restore((sh.new_index)(), snapshot);
+        *self.dir.write().map_err(|_| poisoned())? = fresh;
+        sh.applied.store(seq, Ordering::Release);
+        self.failed.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    fn apply_feed(&self, sh: &Shared<I>, entries: &[FeedEntry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut d = self.dir.write().map_err(|_| poisoned())?;
+        for e in entries {
+            if e.seq <= sh.applied.load(Ordering::Acquire) {
+                continue;
+            }
+            for c in &e.changes {
+                d.replay(c);
+            }
+            sh.applied.store(e.seq, Ordering::Release);
+        }
+        Ok(())
     }
 
     fn check(&self) -> Result<(), Error> {
@@ -82,18 +235,6 @@ impl<I: SearchIndex> DirectoryService<I> {
         self.dir.write().map_err(|_| poisoned())
     }
 
-    /// Store `changes` that memory already made; a failure stops the service.
-    async fn persist(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let r = self.store.apply(changes).await;
-        if r.is_err() {
-            self.failed.store(true, Ordering::Release);
-        }
-        r
-    }
-
     /// Store audit entries of an answer (no state changed: a failure refuses the answer only).
     async fn audit(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
         if changes.is_empty() {
@@ -107,12 +248,55 @@ impl<I: SearchIndex> DirectoryService<I> {
         &self,
         f: impl FnOnce(&mut Directory<I>) -> Result<Vec<DirectoryChange>, Error>,
     ) -> Result<(), Error> {
+        self.change_with(|d| f(d).map(|c| ((), c))).await
+    }
+
+    /// [`Self::change`] whose `f` also returns a value. On a shared store the change is made under the
+    /// store's write lock, after the entries other instances committed.
+    async fn change_with<R>(
+        &self,
+        f: impl FnOnce(&mut Directory<I>) -> Result<(R, Vec<DirectoryChange>), Error>,
+    ) -> Result<R, Error> {
         let _order = self.writer.lock().await;
-        let changes = {
+        let Some(sh) = &self.shared else {
+            let (r, changes) = {
+                let mut d = self.write()?;
+                f(&mut d)?
+            };
+            self.persist(&changes).await?;
+            return Ok(r);
+        };
+        if self.failed.load(Ordering::Acquire) {
+            self.catch_up_locked(sh).await?;
+        }
+        let (tx, pending) = sh.store.begin(sh.applied.load(Ordering::Acquire)).await?;
+        self.apply_feed(sh, &pending)?;
+        let (r, changes) = {
             let mut d = self.write()?;
             f(&mut d)?
         };
-        self.persist(&changes).await
+        match tx.commit(&changes).await {
+            Ok(seq) => {
+                sh.applied.fetch_max(seq, Ordering::AcqRel);
+                Ok(r)
+            }
+            Err(e) => {
+                self.failed.store(true, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    /// Store `changes` that memory already made; a failure stops the service.
+    async fn persist(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let r = self.store.apply(changes).await;
+        if r.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        r
     }
 
     /// Add or replace a participant.
@@ -429,14 +613,11 @@ impl<I: SearchIndex> DirectoryService<I> {
         note: &str,
         now_ms: u64,
     ) -> Result<ContactRequest, Error> {
-        let _order = self.writer.lock().await;
-        let (c, changes) = {
-            let mut d = self.write()?;
+        self.change_with(|d| {
             let req = d.requester(Some(requester));
-            d.ask_contact(&req, to, note, now_ms)?
-        };
-        self.persist(&changes).await?;
-        Ok(c)
+            d.ask_contact(&req, to, note, now_ms)
+        })
+        .await
     }
 
     /// `actor` approves or declines contact request `id`.
@@ -450,10 +631,8 @@ impl<I: SearchIndex> DirectoryService<I> {
         approve: bool,
         now_ms: u64,
     ) -> Result<ContactRequest, Error> {
-        let _order = self.writer.lock().await;
-        let (c, changes) = self.write()?.decide_contact(actor, id, approve, now_ms)?;
-        self.persist(&changes).await?;
-        Ok(c)
+        self.change_with(|d| d.decide_contact(actor, id, approve, now_ms))
+            .await
     }
 
     /// The contact requests `id` made or received, newest first.

@@ -45,6 +45,50 @@ pub trait DirectoryStore: Send + Sync {
     ) -> Result<Vec<AuditEntry>, Error>;
 }
 
+/// One entry of a shared store's change feed: the state changes one write committed (audit entries are not
+/// in the feed: every instance reads the audit log from the store), and the entry's position.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FeedEntry {
+    /// The position: strictly increasing in commit order.
+    pub seq: u64,
+    /// The changes, in order.
+    pub changes: Vec<DirectoryChange>,
+}
+
+/// A store that several directory instances (server nodes) share, with an ordered feed of the changes
+/// committed to it, so that each instance's memory follows the store ([`crate::DirectoryService::open_shared`]).
+///
+/// Writes are serialized by the store: [`SharedStore::begin`] takes the store's write lock (held until the
+/// returned [`SharedWrite`] commits or is dropped) and hands back what other instances committed since the
+/// caller's position, so the caller applies those first and decides on the newest state; the commit appends
+/// one feed entry. Feed positions therefore follow commit order with no entry committed out of order.
+#[async_trait]
+pub trait SharedStore: Send + Sync {
+    /// Everything stored, and the feed position it reflects (one consistent read).
+    async fn load_at(&self) -> Result<(Snapshot, u64), Error>;
+    /// The position of the newest committed entry (0: none).
+    async fn head(&self) -> Result<u64, Error>;
+    /// The entries committed after `after`, oldest first; `None` when some of them were pruned from the feed
+    /// (the caller reloads everything with [`SharedStore::load_at`]).
+    async fn changes_after(&self, after: u64) -> Result<Option<Vec<FeedEntry>>, Error>;
+    /// Take the write lock and read the entries committed after `after`.
+    ///
+    /// # Errors
+    /// [`Error::Storage`], also when entries after `after` were pruned from the feed.
+    async fn begin(&self, after: u64)
+    -> Result<(Box<dyn SharedWrite + '_>, Vec<FeedEntry>), Error>;
+    /// Wait until an entry may have been committed (a notice from the store), at most `timeout`.
+    async fn wait(&self, timeout: std::time::Duration);
+}
+
+/// A write under a [`SharedStore`]'s lock.
+#[async_trait]
+pub trait SharedWrite: Send {
+    /// Store `changes` (their state changes as one feed entry, their audit entries in the log) and release
+    /// the lock: the new feed position (unchanged when there was no state change).
+    async fn commit(self: Box<Self>, changes: &[DirectoryChange]) -> Result<u64, Error>;
+}
+
 /// The most audit entries [`MemoryDirectoryStore`] keeps (the oldest go first): memory mode keeps nothing
 /// across restarts anyway, and must not grow without bound.
 pub const MEMORY_AUDIT_CAP: usize = 1_000_000;
@@ -58,12 +102,17 @@ struct Tables {
     priorities: HashMap<ParticipantId, PrioritySettings>,
     contacts: HashMap<u64, crate::contact::ContactRequest>,
     audit: VecDeque<AuditEntry>,
+    /// The change feed (for instances that share this store).
+    feed: Vec<FeedEntry>,
 }
 
-/// A [`DirectoryStore`] in memory (tests, memory mode).
+/// A [`DirectoryStore`] in memory (tests, memory mode). It is a [`SharedStore`] too, so that tests can run
+/// several directory instances on one store in one process.
 #[derive(Debug, Default)]
 pub struct MemoryDirectoryStore {
     t: Mutex<Tables>,
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    notify: tokio::sync::Notify,
 }
 
 impl MemoryDirectoryStore {
@@ -122,32 +171,107 @@ fn apply_one(t: &mut Tables, c: &DirectoryChange) {
     }
 }
 
-#[async_trait]
-impl DirectoryStore for MemoryDirectoryStore {
-    async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
-        let mut t = self
-            .t
+impl MemoryDirectoryStore {
+    fn tables(&self) -> Result<std::sync::MutexGuard<'_, Tables>, Error> {
+        self.t
             .lock()
-            .map_err(|_| Error::Storage("memory store lock poisoned".into()))?;
+            .map_err(|_| Error::Storage("memory store lock poisoned".into()))
+    }
+
+    /// Apply `changes`, appending their state changes to the feed; the feed's new head.
+    fn write(&self, changes: &[DirectoryChange]) -> Result<u64, Error> {
+        let mut t = self.tables()?;
         for c in changes {
             apply_one(&mut t, c);
         }
-        Ok(())
+        let state: Vec<DirectoryChange> = changes
+            .iter()
+            .filter(|c| !matches!(c, DirectoryChange::Audit(_)))
+            .cloned()
+            .collect();
+        let head = t.feed.last().map_or(0, |e| e.seq);
+        if state.is_empty() {
+            return Ok(head);
+        }
+        t.feed.push(FeedEntry {
+            seq: head + 1,
+            changes: state,
+        });
+        drop(t);
+        self.notify.notify_waiters();
+        Ok(head + 1)
     }
 
-    async fn load(&self) -> Result<Snapshot, Error> {
-        let t = self
-            .t
-            .lock()
-            .map_err(|_| Error::Storage("memory store lock poisoned".into()))?;
-        Ok(Snapshot {
+    fn snapshot(t: &Tables) -> Snapshot {
+        Snapshot {
             participants: t.participants.values().cloned().collect(),
             relationships: t.relationships.values().cloned().collect(),
             topics: t.topics.values().cloned().collect(),
             ratings: t.ratings.values().cloned().collect(),
             priorities: t.priorities.values().cloned().collect(),
             contacts: t.contacts.values().cloned().collect(),
-        })
+        }
+    }
+}
+
+struct MemoryWrite<'a> {
+    store: &'a MemoryDirectoryStore,
+    _lock: tokio::sync::OwnedMutexGuard<()>,
+}
+
+#[async_trait]
+impl SharedWrite for MemoryWrite<'_> {
+    async fn commit(self: Box<Self>, changes: &[DirectoryChange]) -> Result<u64, Error> {
+        self.store.write(changes)
+    }
+}
+
+#[async_trait]
+impl SharedStore for MemoryDirectoryStore {
+    async fn load_at(&self) -> Result<(Snapshot, u64), Error> {
+        let t = self.tables()?;
+        Ok((Self::snapshot(&t), t.feed.last().map_or(0, |e| e.seq)))
+    }
+
+    async fn head(&self) -> Result<u64, Error> {
+        Ok(self.tables()?.feed.last().map_or(0, |e| e.seq))
+    }
+
+    async fn changes_after(&self, after: u64) -> Result<Option<Vec<FeedEntry>>, Error> {
+        let t = self.tables()?;
+        let from = t.feed.partition_point(|e| e.seq <= after);
+        Ok(Some(t.feed[from..].to_vec()))
+    }
+
+    async fn begin(
+        &self,
+        after: u64,
+    ) -> Result<(Box<dyn SharedWrite + '_>, Vec<FeedEntry>), Error> {
+        let lock = std::sync::Arc::clone(&self.writer).lock_owned().await;
+        let pending = self.changes_after(after).await?.unwrap_or_default();
+        Ok((
+            Box::new(MemoryWrite {
+                store: self,
+                _lock: lock,
+            }),
+            pending,
+        ))
+    }
+
+    async fn wait(&self, timeout: std::time::Duration) {
+        let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for MemoryDirectoryStore {
+    async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), Error> {
+        let _lock = self.writer.lock().await;
+        self.write(changes).map(|_| ())
+    }
+
+    async fn load(&self) -> Result<Snapshot, Error> {
+        Ok(Self::snapshot(&*self.tables()?))
     }
 
     async fn audit_of(
@@ -155,10 +279,7 @@ impl DirectoryStore for MemoryDirectoryStore {
         subject: &ParticipantId,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, Error> {
-        let t = self
-            .t
-            .lock()
-            .map_err(|_| Error::Storage("memory store lock poisoned".into()))?;
+        let t = self.tables()?;
         let want = AuditParty::Participant(subject.clone());
         Ok(t.audit
             .iter()

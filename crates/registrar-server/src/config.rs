@@ -116,6 +116,10 @@ pub(crate) struct DirectorySection {
     pub(crate) contact_requests_per_hour: u32,
     /// Shared mode: the PostgreSQL of the directory (required there for the API to be on).
     pub(crate) database_url: String,
+    /// Shared mode: most connections to it.
+    pub(crate) database_connections: u32,
+    /// Shared mode: how long the change feed keeps entries (a node cut off longer reloads everything).
+    pub(crate) feed_retention_secs: u64,
     /// Name servers for the directory's DNS lookups (`IP:PORT`); empty: the system's.
     pub(crate) dns_servers: Vec<String>,
     /// OpenID Connect providers.
@@ -131,6 +135,8 @@ impl Default for DirectorySection {
             ratings_per_day: 50,
             contact_requests_per_hour: 20,
             database_url: String::new(),
+            database_connections: 8,
+            feed_retention_secs: registrar_storage::FEED_RETENTION_SECS,
             dns_servers: Vec::new(),
             oidc: Vec::new(),
         }

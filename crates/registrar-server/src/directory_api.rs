@@ -254,6 +254,7 @@ pub(crate) fn router(
             get(domain_challenge).post(verify_domain),
         )
         .route("/v1/participants/{id}/verify/oidc", post(verify_oidc))
+        .layer(axum::middleware::from_fn_with_state(dir.clone(), in_step))
         .layer(axum::extract::DefaultBodyLimit::max(limits::BODY))
         .layer(axum::middleware::map_response(json_errors))
         .with_state(DirState {
@@ -265,6 +266,22 @@ pub(crate) fn router(
             ep,
             net: Arc::new(net),
         })
+}
+
+/// Before every request: the directory has every change any node acknowledged before it arrived (shared
+/// mode reads the store's feed; the other modes only check that the directory runs). When it cannot, the
+/// answer is 503 with Retry-After: never an answer from a state that may be stale.
+async fn in_step(
+    State(dir): State<Option<Arc<Directory>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(d) = &dir
+        && let Err(e) = d.sync().await
+    {
+        return Failure::from(e).into_response();
+    }
+    next.run(req).await
 }
 
 /// Every error of the directory's routes as `{"error": …}`: the extractors' own rejections (a body over
@@ -341,7 +358,12 @@ impl From<registrar_directory::Error> for Failure {
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
-        fail(status, e.to_string())
+        let mut f = fail(status, e.to_string());
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The store is unreachable or being rebuilt from: try again shortly.
+            f.retry_after = Some(5);
+        }
+        f
     }
 }
 
@@ -1396,7 +1418,10 @@ async fn stream_events(mut socket: WebSocket, s: DirState, who: ParticipantId) {
             d = registrar.next() => match d {
                 Some(Delivery::Events(batch)) => {
                     let mut out = Vec::new();
-                    for env in batch.iter() {
+                    // Who may watch whom is decided on every change acknowledged so far (shared mode: on
+                    // any node); when that cannot be known, nothing is sent.
+                    let in_step = dir.sync().await.is_ok();
+                    for env in batch.iter().filter(|_| in_step) {
                         let RegistrarEvent::PresenceChanged { aor, pidf } = &env.event else {
                             continue;
                         };

@@ -774,29 +774,60 @@ async fn directory(
         info!("directory: API off (no directory.jwt_secret or directory.jwt_ed25519_public_keys)");
         return Ok(None);
     }
-    let store: Arc<dyn registrar_directory::DirectoryStore> = match &stores.directory {
-        Some(s) => Arc::clone(s),
+    let dir = match &stores.directory {
+        Some(store) => registrar_directory::DirectoryService::open(
+            registrar_directory::MemorySearchIndex::new(),
+            Arc::clone(store),
+        )
+        .await
+        .map_err(|e| format!("directory: loading: {e}"))?,
         None if cfg.directory.database_url.is_empty() => {
             warn!("directory: API off (shared mode needs directory.database_url)");
             return Ok(None);
         }
-        None => Arc::new(
-            registrar_storage::PostgresDirectoryStore::connect(&cfg.directory.database_url, 8)
-                .await
-                .map_err(|e| format!("directory.database_url: {e}"))?,
-        ),
+        None => {
+            // Shared mode: PostgreSQL is the truth; this node's memory follows its change feed.
+            let store = registrar_storage::PostgresDirectoryStore::connect(
+                &cfg.directory.database_url,
+                cfg.directory.database_connections,
+            )
+            .await
+            .map_err(|e| format!("directory.database_url: {e}"))?
+            .feed_retention(cfg.directory.feed_retention_secs);
+            registrar_directory::DirectoryService::open_shared(
+                registrar_directory::MemorySearchIndex::new,
+                Arc::new(store),
+            )
+            .await
+            .map_err(|e| format!("directory: loading: {e}"))?
+        }
     };
-    let dir = registrar_directory::DirectoryService::open(
-        registrar_directory::MemorySearchIndex::new(),
-        store,
-    )
-    .await
-    .map_err(|e| format!("directory: loading: {e}"))?;
     info!(
         participants = dir.with(registrar_directory::Directory::len).unwrap_or(0),
+        position = dir.applied(),
         "directory: loaded"
     );
-    Ok(Some(Arc::new(dir)))
+    let dir = Arc::new(dir);
+    if dir.applied().is_some() {
+        follow_directory_feed(Arc::clone(&dir));
+    }
+    Ok(Some(dir))
+}
+
+/// Keep this node's directory close to the shared store between requests: wake at every notice of the
+/// feed (or every second) and apply what other nodes committed. Requests do not rely on it (each one first
+/// waits for its own barrier, `DirectoryService::sync`); it keeps that barrier cheap.
+fn follow_directory_feed(dir: Arc<crate::directory_api::Directory>) {
+    tokio::spawn(async move {
+        loop {
+            dir.wait_for_changes(std::time::Duration::from_secs(1))
+                .await;
+            if let Err(e) = dir.sync().await {
+                warn!("directory: following the shared store: {e}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    });
 }
 
 /// Most UDP requests in progress at once in the durable storage modes.

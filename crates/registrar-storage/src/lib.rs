@@ -42,7 +42,7 @@ pub use directory::EmbeddedDirectoryStore;
 pub use error::Error;
 pub use journal::{FORMAT_VERSION, Journal, JournalStats, format_version, set_format_version};
 pub use location::{EmbeddedLocationStore, LoadReport};
-pub use postgres::PostgresDirectoryStore;
+pub use postgres::{FEED_CHANNEL, FEED_RETENTION_SECS, PostgresDirectoryStore};
 pub use presence::EmbeddedPresenceStore;
 pub use shared::{
     Change, Redis, SharedLocationStore, SharedPresenceStore, SharedSubscriptionStore,

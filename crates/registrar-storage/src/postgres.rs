@@ -1,17 +1,34 @@
 //! The directory in PostgreSQL ([`PostgresDirectoryStore`]), for shared mode: every node reads and writes
 //! the same database. Migrations are embedded in the binary and run at connect (`sqlx` keeps track of the
 //! ones applied in `_sqlx_migrations`); see `migrations/` for the schema.
+//!
+//! It is a [`SharedStore`]: every write takes a transaction-scoped advisory lock (one per schema), appends
+//! its state changes to `directory_feed` at the next position, and sends a notice on the channel
+//! [`FEED_CHANNEL`] (delivered at commit), so the positions follow commit order and nodes that `LISTEN`
+//! learn of it at once. Entries older than the retention are pruned; an erasure also removes the erased
+//! participant's data from the entries still in the feed.
 
 use std::borrow::Cow;
 
 use async_trait::async_trait;
 use registrar_directory::audit::{AuditEntry, AuditParty};
 use registrar_directory::{
-    DirectoryChange, DirectoryStore, Error as DirError, ParticipantId, Snapshot,
+    DirectoryChange, DirectoryStore, Error as DirError, FeedEntry, ParticipantId, SharedStore,
+    SharedWrite, Snapshot,
 };
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
+
+/// The channel of the feed's notices (the payload is the schema's name).
+pub const FEED_CHANNEL: &str = "registrar_directory_feed";
+
+/// The feed's position: its newest entry, or what was pruned when it is empty.
+const HEAD_SQL: &str = "SELECT GREATEST(COALESCE((SELECT max(seq) FROM directory_feed), 0), \
+                        (SELECT pruned_through FROM directory_feed_state))";
+
+/// How long feed entries are kept by default: a node that was cut off longer reloads everything.
+pub const FEED_RETENTION_SECS: u64 = 3_600;
 
 /// The schema's migrations, in order (each a file of `migrations/`).
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -24,6 +41,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "contact requests",
         include_str!("../migrations/0002_contact_requests.sql"),
+    ),
+    (
+        3,
+        "directory feed",
+        include_str!("../migrations/0003_directory_feed.sql"),
     ),
 ];
 
@@ -70,10 +92,13 @@ fn party(p: &AuditParty) -> Option<String> {
     }
 }
 
-/// A [`DirectoryStore`] in PostgreSQL.
-#[derive(Clone, Debug)]
+/// A [`DirectoryStore`] and [`SharedStore`] in PostgreSQL.
+#[derive(Debug)]
 pub struct PostgresDirectoryStore {
     pool: PgPool,
+    /// The connection that listens for the feed's notices (opened at the first wait).
+    listener: tokio::sync::Mutex<Option<PgListener>>,
+    retention_secs: u64,
 }
 
 impl PostgresDirectoryStore {
@@ -85,7 +110,7 @@ impl PostgresDirectoryStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, crate::Error> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(std::time::Duration::from_secs(5))
+            .acquire_timeout(std::time::Duration::from_secs(3))
             .connect(url)
             .await
             .map_err(|e| crate::Error::Postgres(format!("{url}: {e}")))?;
@@ -101,7 +126,144 @@ impl PostgresDirectoryStore {
             .run(&pool)
             .await
             .map_err(|e| crate::Error::Postgres(format!("migration: {e}")))?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            listener: tokio::sync::Mutex::new(None),
+            retention_secs: FEED_RETENTION_SECS,
+        })
+    }
+
+    /// Keep feed entries this long (default [`FEED_RETENTION_SECS`]).
+    #[must_use]
+    pub fn feed_retention(mut self, secs: u64) -> Self {
+        self.retention_secs = secs.max(1);
+        self
+    }
+
+    /// Take the write lock in `tx` (released at commit or rollback).
+    async fn lock(tx: &mut Transaction<'_, Postgres>) -> Result<(), DirError> {
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.directory_feed'))",
+        )
+        .execute(&mut **tx)
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    /// The entries after `after` as `tx` sees them; `None` when some were pruned.
+    async fn entries_after(
+        tx: &mut Transaction<'_, Postgres>,
+        after: u64,
+    ) -> Result<Option<Vec<FeedEntry>>, DirError> {
+        let pruned: i64 = sqlx::query_scalar("SELECT pruned_through FROM directory_feed_state")
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(pg)?;
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        if after < pruned {
+            return Ok(None);
+        }
+        let rows = sqlx::query(
+            "SELECT seq, changes::text FROM directory_feed WHERE seq > $1 ORDER BY seq",
+        )
+        .bind(after)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0).map_err(pg)?;
+                let text: String = r.try_get(1).map_err(pg)?;
+                Ok(FeedEntry {
+                    seq: u64::try_from(seq).map_err(pg)?,
+                    changes: serde_json::from_str(&text).map_err(pg)?,
+                })
+            })
+            .collect::<Result<Vec<_>, DirError>>()
+            .map(Some)
+    }
+
+    /// Write `changes` in `tx`, which holds the write lock: their rows, and their state changes as the next
+    /// feed entry. The feed's position after them.
+    async fn write_locked(
+        &self,
+        tx: &mut Transaction<'_, Postgres>,
+        changes: &[DirectoryChange],
+    ) -> Result<u64, DirError> {
+        Self::write_rows(tx, changes).await?;
+        let state: Vec<&DirectoryChange> = changes
+            .iter()
+            .filter(|c| !matches!(c, DirectoryChange::Audit(_)))
+            .collect();
+        let head: i64 = sqlx::query_scalar(HEAD_SQL)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(pg)?;
+        if state.is_empty() {
+            return u64::try_from(head).map_err(pg);
+        }
+        for c in &state {
+            if let DirectoryChange::EraseParticipant(id) = c {
+                Self::scrub_feed(tx, id).await?;
+            }
+        }
+        let seq = head + 1;
+        sqlx::query("INSERT INTO directory_feed (seq, changes) VALUES ($1, $2::jsonb)")
+            .bind(seq)
+            .bind(json(&state)?)
+            .execute(&mut **tx)
+            .await
+            .map_err(pg)?;
+        if seq % 256 == 0 {
+            sqlx::query(
+                "WITH gone AS (DELETE FROM directory_feed WHERE at < now() - make_interval(secs => $1) \
+                 RETURNING seq) UPDATE directory_feed_state \
+                 SET pruned_through = GREATEST(pruned_through, COALESCE((SELECT max(seq) FROM gone), 0))",
+            )
+            .bind(self.retention_secs as f64)
+            .execute(&mut **tx)
+            .await
+            .map_err(pg)?;
+        }
+        sqlx::query("SELECT pg_notify($1, current_schema())")
+            .bind(FEED_CHANNEL)
+            .execute(&mut **tx)
+            .await
+            .map_err(pg)?;
+        u64::try_from(seq).map_err(pg)
+    }
+
+    /// An erasure reaches the feed too: the erased participant's data leaves the entries still kept (the
+    /// entries stay, so positions do not move; a node that has not applied them yet ends in the same state).
+    async fn scrub_feed(
+        tx: &mut Transaction<'_, Postgres>,
+        id: &ParticipantId,
+    ) -> Result<(), DirError> {
+        let rows = sqlx::query(
+            "SELECT seq, changes::text FROM directory_feed \
+             WHERE jsonb_path_exists(changes, '$.** ? (@ == $id)', jsonb_build_object('id', $1::text))",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(pg)?;
+        for r in rows {
+            let seq: i64 = r.try_get(0).map_err(pg)?;
+            let text: String = r.try_get(1).map_err(pg)?;
+            let changes: Vec<DirectoryChange> = serde_json::from_str(&text).map_err(pg)?;
+            let kept: Vec<&DirectoryChange> = changes.iter().filter(|c| !c.concerns(id)).collect();
+            if kept.len() == changes.len() {
+                continue;
+            }
+            sqlx::query("UPDATE directory_feed SET changes = $2::jsonb WHERE seq = $1")
+                .bind(seq)
+                .bind(json(&kept)?)
+                .execute(&mut **tx)
+                .await
+                .map_err(pg)?;
+        }
+        Ok(())
     }
 
     /// The pool (for health checks).
@@ -149,13 +311,12 @@ impl PostgresDirectoryStore {
     }
 }
 
-#[async_trait]
-impl DirectoryStore for PostgresDirectoryStore {
-    async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), DirError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(pg)?;
+impl PostgresDirectoryStore {
+    /// The rows of `changes` (participants, relationships, …, audit entries) in `tx`.
+    async fn write_rows(
+        tx: &mut Transaction<'_, Postgres>,
+        changes: &[DirectoryChange],
+    ) -> Result<(), DirError> {
         for c in changes {
             match c {
                 DirectoryChange::PutParticipant(p) => {
@@ -165,11 +326,11 @@ impl DirectoryStore for PostgresDirectoryStore {
                     )
                     .bind(p.id.as_str())
                     .bind(json(p)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
-                DirectoryChange::EraseParticipant(id) => Self::erase(&mut tx, id).await?,
+                DirectoryChange::EraseParticipant(id) => Self::erase(tx, id).await?,
                 DirectoryChange::PutRelationship(r) => {
                     sqlx::query(
                         "INSERT INTO directory_relationships (from_id, to_id, record) \
@@ -179,7 +340,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     .bind(r.from.as_str())
                     .bind(r.to.as_str())
                     .bind(json(r)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -189,7 +350,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     )
                     .bind(f.as_str())
                     .bind(t.as_str())
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -202,7 +363,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     .bind(t.participant.as_str())
                     .bind(&t.topic)
                     .bind(json(t)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -218,7 +379,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     .bind(category(r.category))
                     .bind(i16::from(r.score))
                     .bind(json(r)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -229,7 +390,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     )
                     .bind(s.participant.as_str())
                     .bind(json(s)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -243,7 +404,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     .bind(c.from.as_str())
                     .bind(c.to.as_str())
                     .bind(json(c)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -264,7 +425,7 @@ impl DirectoryStore for PostgresDirectoryStore {
                     .bind(subject)
                     .bind(action)
                     .bind(json(e)?)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await
                     .map_err(pg)?;
                 }
@@ -272,15 +433,117 @@ impl DirectoryStore for PostgresDirectoryStore {
                 _ => {}
             }
         }
-        tx.commit().await.map_err(pg)
+        Ok(())
+    }
+}
+
+/// A write under the feed's lock.
+struct PostgresWrite<'a> {
+    store: &'a PostgresDirectoryStore,
+    tx: Transaction<'static, Postgres>,
+}
+
+#[async_trait]
+impl SharedWrite for PostgresWrite<'_> {
+    async fn commit(mut self: Box<Self>, changes: &[DirectoryChange]) -> Result<u64, DirError> {
+        let seq = self.store.write_locked(&mut self.tx, changes).await?;
+        self.tx.commit().await.map_err(pg)?;
+        Ok(seq)
+    }
+}
+
+#[async_trait]
+impl SharedStore for PostgresDirectoryStore {
+    async fn load_at(&self) -> Result<(Snapshot, u64), DirError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        let head = Self::head_in(&mut tx).await?;
+        let snapshot = Self::snapshot(&mut tx).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok((snapshot, head))
     }
 
-    async fn load(&self) -> Result<Snapshot, DirError> {
+    async fn head(&self) -> Result<u64, DirError> {
+        let mut conn = self.pool.acquire().await.map_err(pg)?;
+        let head: i64 = sqlx::query_scalar(HEAD_SQL)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(pg)?;
+        u64::try_from(head).map_err(pg)
+    }
+
+    async fn changes_after(&self, after: u64) -> Result<Option<Vec<FeedEntry>>, DirError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(pg)?;
+        let entries = Self::entries_after(&mut tx, after).await?;
+        tx.commit().await.map_err(pg)?;
+        Ok(entries)
+    }
+
+    async fn begin(
+        &self,
+        after: u64,
+    ) -> Result<(Box<dyn SharedWrite + '_>, Vec<FeedEntry>), DirError> {
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        Self::lock(&mut tx).await?;
+        let pending = Self::entries_after(&mut tx, after)
+            .await?
+            .ok_or_else(|| pg("the feed no longer holds the entries this node needs; reload"))?;
+        Ok((Box::new(PostgresWrite { store: self, tx }), pending))
+    }
+
+    async fn wait(&self, timeout: std::time::Duration) {
+        let mut guard = self.listener.lock().await;
+        if guard.is_none() {
+            match PgListener::connect_with(&self.pool).await {
+                Ok(mut l) => match l.listen(FEED_CHANNEL).await {
+                    Ok(()) => *guard = Some(l),
+                    Err(_) => {
+                        drop(guard);
+                        tokio::time::sleep(timeout).await;
+                        return;
+                    }
+                },
+                Err(_) => {
+                    drop(guard);
+                    tokio::time::sleep(timeout).await;
+                    return;
+                }
+            }
+        }
+        let Some(l) = guard.as_mut() else {
+            return;
+        };
+        match tokio::time::timeout(timeout, l.recv()).await {
+            // A notice, or the wait is over: either way the caller looks at the feed.
+            Ok(Ok(_)) | Err(_) => {}
+            // The connection broke: a new one at the next wait.
+            Ok(Err(_)) => *guard = None,
+        }
+    }
+}
+
+impl PostgresDirectoryStore {
+    async fn head_in(tx: &mut Transaction<'_, Postgres>) -> Result<u64, DirError> {
+        let head: i64 = sqlx::query_scalar(HEAD_SQL)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(pg)?;
+        u64::try_from(head).map_err(pg)
+    }
+
+    async fn snapshot(tx: &mut Transaction<'_, Postgres>) -> Result<Snapshot, DirError> {
         async fn all<T: serde::de::DeserializeOwned>(
-            pool: &PgPool,
+            tx: &mut Transaction<'_, Postgres>,
             sql: &str,
         ) -> Result<Vec<T>, DirError> {
-            let rows = sqlx::query(sql).fetch_all(pool).await.map_err(pg)?;
+            let rows = sqlx::query(sql).fetch_all(&mut **tx).await.map_err(pg)?;
             rows.iter()
                 .map(|r| {
                     let s: String = r.try_get(0).map_err(pg)?;
@@ -288,15 +551,39 @@ impl DirectoryStore for PostgresDirectoryStore {
                 })
                 .collect()
         }
-        let p = &self.pool;
         Ok(Snapshot {
-            participants: all(p, "SELECT record::text FROM directory_participants").await?,
-            relationships: all(p, "SELECT record::text FROM directory_relationships").await?,
-            topics: all(p, "SELECT record::text FROM directory_topics").await?,
-            ratings: all(p, "SELECT record::text FROM directory_ratings").await?,
-            priorities: all(p, "SELECT record::text FROM directory_priorities").await?,
-            contacts: all(p, "SELECT record::text FROM directory_contacts").await?,
+            participants: all(tx, "SELECT record::text FROM directory_participants").await?,
+            relationships: all(tx, "SELECT record::text FROM directory_relationships").await?,
+            topics: all(tx, "SELECT record::text FROM directory_topics").await?,
+            ratings: all(tx, "SELECT record::text FROM directory_ratings").await?,
+            priorities: all(tx, "SELECT record::text FROM directory_priorities").await?,
+            contacts: all(tx, "SELECT record::text FROM directory_contacts").await?,
         })
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for PostgresDirectoryStore {
+    async fn apply(&self, changes: &[DirectoryChange]) -> Result<(), DirError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(pg)?;
+        // State changes go through the feed, under its lock; audit entries alone need neither.
+        if changes
+            .iter()
+            .any(|c| !matches!(c, DirectoryChange::Audit(_)))
+        {
+            Self::lock(&mut tx).await?;
+            self.write_locked(&mut tx, changes).await?;
+        } else {
+            Self::write_rows(&mut tx, changes).await?;
+        }
+        tx.commit().await.map_err(pg)
+    }
+
+    async fn load(&self) -> Result<Snapshot, DirError> {
+        Ok(self.load_at().await?.0)
     }
 
     async fn audit_of(

@@ -7,4 +7,5 @@ mod privacy_property;
 mod resolution;
 mod rights;
 mod service;
+mod shared;
 mod side_channels;

@@ -288,6 +288,9 @@ fn no_field_above_the_requesters_level_reaches_an_answer() {
     assert!(!out.contains("Helix"), "{out}");
 }
 
+/// A participant document with a field of size `n`.
+type Doc = Box<dyn Fn(usize) -> serde_json::Value>;
+
 #[test]
 fn every_field_has_a_limit_and_unknown_fields_are_refused() {
     let s = directory_server();
@@ -308,7 +311,7 @@ fn every_field_has_a_limit_and_unknown_fields_are_refused() {
     assert_eq!(s.http("GET", "/health").0, 200);
 
     // Every limited field, at its limit (accepted) and one over (refused, named).
-    let ok_and_over: Vec<(&str, Box<dyn Fn(usize) -> serde_json::Value>, usize)> = vec![
+    let ok_and_over: Vec<(&str, Doc, usize)> = vec![
         (
             "identities[0].name",
             Box::new(|n| serde_json::json!({"identities": [{"name": "x".repeat(n)}]})),

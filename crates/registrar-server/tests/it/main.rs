@@ -10,6 +10,7 @@
 mod baresip;
 mod directory;
 mod directory_hardening;
+mod directory_shared;
 mod federation;
 mod lifecycle;
 mod pidf_cli;

@@ -356,3 +356,116 @@ async fn postgres_that_cannot_be_reached_is_a_clear_error() {
         "{e}"
     );
 }
+
+/// Two directory instances on one PostgreSQL schema, as two nodes: a change acknowledged by one is in the
+/// other's very next answer; the feed's notice wakes a follower; an erasure leaves no data of the erased in
+/// the feed; a node whose feed position was pruned reloads; contact request numbers stay unique.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_feed_keeps_two_instances_in_step() {
+    use registrar_directory::{DirectoryService, SharedStore};
+    let Some((url, schema)) = postgres("the PostgreSQL feed test").await else {
+        return;
+    };
+    let a_store = Arc::new(PostgresDirectoryStore::connect(&url, 2).await.unwrap());
+    let b_store = Arc::new(PostgresDirectoryStore::connect(&url, 2).await.unwrap());
+    let a = DirectoryService::open_shared(MemorySearchIndex::new, Arc::clone(&a_store))
+        .await
+        .unwrap();
+    let b = DirectoryService::open_shared(MemorySearchIndex::new, Arc::clone(&b_store))
+        .await
+        .unwrap();
+    for n in ["alice", "bob", "carol"] {
+        a.put_participant(person(n)).await.unwrap();
+    }
+    // B's next read sees them (the barrier reads the feed's head).
+    b.sync().await.unwrap();
+    assert_eq!(b.with(|d| d.len()).unwrap(), 3);
+    // A block made through B holds on A at once.
+    let mut alice = person("alice");
+    alice
+        .permissions
+        .blocked_ids
+        .push(id("bob@lab.example.com"));
+    b.put_participant(alice).await.unwrap();
+    a.sync().await.unwrap();
+    assert!(
+        a.view(
+            Some(&id("bob@lab.example.com")),
+            &id("alice@lab.example.com"),
+            1
+        )
+        .await
+        .unwrap()
+        .is_none()
+    );
+    // A follower waiting for the notice wakes when the other commits (the first wait opens the listening
+    // connection; notices that arrive between waits queue on it).
+    b_store.wait(std::time::Duration::from_millis(100)).await;
+    let waiter = {
+        let store = Arc::clone(&b_store);
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            store.wait(std::time::Duration::from_secs(30)).await;
+            t.elapsed()
+        })
+    };
+    a.put_participant(person("dave")).await.unwrap();
+    let waited = waiter.await.unwrap();
+    assert!(waited < std::time::Duration::from_secs(30), "no notice");
+    // Contact requests made through both get distinct numbers.
+    let c1 = a
+        .ask_contact(
+            &id("carol@lab.example.com"),
+            &id("dave@lab.example.com"),
+            "",
+            5,
+        )
+        .await
+        .unwrap();
+    let c2 = b
+        .ask_contact(
+            &id("bob@lab.example.com"),
+            &id("dave@lab.example.com"),
+            "",
+            5,
+        )
+        .await
+        .unwrap();
+    assert_ne!(c1.id, c2.id);
+    // An erasure through B: gone on A, and nothing of dave left in the feed.
+    b.erase(None, &id("dave@lab.example.com"), 9).await.unwrap();
+    a.sync().await.unwrap();
+    assert!(
+        a.with(|d| d.participant(&id("dave@lab.example.com")).is_none())
+            .unwrap()
+    );
+    let feed = a_store.changes_after(0).await.unwrap().unwrap();
+    let text = serde_json::to_string(&feed.iter().map(|e| &e.changes).collect::<Vec<_>>()).unwrap();
+    let mentions = text.matches("dave@lab.example.com").count();
+    // Only the erasure itself names dave (until the feed prunes it).
+    assert_eq!(mentions, 1, "{text}");
+    // A node whose position was pruned reloads everything and agrees.
+    let c = DirectoryService::open_shared(
+        MemorySearchIndex::new,
+        Arc::new(PostgresDirectoryStore::connect(&url, 2).await.unwrap()),
+    )
+    .await
+    .unwrap();
+    let before = c.applied().unwrap();
+    a.put_participant(person("erin")).await.unwrap();
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!(
+        "UPDATE {schema}.directory_feed_state SET pruned_through = (SELECT max(seq) FROM {schema}.directory_feed)"
+    ))
+    .execute(&admin)
+    .await
+    .unwrap();
+    b.sync().await.unwrap();
+    c.sync().await.unwrap();
+    for s in [&a, &b, &c] {
+        assert_eq!(s.with(|d| d.len()).unwrap(), 4);
+    }
+    assert!(c.applied().unwrap() > before);
+    drop((a, b, c, a_store, b_store));
+    drop_schema(&schema).await;
+}
