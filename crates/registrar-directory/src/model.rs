@@ -478,7 +478,7 @@ const fn active_by_default() -> bool {
 }
 
 /// A participant. Unknown fields are refused when one is read (a misspelt setting must not pass silently),
-/// and [`Participant::check_limits`] bounds every text and list ([`limits`]).
+/// and [`crate::limits::participant`] bounds every text and list.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -173,6 +173,66 @@ impl BuddyLists {
         removed
     }
 
+    /// Put back an entry a durable store kept (at start-up): like [`Self::add`], without the list's limit
+    /// (what was accepted once stays).
+    pub fn restore(&self, owner: &Aor, buddy: Buddy) {
+        let mut list = self.lists.entry(owner.clone()).or_default();
+        if let Some(existing) = list.iter_mut().find(|b| b.uri == buddy.uri) {
+            *existing = buddy;
+            return;
+        }
+        self.holders
+            .entry(buddy.uri.clone())
+            .or_default()
+            .push(owner.clone());
+        list.push(buddy);
+    }
+
+    /// Make `owner`'s list exactly `list` (as another node stored it); the buddies added or renamed and the
+    /// buddies removed.
+    pub fn replace(&self, owner: &Aor, list: Vec<Buddy>) -> (Vec<Aor>, Vec<Aor>) {
+        let old = self.list(owner);
+        let removed: Vec<Aor> = old
+            .iter()
+            .filter(|b| !list.iter().any(|n| n.uri == b.uri))
+            .map(|b| b.uri.clone())
+            .collect();
+        let changed: Vec<Aor> = list
+            .iter()
+            .filter(|n| !old.contains(n))
+            .map(|n| n.uri.clone())
+            .collect();
+        for uri in &removed {
+            self.remove(owner, uri);
+        }
+        for b in list {
+            self.restore(owner, b);
+        }
+        (changed, removed)
+    }
+
+    /// Everyone who has a list.
+    pub fn owners(&self) -> Vec<Aor> {
+        self.lists.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// Whether `user` joined its domain's automatic lists.
+    pub fn has_joined(&self, user: &Aor) -> bool {
+        self.joined.contains_key(user)
+    }
+
+    /// Record that `user` joined its domain's automatic lists, without pairing anyone (at start-up, or when
+    /// another node paired it): later members of the domain are paired with it.
+    pub fn restore_joined(&self, user: &Aor) {
+        if self.joined.insert(user.clone(), ()).is_some() {
+            return;
+        }
+        self.domain_members
+            .entry(user.domain().to_ascii_lowercase())
+            .or_default()
+            .push(user.clone());
+    }
+
     /// `owner`'s buddies in the order they were added.
     pub fn list(&self, owner: &Aor) -> Vec<Buddy> {
         self.lists.get(owner).map(|l| l.clone()).unwrap_or_default()

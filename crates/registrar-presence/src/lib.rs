@@ -63,7 +63,7 @@ pub use publish::{
 pub use rls::{ListContext, ListSubscription, ResourceLists};
 pub use server::{ComposedPresence, ExpiredPresence, Presences, PublishResult};
 pub use store::{MemoryPresenceStore, PresenceStore, UpdateFn};
-pub use store::{SubscriptionChange, SubscriptionStore};
+pub use store::{StoredPresence, SubscriptionChange, SubscriptionStore};
 pub use subscribe::{
     DefaultWatcherPolicy, DialogId, NotifyIntent, Reason, SubState, SubscribeOutcome,
     SubscribeRequest, Subscription, SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision,

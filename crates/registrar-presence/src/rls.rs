@@ -343,6 +343,47 @@ impl ResourceLists {
         self.deferred.next()
     }
 
+    /// Take back a list subscription a durable store kept across a restart (its presentity is the list's
+    /// URI). Returns `false`, keeping nothing, when it expired by `now`, had ended, names no list of
+    /// `lists`, or is already known. CSeq and RLMI version jump ahead by [`crate::RESUME_GAP`], as for
+    /// [`crate::Subscriptions::restore`].
+    pub fn restore(&self, mut sub: Subscription, lists: &BuddyLists, now: Timestamp) -> bool {
+        let Some(owner) = lists.owner_of_list(&sub.presentity) else {
+            return false;
+        };
+        if sub.expires_at <= now
+            || matches!(sub.state, SubState::Terminated(_))
+            || self.subs.contains_key(&sub.dialog)
+        {
+            return false;
+        }
+        sub.notify_cseq = sub.notify_cseq.saturating_add(crate::RESUME_GAP);
+        sub.version = sub.version.saturating_add(u64::from(crate::RESUME_GAP));
+        sub.deferred = false;
+        self.store(
+            ListSubscription {
+                subscription: sub,
+                owner,
+                waiting: Vec::new(),
+                full_state_due: false,
+            },
+            true,
+        );
+        true
+    }
+
+    /// The full-state NOTIFY that tells the owner of a restored list subscription the list's current state.
+    /// `None` when the dialog is unknown.
+    pub fn resume(
+        &self,
+        dialog: &DialogId,
+        now: Timestamp,
+        ctx: ListContext<'_>,
+    ) -> Option<NotifyIntent> {
+        let mut list = self.subs.get_mut(dialog)?;
+        Some(send_full(&mut list, now, ctx))
+    }
+
     /// A partial-state NOTIFY about `buddies` to each of `owner`'s active list subscriptions, or a deferral.
     fn resources_changed(
         &self,

@@ -8,8 +8,9 @@ use dashmap::mapref::entry::Entry;
 use registrar_types::{Aor, ExpiryIndex, Timestamp};
 
 use crate::Error;
+use crate::buddies::Buddy;
 use crate::publish::Publication;
-use crate::subscribe::{DialogId, Subscription};
+use crate::subscribe::{DialogId, Subscription, WatcherDecision};
 
 /// The function a store runs to change one presentity's publications: current set in, new complete set out
 /// (`None` for no change). An error aborts with nothing changed.
@@ -145,7 +146,9 @@ impl PresenceStore for MemoryPresenceStore {
     }
 }
 
-/// One change to the stored subscriptions.
+/// One change to what the presence server keeps for its users across restarts: subscriptions (those to a
+/// presentity and those to a buddy list, RFC 4662), watcher decisions, buddy list entries and the members of
+/// automatic (same-domain) lists.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum SubscriptionChange {
@@ -153,17 +156,63 @@ pub enum SubscriptionChange {
     Put(Subscription),
     /// The subscription ended.
     Remove(DialogId),
+    /// A buddy list subscription's complete new record (its presentity is the list's URI).
+    PutList(Subscription),
+    /// A buddy list subscription ended.
+    RemoveList(DialogId),
+    /// `presentity` decided about `watcher`.
+    Rule {
+        /// Whose decision.
+        presentity: Aor,
+        /// About whom.
+        watcher: Aor,
+        /// The decision.
+        decision: WatcherDecision,
+    },
+    /// `owner`'s buddy list is now `list`, in order (empty: the list is gone).
+    Buddies {
+        /// Whose list.
+        owner: Aor,
+        /// Its entries, in the order they were added.
+        list: Vec<Buddy>,
+    },
+    /// `user` joined its domain's automatic buddy lists.
+    Joined(Aor),
 }
 
-/// Where subscriptions are kept so that they outlive a restart. Memory ([`crate::Subscriptions`]) serves
-/// every read; a store only records changes and hands them back once at start-up.
+/// Everything a [`SubscriptionStore`] keeps, as it hands it back at start-up.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct StoredPresence {
+    /// Subscriptions to presentities (expired ones included; the caller drops those).
+    pub subscriptions: Vec<Subscription>,
+    /// Buddy list subscriptions.
+    pub lists: Vec<Subscription>,
+    /// Watcher decisions: (presentity, watcher, decision).
+    pub rules: Vec<(Aor, Aor, WatcherDecision)>,
+    /// Buddy lists: each owner's entries in the order they were added.
+    pub buddies: Vec<(Aor, Vec<Buddy>)>,
+    /// Users who joined their domain's automatic lists, in the order they joined.
+    pub joined: Vec<Aor>,
+}
+
+/// Where the presence server keeps what must outlive a restart. Memory ([`crate::Subscriptions`],
+/// [`crate::BuddyLists`], [`crate::ResourceLists`]) serves every read; a store records changes, hands
+/// everything back once at start-up, and — when several nodes share it — answers for one presentity's
+/// decisions or one owner's list after another node changed them.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
     /// Record `changes` in order; resolves once they are durable.
     async fn save(&self, changes: &[SubscriptionChange]) -> Result<(), Error>;
 
-    /// Every stored subscription (expired ones included; the caller drops those).
-    async fn load(&self) -> Result<Vec<Subscription>, Error>;
+    /// Everything stored.
+    async fn load(&self) -> Result<StoredPresence, Error>;
+
+    /// The decisions `presentity` made, as stored.
+    async fn rules_of(&self, presentity: &Aor) -> Result<Vec<(Aor, WatcherDecision)>, Error>;
+
+    /// `owner`'s buddy list, as stored.
+    async fn buddies_of(&self, owner: &Aor) -> Result<Vec<Buddy>, Error>;
 }
 
 #[async_trait]
@@ -171,7 +220,13 @@ impl<T: SubscriptionStore + ?Sized> SubscriptionStore for Arc<T> {
     async fn save(&self, changes: &[SubscriptionChange]) -> Result<(), Error> {
         (**self).save(changes).await
     }
-    async fn load(&self) -> Result<Vec<Subscription>, Error> {
+    async fn load(&self) -> Result<StoredPresence, Error> {
         (**self).load().await
+    }
+    async fn rules_of(&self, presentity: &Aor) -> Result<Vec<(Aor, WatcherDecision)>, Error> {
+        (**self).rules_of(presentity).await
+    }
+    async fn buddies_of(&self, owner: &Aor) -> Result<Vec<Buddy>, Error> {
+        (**self).buddies_of(owner).await
     }
 }

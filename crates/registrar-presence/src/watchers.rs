@@ -377,6 +377,13 @@ impl Subscriptions {
         self.by_dialog.get(dialog).map(|s| s.clone())
     }
 
+    /// Put back a decision a durable store kept (at start-up, before any subscription is restored): no
+    /// NOTIFY.
+    pub fn restore_rule(&self, presentity: &Aor, watcher: &Aor, decision: WatcherDecision) {
+        self.rules
+            .insert((presentity.clone(), watcher.clone()), decision);
+    }
+
     /// The presentity's explicit rules: each watcher with the decision made about it.
     pub fn rules_of(&self, presentity: &Aor) -> Vec<(Aor, WatcherDecision)> {
         let mut out: Vec<(Aor, WatcherDecision)> = self

@@ -38,6 +38,16 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
         )
         .route("/v1/presence/{aor}", get(get_presence).put(put_presence))
         .route("/v1/subscriptions", get(list_subscriptions))
+        .route("/v1/buddies/{aor}", get(get_buddies))
+        .route(
+            "/v1/buddies/{aor}/{buddy}",
+            axum::routing::put(put_buddy).delete(delete_buddy),
+        )
+        .route("/v1/watchers/{aor}", get(get_watchers))
+        .route(
+            "/v1/watchers/{aor}/{watcher}",
+            axum::routing::put(put_decision),
+        )
         .route("/openapi.json", get(openapi))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
         .with_state(AppState { ep, prometheus })
@@ -57,7 +67,12 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
         delete_registration,
         get_presence,
         put_presence,
-        list_subscriptions
+        list_subscriptions,
+        get_buddies,
+        put_buddy,
+        delete_buddy,
+        get_watchers,
+        put_decision
     ),
     components(schemas(
         Health,
@@ -68,7 +83,13 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
         BindingView,
         Removed,
         SubscriptionView,
-        PresenceUpdated
+        PresenceUpdated,
+        BuddyList,
+        BuddyEntry,
+        BuddyBody,
+        Watchers,
+        DecisionEntry,
+        DecisionBody
     ))
 )]
 struct ApiDoc;
@@ -444,22 +465,227 @@ async fn list_subscriptions(
     };
     let now = svc.now();
     Ok(Json(
-        subs.into_iter()
-            .map(|s| SubscriptionView {
-                watcher: s.watcher.to_string(),
-                presentity: s.presentity.to_string(),
-                event: s.event.as_str().to_owned(),
-                state: match s.state {
-                    SubState::Active => "active",
-                    SubState::Pending => "pending",
-                    _ => "terminated",
-                }
-                .to_owned(),
-                expires: s.expires_at.secs_until(now),
-                call_id: s.dialog.call_id.to_string(),
+        subs.iter().map(|s| subscription_view(s, now)).collect(),
+    ))
+}
+
+fn subscription_view(s: &registrar_presence::Subscription, now: Timestamp) -> SubscriptionView {
+    SubscriptionView {
+        watcher: s.watcher.to_string(),
+        presentity: s.presentity.to_string(),
+        event: s.event.as_str().to_owned(),
+        state: match s.state {
+            SubState::Active => "active",
+            SubState::Pending => "pending",
+            _ => "terminated",
+        }
+        .to_owned(),
+        expires: s.expires_at.secs_until(now),
+        call_id: s.dialog.call_id.to_string(),
+    }
+}
+
+/// A user's buddy list.
+#[derive(Serialize, ToSchema)]
+struct BuddyList {
+    /// Whose list.
+    owner: String,
+    /// The URI to SUBSCRIBE to for the whole list (RFC 4662, `Supported: eventlist`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    list_uri: Option<String>,
+    /// The entries, in the order they were added.
+    buddies: Vec<BuddyEntry>,
+}
+
+/// One entry of a buddy list.
+#[derive(Serialize, ToSchema)]
+struct BuddyEntry {
+    /// The buddy's address-of-record.
+    uri: String,
+    /// The name the owner gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    display_name: Option<String>,
+    /// The owner's group for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
+}
+
+/// What to store about a buddy.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields, default)]
+struct BuddyBody {
+    /// The name the owner gives it.
+    #[schema(max_length = 200)]
+    display_name: Option<String>,
+    /// The owner's group for it.
+    #[schema(max_length = 200)]
+    group: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/buddies/{aor}", params(("aor" = String, Path, description = "the list's owner: sip:user@domain or user@domain")), responses((status = 200, body = BuddyList), (status = 400, body = ErrorBody)))]
+async fn get_buddies(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+) -> Result<Json<BuddyList>, ApiError> {
+    let owner = parse_aor(&aor)?;
+    let svc = s.ep.service();
+    Ok(Json(BuddyList {
+        list_uri: svc.buddy_list_uri(&owner).map(|u| u.to_string()),
+        buddies: svc
+            .buddies(&owner)
+            .into_iter()
+            .map(|b| BuddyEntry {
+                uri: b.uri.to_string(),
+                display_name: b.display_name,
+                group: b.group,
             })
             .collect(),
-    ))
+        owner: owner.to_string(),
+    }))
+}
+
+#[utoipa::path(put, path = "/v1/buddies/{aor}/{buddy}", params(("aor" = String, Path, description = "the list's owner"), ("buddy" = String, Path, description = "the buddy's address-of-record")), request_body(content = BuddyBody, description = "name and group (both optional; an empty body is {})"), responses((status = 201, description = "added"), (status = 204, description = "updated"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "the list is full"), (status = 503, body = ErrorBody, description = "it could not be stored")))]
+async fn put_buddy(
+    State(s): State<AppState>,
+    Path((aor, buddy)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let owner = parse_aor(&aor)?;
+    let uri = parse_aor(&buddy)?;
+    let b: BuddyBody = if body.iter().all(u8::is_ascii_whitespace) {
+        BuddyBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?
+    };
+    for (what, v) in [("display_name", &b.display_name), ("group", &b.group)] {
+        if v.as_ref().is_some_and(|v| v.len() > 200) {
+            return Err(ApiError::bad(format!("{what}: at most 200 bytes")));
+        }
+    }
+    let mut entry = registrar_presence::Buddy::new(uri);
+    if let Some(n) = &b.display_name {
+        entry = entry.named(n);
+    }
+    if let Some(g) = &b.group {
+        entry = entry.in_group(g);
+    }
+    match s.ep.service().add_buddy(&owner, entry).await {
+        Ok(true) => Ok(StatusCode::CREATED),
+        Ok(false) => Ok(StatusCode::NO_CONTENT),
+        Err(registrar_service::Error::Presence(
+            e @ registrar_presence::Error::TooManyBuddies { .. },
+        )) => Err(ApiError::new(StatusCode::CONFLICT, e.to_string())),
+        Err(e) => Err(ApiError::from_service(&e)),
+    }
+}
+
+#[utoipa::path(delete, path = "/v1/buddies/{aor}/{buddy}", params(("aor" = String, Path, description = "the list's owner"), ("buddy" = String, Path, description = "the buddy's address-of-record")), responses((status = 204, description = "removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "not on the list"), (status = 503, body = ErrorBody)))]
+async fn delete_buddy(
+    State(s): State<AppState>,
+    Path((aor, buddy)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let owner = parse_aor(&aor)?;
+    let uri = parse_aor(&buddy)?;
+    match s.ep.service().remove_buddy(&owner, &uri).await {
+        Ok(true) => Ok(StatusCode::NO_CONTENT),
+        Ok(false) => Err(ApiError::new(StatusCode::NOT_FOUND, "not on the list")),
+        Err(e) => Err(ApiError::from_service(&e)),
+    }
+}
+
+/// A presentity's decisions about its watchers, and its live watchers.
+#[derive(Serialize, ToSchema)]
+struct Watchers {
+    /// Whose.
+    presentity: String,
+    /// Every decision made (watchers without one get the server's default policy).
+    decisions: Vec<DecisionEntry>,
+    /// The live subscriptions to its presence; a `pending` one waits for a decision.
+    watchers: Vec<SubscriptionView>,
+}
+
+/// One decision.
+#[derive(Serialize, ToSchema)]
+struct DecisionEntry {
+    /// About whom.
+    watcher: String,
+    /// `allow`, `block`, `polite-block` or `confirm`.
+    decision: String,
+}
+
+/// A decision to make.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    /// `allow`, `block` (the watcher's subscriptions end, `reason=rejected`), `polite-block` (they see
+    /// `closed`) or `confirm` (ask again: pending).
+    #[schema(pattern = "^(allow|block|polite-block|confirm)$")]
+    decision: String,
+}
+
+fn decision_name(d: registrar_presence::WatcherDecision) -> &'static str {
+    use registrar_presence::WatcherDecision as D;
+    match d {
+        D::Allow => "allow",
+        D::Block => "block",
+        D::PoliteBlock => "polite-block",
+        _ => "confirm",
+    }
+}
+
+#[utoipa::path(get, path = "/v1/watchers/{aor}", params(("aor" = String, Path, description = "the presentity")), responses((status = 200, body = Watchers), (status = 400, body = ErrorBody)))]
+async fn get_watchers(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+) -> Result<Json<Watchers>, ApiError> {
+    let presentity = parse_aor(&aor)?;
+    let svc = s.ep.service();
+    let now = svc.now();
+    Ok(Json(Watchers {
+        decisions: svc
+            .decisions_of(&presentity)
+            .into_iter()
+            .map(|(w, d)| DecisionEntry {
+                watcher: w.to_string(),
+                decision: decision_name(d).to_owned(),
+            })
+            .collect(),
+        watchers: svc
+            .watchers_of(&presentity)
+            .iter()
+            .map(|sub| subscription_view(sub, now))
+            .collect(),
+        presentity: presentity.to_string(),
+    }))
+}
+
+#[utoipa::path(put, path = "/v1/watchers/{aor}/{watcher}", params(("aor" = String, Path, description = "the presentity"), ("watcher" = String, Path, description = "the watcher")), request_body = DecisionBody, responses((status = 204, description = "made: live subscriptions and buddy lists see it"), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody, description = "it could not be stored")))]
+async fn put_decision(
+    State(s): State<AppState>,
+    Path((aor, watcher)): Path<(String, String)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    use registrar_presence::WatcherDecision as D;
+    let presentity = parse_aor(&aor)?;
+    let watcher = parse_aor(&watcher)?;
+    let b: DecisionBody =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad(format!("body: {e}")))?;
+    let decision = match b.decision.as_str() {
+        "allow" => D::Allow,
+        "block" => D::Block,
+        "polite-block" => D::PoliteBlock,
+        "confirm" => D::Confirm,
+        other => {
+            return Err(ApiError::bad(format!(
+                "decision: {other:?} is not allow, block, polite-block or confirm"
+            )));
+        }
+    };
+    s.ep.service()
+        .authorize_watcher(&presentity, &watcher, decision)
+        .await
+        .map_err(|e| ApiError::from_service(&e))?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn openapi() -> Json<serde_json::Value> {

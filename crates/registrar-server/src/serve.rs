@@ -382,9 +382,25 @@ fn follow_other_nodes(ep: &Arc<Ep>, stores: &Stores) {
                         warn!(%aor, error = %e, "a presence change made on another node could not be read");
                     }
                 }
+                Change::Decisions(aor) => {
+                    if let Err(e) = ep.service().decisions_changed_elsewhere(&aor).await {
+                        warn!(%aor, error = %e, "watcher decisions made on another node could not be read");
+                    }
+                }
+                Change::Buddies(aor) => {
+                    if let Err(e) = ep.service().buddies_changed_elsewhere(&aor).await {
+                        warn!(%aor, error = %e, "a buddy list changed on another node could not be read");
+                    }
+                }
+                Change::Joined(aor) => ep.service().joined_elsewhere(&aor),
                 Change::Resync => {
-                    info!("storage: change notices (re)connected; cached presence dropped");
+                    info!(
+                        "storage: change notices (re)connected; cached presence dropped, decisions and buddy lists read again"
+                    );
                     ep.service().forget_cached_presence();
+                    if let Err(e) = ep.service().settings_changed_elsewhere().await {
+                        warn!(error = %e, "decisions and buddy lists could not be read again");
+                    }
                 }
                 // Bindings are read from Redis on every lookup: nothing cached to drop.
                 _ => {}
@@ -419,8 +435,8 @@ async fn resume_subscriptions(ep: &Ep, stores: &Stores) -> Result<(), String> {
         .load()
         .await
         .map_err(|e| format!("storage: loading subscriptions: {e}"))?;
-    let found = stored.len();
-    let routes = ep.restore_routes(&stored);
+    let found = stored.subscriptions.len() + stored.lists.len();
+    let routes = ep.restore_routes(&stored.subscriptions) + ep.restore_routes(&stored.lists);
     let restored = ep
         .service()
         .restore_subscriptions(stored)

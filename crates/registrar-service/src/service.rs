@@ -12,9 +12,9 @@ use registrar_pidf::{ContactEvent, ContactState, Presence};
 use registrar_presence::{
     Buddy, BuddyLists, BuddyPresence, ComposedPresence, DialogId, EventPackage, ListContext,
     MemoryPresenceStore, NotifyIntent, PresencePolicy, PresenceStore, Presences, PublishKind,
-    PublishRequest, PublishResult, ResourceLists, SubState, SubscribeOutcome, SubscribeRequest,
-    Subscription, SubscriptionChange, SubscriptionPolicy, SubscriptionStore, Subscriptions,
-    WatcherDecision,
+    PublishRequest, PublishResult, ResourceLists, StoredPresence, SubState, SubscribeOutcome,
+    SubscribeRequest, Subscription, SubscriptionChange, SubscriptionPolicy, SubscriptionStore,
+    Subscriptions, WatcherDecision,
 };
 use registrar_registry::{
     BindingChange, Bindings, ChangeKind, LocationStore, MemoryLocationStore, RegisterOutcome,
@@ -227,6 +227,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
                 sleeping_until: AtomicU64::new(AWAKE),
                 shutdown,
                 task: Mutex::new(None),
+                list_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+                list_locks_hasher: std::collections::hash_map::RandomState::new(),
             }),
         })
     }
@@ -255,6 +257,9 @@ struct Inner<L, P> {
     sleeping_until: AtomicU64,
     shutdown: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Changes of one buddy list are stored one at a time (striped by owner).
+    list_locks: Vec<tokio::sync::Mutex<()>>,
+    list_locks_hasher: std::collections::hash_map::RandomState,
 }
 
 /// The registrar, presence server and buddy lists composed: the API a SIP stack calls. Cheap to clone (all
@@ -610,6 +615,24 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         watcher: &Aor,
         decision: WatcherDecision,
     ) -> Result<(), Error> {
+        // Durable before it takes effect: a decision that is not stored is not made.
+        self.save_settings(&[SubscriptionChange::Rule {
+            presentity: presentity.clone(),
+            watcher: watcher.clone(),
+            decision,
+        }])
+        .await?;
+        self.apply_decision(presentity, watcher, decision).await
+    }
+
+    /// Apply a decision already stored (here, or by another node): live subscriptions and buddy list
+    /// subscribers see it.
+    async fn apply_decision(
+        &self,
+        presentity: &Aor,
+        watcher: &Aor,
+        decision: WatcherDecision,
+    ) -> Result<(), Error> {
         let now = self.now();
         let xml = self
             .inner
@@ -645,6 +668,11 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     /// The decision in force for `watcher` of `presentity` (its rule or the default policy).
     pub fn watcher_decision(&self, presentity: &Aor, watcher: &Aor) -> WatcherDecision {
         self.inner.subs.decision(presentity, watcher)
+    }
+
+    /// The decisions `presentity` made about its watchers (the others get the default policy).
+    pub fn decisions_of(&self, presentity: &Aor) -> Vec<(Aor, WatcherDecision)> {
+        self.inner.subs.rules_of(presentity)
     }
 
     /// The live subscriptions to `presentity` (its watchers).
@@ -688,7 +716,19 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     pub async fn add_buddy(&self, owner: &Aor, buddy: Buddy) -> Result<bool, Error> {
         let now = self.now();
         let uri = buddy.uri.clone();
+        let _one_at_a_time = self.list_lock(owner).await;
+        let before = self.inner.buddies.get(owner, &uri);
         let added = self.inner.buddies.add(owner, buddy)?;
+        if let Err(e) = self.save_list(owner).await {
+            // Not durable, so not made.
+            match before {
+                Some(b) => self.inner.buddies.restore(owner, b),
+                None => {
+                    self.inner.buddies.remove(owner, &uri);
+                }
+            }
+            return Err(e);
+        }
         let change = if added {
             BuddyChange::Added
         } else {
@@ -704,7 +744,16 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     /// A store failure while telling list subscribers.
     pub async fn remove_buddy(&self, owner: &Aor, buddy: &Aor) -> Result<bool, Error> {
         let now = self.now();
+        let _one_at_a_time = self.list_lock(owner).await;
+        let Some(before) = self.inner.buddies.get(owner, buddy) else {
+            return Ok(false);
+        };
         let removed = self.inner.buddies.remove(owner, buddy);
+        if let Err(e) = self.save_list(owner).await {
+            // Not durable, so not made (it goes back at the end of the list).
+            self.inner.buddies.restore(owner, before);
+            return Err(e);
+        }
         if removed {
             self.list_changed(owner, buddy, BuddyChange::Removed, now)
                 .await?;
@@ -934,18 +983,31 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
 
     // ----- restart -----
 
-    /// Take back the subscriptions a [`SubscriptionStore`] kept (`stored`, from its `load`) after a restart:
-    /// each live one is served again and its watcher gets a NOTIFY with the current state; expired and ended
-    /// ones are dropped from the store. Returns how many were restored. Call it once, after the SIP layer has
-    /// its dialogs' routes back, before traffic starts.
+    /// Take back what a [`SubscriptionStore`] kept (`stored`, from its `load`) after a restart: watcher
+    /// decisions, buddy lists and the members of automatic lists first, then the subscriptions — each live
+    /// one is served again and its watcher gets a NOTIFY with the current state (a buddy list subscription:
+    /// the list's full state) — while expired and ended ones are dropped from the store. Returns how many
+    /// subscriptions were restored. Call it once, after the SIP layer has its dialogs' routes back, before
+    /// traffic starts.
     ///
     /// # Errors
     /// A store failure while reading presence, bindings or writing the store.
-    pub async fn restore_subscriptions(&self, stored: Vec<Subscription>) -> Result<usize, Error> {
+    pub async fn restore_subscriptions(&self, stored: StoredPresence) -> Result<usize, Error> {
         let now = self.now();
+        for (presentity, watcher, decision) in &stored.rules {
+            self.inner.subs.restore_rule(presentity, watcher, *decision);
+        }
+        for user in &stored.joined {
+            self.inner.buddies.restore_joined(user);
+        }
+        for (owner, list) in stored.buddies {
+            for buddy in list {
+                self.inner.buddies.restore(&owner, buddy);
+            }
+        }
         let mut gone = Vec::new();
         let mut restored = Vec::new();
-        for sub in stored {
+        for sub in stored.subscriptions {
             let dialog = sub.dialog.clone();
             if self.inner.subs.restore(sub, now) {
                 restored.push(dialog);
@@ -953,12 +1015,21 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 gone.push(SubscriptionChange::Remove(dialog));
             }
         }
+        let mut lists = Vec::new();
+        for sub in stored.lists {
+            let dialog = sub.dialog.clone();
+            if self.inner.lists.restore(sub, &self.inner.buddies, now) {
+                lists.push(dialog);
+            } else {
+                gone.push(SubscriptionChange::RemoveList(dialog));
+            }
+        }
         if let Some(store) = &self.inner.sub_store
             && !gone.is_empty()
         {
             store.save(&gone).await?;
         }
-        let mut intents = Vec::with_capacity(restored.len());
+        let mut intents = Vec::with_capacity(restored.len() + lists.len());
         for dialog in &restored {
             let Some(sub) = self.inner.subs.get(dialog) else {
                 continue;
@@ -977,16 +1048,127 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             };
             intents.extend(self.inner.subs.resume(dialog, &xml, &bindings, now));
         }
+        for dialog in &lists {
+            let Some(list) = self.inner.lists.get(dialog) else {
+                continue;
+            };
+            let docs = self.list_documents_for(&list.owner, now).await?;
+            let presence_of = |a: &Aor| lookup_doc(&docs, a);
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+            intents.extend(self.inner.lists.resume(dialog, now, ctx));
+        }
         self.persist(&intents).await?;
         self.inner.notifier.notify(intents).await;
         self.inner.wake.notify_one();
-        Ok(restored.len())
+        Ok(restored.len() + lists.len())
+    }
+
+    /// Another node stored new decisions of `presentity` (shared stores): read them from the store and
+    /// apply those that differ from this node's, so its subscriptions and buddy list subscribers see them.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn decisions_changed_elsewhere(&self, presentity: &Aor) -> Result<(), Error> {
+        let Some(store) = &self.inner.sub_store else {
+            return Ok(());
+        };
+        let stored = store.rules_of(presentity).await?;
+        let known = self.inner.subs.rules_of(presentity);
+        for (watcher, decision) in stored {
+            if !known.contains(&(watcher.clone(), decision)) {
+                self.apply_decision(presentity, &watcher, decision).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Another node changed `owner`'s buddy list (shared stores): take the stored list, and tell the owner's
+    /// list subscribers on this node when it differs.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn buddies_changed_elsewhere(&self, owner: &Aor) -> Result<(), Error> {
+        let Some(store) = &self.inner.sub_store else {
+            return Ok(());
+        };
+        let list = store.buddies_of(owner).await?;
+        let (changed, removed) = self.inner.buddies.replace(owner, list);
+        let now = self.now();
+        for uri in &changed {
+            self.list_changed(owner, uri, BuddyChange::Updated, now)
+                .await?;
+        }
+        for uri in &removed {
+            self.list_changed(owner, uri, BuddyChange::Removed, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Notices from other nodes may have been missed (shared stores): read every decision, buddy list and
+    /// automatic list member again and apply what differs.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn settings_changed_elsewhere(&self) -> Result<(), Error> {
+        let Some(store) = &self.inner.sub_store else {
+            return Ok(());
+        };
+        let stored = store.load().await?;
+        for user in &stored.joined {
+            self.inner.buddies.restore_joined(user);
+        }
+        let mut presentities: Vec<Aor> = stored.rules.iter().map(|r| r.0.clone()).collect();
+        presentities.sort();
+        presentities.dedup();
+        for p in presentities {
+            self.decisions_changed_elsewhere(&p).await?;
+        }
+        let mut owners: Vec<Aor> = stored.buddies.into_iter().map(|(o, _)| o).collect();
+        owners.extend(self.inner.buddies.owners());
+        owners.sort();
+        owners.dedup();
+        for o in owners {
+            self.buddies_changed_elsewhere(&o).await?;
+        }
+        Ok(())
+    }
+
+    /// Another node paired `user` with its domain (shared stores): later members are paired with it here too.
+    pub fn joined_elsewhere(&self, user: &Aor) {
+        self.inner.buddies.restore_joined(user);
+    }
+
+    /// Store `owner`'s list as memory holds it (under [`Self::list_lock`], so lists are stored in the order
+    /// they changed).
+    async fn save_list(&self, owner: &Aor) -> Result<(), Error> {
+        self.save_settings(&[SubscriptionChange::Buddies {
+            owner: owner.clone(),
+            list: self.inner.buddies.list(owner),
+        }])
+        .await
+    }
+
+    /// One change of `owner`'s list at a time (a lock per stripe of owners).
+    async fn list_lock(&self, owner: &Aor) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::BuildHasher;
+        let stripes = &self.inner.list_locks;
+        let h = self.inner.list_locks_hasher.hash_one(owner);
+        stripes[(h as usize) % stripes.len()].lock().await
+    }
+
+    /// Record decisions and buddy list changes durably (no store: nothing to do).
+    async fn save_settings(&self, changes: &[SubscriptionChange]) -> Result<(), Error> {
+        match &self.inner.sub_store {
+            Some(store) => Ok(store.save(changes).await?),
+            None => Ok(()),
+        }
     }
 
     // ----- internals -----
 
-    /// Record in the subscription store (if any) the state of every subscription `intents` touch: its new
-    /// record, or its removal when it ended. Buddy list subscriptions are not stored.
+    /// Record in the subscription store (if any) the state of every subscription `intents` touch, buddy
+    /// list subscriptions included: its new record, or its removal when it ended.
     async fn persist(&self, intents: &[NotifyIntent]) -> Result<(), Error> {
         let Some(store) = &self.inner.sub_store else {
             return Ok(());
@@ -997,10 +1179,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             if !seen.insert(&n.dialog) {
                 continue;
             }
-            match self.inner.subs.get(&n.dialog) {
-                Some(sub) => changes.push(SubscriptionChange::Put(sub)),
-                None if self.inner.lists.get(&n.dialog).is_some() => {}
-                None => changes.push(SubscriptionChange::Remove(n.dialog.clone())),
+            match (
+                self.inner.subs.get(&n.dialog),
+                self.inner.lists.get(&n.dialog),
+            ) {
+                (Some(sub), _) => changes.push(SubscriptionChange::Put(sub)),
+                (None, Some(list)) => changes.push(SubscriptionChange::PutList(list.subscription)),
+                // Ended: whichever kind it was, its record goes (removing a missing record is harmless).
+                (None, None) => {
+                    changes.push(SubscriptionChange::Remove(n.dialog.clone()));
+                    changes.push(SubscriptionChange::RemoveList(n.dialog.clone()));
+                }
             }
         }
         if changes.is_empty() {
@@ -1039,7 +1228,19 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     /// Pair a newly registered user with the other users of its domain (automatic buddy lists); whether
     /// anyone was paired.
     async fn join_domain(&self, user: &Aor, now: Timestamp) -> bool {
+        if self.inner.buddies.has_joined(user) {
+            return false;
+        }
         let paired = self.inner.buddies.join_domain(user);
+        let mut stored = vec![SubscriptionChange::Joined(user.clone())];
+        for owner in paired.iter().chain(std::iter::once(user)) {
+            stored.push(SubscriptionChange::Buddies {
+                owner: owner.clone(),
+                list: self.inner.buddies.list(owner),
+            });
+        }
+        // Best effort, like the pairing itself: a failure leaves the lists as they are in memory.
+        let _ = self.save_settings(&stored).await;
         if paired.is_empty() {
             return false;
         }

@@ -1,4 +1,5 @@
-//! The on-disk encoding of one AoR's bindings and one presentity's publications.
+//! The on-disk encoding of one AoR's bindings, one presentity's publications, one subscription, one watcher
+//! decision and one buddy list entry.
 //!
 //! A record is a version byte, a count, then the items. Integers are little-endian; strings are a `u32` length
 //! and UTF-8 bytes; an optional value is a `0`/`1` byte and the value. Identifiers are stored in their text
@@ -10,7 +11,8 @@ use std::sync::Arc;
 
 use registrar_pidf::Presence;
 use registrar_presence::{
-    DialogId, EventPackage, Origin, Publication, Reason, SubState, Subscription, WatcherDecision,
+    Buddy, DialogId, EventPackage, Origin, Publication, Reason, SubState, Subscription,
+    WatcherDecision,
 };
 use registrar_types::{Binding, RegId, TempGruu, Timestamp};
 
@@ -326,12 +328,7 @@ pub(crate) fn encode_subscription(s: &Subscription) -> Vec<u8> {
     };
     w.u8(state);
     w.u8(reason);
-    w.u8(match s.decision {
-        WatcherDecision::Allow => 0,
-        WatcherDecision::Block => 1,
-        WatcherDecision::PoliteBlock => 2,
-        _ => 3,
-    });
+    w.u8(decision_byte(s.decision));
     w.u32(s.notify_cseq);
     w.u64(s.version);
     w.time(s.last_notify_at);
@@ -342,6 +339,74 @@ pub(crate) fn encode_subscription(s: &Subscription) -> Vec<u8> {
     }
     w.opt_str(s.route.as_deref());
     w.0
+}
+
+fn decision_byte(d: WatcherDecision) -> u8 {
+    match d {
+        WatcherDecision::Allow => 0,
+        WatcherDecision::Block => 1,
+        WatcherDecision::PoliteBlock => 2,
+        _ => 3,
+    }
+}
+
+fn decision_of(b: u8) -> Result<WatcherDecision, Error> {
+    Ok(match b {
+        0 => WatcherDecision::Allow,
+        1 => WatcherDecision::Block,
+        2 => WatcherDecision::PoliteBlock,
+        3 => WatcherDecision::Confirm,
+        b => return Err(Error::Corrupt(format!("watcher decision {b}"))),
+    })
+}
+
+/// A watcher decision as a record.
+pub(crate) fn encode_decision(d: WatcherDecision) -> Vec<u8> {
+    vec![RECORD_V1, decision_byte(d)]
+}
+
+/// The decision of a record.
+pub(crate) fn decode_decision(bytes: &[u8]) -> Result<WatcherDecision, Error> {
+    match bytes {
+        [RECORD_V1, b] => decision_of(*b),
+        _ => Err(Error::Corrupt("watcher decision record".into())),
+    }
+}
+
+/// A buddy list as a record (its owner is in the key): the entries in order.
+pub(crate) fn encode_buddies(list: &[Buddy]) -> Vec<u8> {
+    let mut w = Writer(Vec::with_capacity(16 + 64 * list.len()));
+    w.u8(RECORD_V1);
+    w.len(list.len());
+    for b in list {
+        w.str(&b.uri.to_string());
+        w.opt_str(b.display_name.as_deref());
+        w.opt_str(b.group.as_deref());
+    }
+    w.0
+}
+
+/// The buddy list of a record.
+pub(crate) fn decode_buddies(bytes: &[u8]) -> Result<Vec<Buddy>, Error> {
+    let mut r = Reader(bytes);
+    let v = r.u8()?;
+    if v != RECORD_V1 {
+        return Err(Error::Corrupt(format!("buddy list record version {v}")));
+    }
+    let n = r.count()?;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut b = Buddy::new(r.parse("buddy")?);
+        if let Some(name) = r.opt_str()? {
+            b = b.named(name);
+        }
+        if let Some(g) = r.opt_str()? {
+            b = b.in_group(g);
+        }
+        out.push(b);
+    }
+    r.finish()?;
+    Ok(out)
 }
 
 /// The subscription of a record.
@@ -371,13 +436,7 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<Subscription, Error> {
         (2, 5) => SubState::Terminated(Reason::Probation),
         (s, r) => return Err(Error::Corrupt(format!("subscription state {s}/{r}"))),
     };
-    let decision = match r.u8()? {
-        0 => WatcherDecision::Allow,
-        1 => WatcherDecision::Block,
-        2 => WatcherDecision::PoliteBlock,
-        3 => WatcherDecision::Confirm,
-        b => return Err(Error::Corrupt(format!("watcher decision {b}"))),
-    };
+    let decision = decision_of(r.u8()?)?;
     let notify_cseq = r.u32()?;
     let version = r.u64()?;
     let last_notify_at = r.time()?;

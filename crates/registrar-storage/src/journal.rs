@@ -28,7 +28,7 @@ use crate::Error;
 ///
 /// 1: the tables only. 2: the tables plus write-ahead logs beside the file (`log_checkpoint` in `meta`); a
 /// format-1 file needs no rewrite, but a format-1 binary must not open a directory whose logs it would ignore.
-pub const FORMAT_VERSION: u64 = 3;
+pub const FORMAT_VERSION: u64 = 4;
 
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 pub(crate) const BINDINGS: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("bindings");
@@ -38,6 +38,8 @@ pub(crate) const SUBSCRIPTIONS: TableDefinition<'_, &str, &[u8]> =
     TableDefinition::new("subscriptions");
 pub(crate) const DIRECTORY: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("directory");
 pub(crate) const AUDIT: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("directory_audit");
+pub(crate) const PRESENCE_STATE: TableDefinition<'_, &str, &[u8]> =
+    TableDefinition::new("presence_state");
 
 /// Which table a change goes to.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
@@ -49,6 +51,9 @@ pub(crate) enum Table {
     Directory,
     /// The directory's audit log.
     Audit,
+    /// What users set about presence: watcher decisions, buddy lists, automatic list members, buddy list
+    /// subscriptions.
+    PresenceState,
 }
 
 /// Resolves when a queued change is durable (or its commit failed).
@@ -512,6 +517,7 @@ const fn definition(table: Table) -> TableDefinition<'static, &'static str, &'st
         Table::Subscriptions => SUBSCRIPTIONS,
         Table::Directory => DIRECTORY,
         Table::Audit => AUDIT,
+        Table::PresenceState => PRESENCE_STATE,
     }
 }
 
@@ -538,8 +544,9 @@ fn check_format(db: &Database, path: &Path) -> Result<(), Error> {
         Some(v) if v == FORMAT_VERSION => Ok(()),
         // A new file, or an older format: bring it to this one. 1 → 2 rewrites nothing (format 1 had no
         // logs; `log_checkpoint` starts at 0); 2 → 3 adds the directory's two tables (empty; format 2 had
-        // no directory, and its logs cannot name table 3 or 4). A later format adds its step here (each step rewrites what
-        // changed, in the same transaction as the new version number).
+        // no directory, and its logs cannot name table 3 or 4); 3 → 4 adds the presence state table (empty:
+        // format 3 kept no decisions, buddy lists or list subscriptions). A later format adds its step here
+        // (each step rewrites what changed, in the same transaction as the new version number).
         _ => {
             let txn = db.begin_write().map_err(|e| err(&e))?;
             {
@@ -551,6 +558,7 @@ fn check_format(db: &Database, path: &Path) -> Result<(), Error> {
                 txn.open_table(SUBSCRIPTIONS).map_err(|e| err(&e))?;
                 txn.open_table(DIRECTORY).map_err(|e| err(&e))?;
                 txn.open_table(AUDIT).map_err(|e| err(&e))?;
+                txn.open_table(PRESENCE_STATE).map_err(|e| err(&e))?;
             }
             txn.commit().map_err(|e| err(&e))
         }
@@ -731,6 +739,7 @@ fn changes(mut p: &[u8]) -> impl Iterator<Item = Result<Change<'_>, &'static str
                 2 => Table::Subscriptions,
                 3 => Table::Directory,
                 4 => Table::Audit,
+                5 => Table::PresenceState,
                 _ => return Err("unknown table"),
             };
             let n = len(&mut p)?;
@@ -757,6 +766,7 @@ fn encode_change(out: &mut Vec<u8>, table: Table, key: &str, value: Option<&[u8]
         Table::Subscriptions => 2,
         Table::Directory => 3,
         Table::Audit => 4,
+        Table::PresenceState => 5,
     });
     out.extend_from_slice(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(key.as_bytes());
@@ -805,6 +815,7 @@ struct Tables<'t> {
     subscriptions: redb::Table<'t, &'static str, &'static [u8]>,
     directory: redb::Table<'t, &'static str, &'static [u8]>,
     audit: redb::Table<'t, &'static str, &'static [u8]>,
+    presence_state: redb::Table<'t, &'static str, &'static [u8]>,
 }
 
 impl<'t> Tables<'t> {
@@ -815,6 +826,7 @@ impl<'t> Tables<'t> {
             subscriptions: txn.open_table(SUBSCRIPTIONS)?,
             directory: txn.open_table(DIRECTORY)?,
             audit: txn.open_table(AUDIT)?,
+            presence_state: txn.open_table(PRESENCE_STATE)?,
         })
     }
 
@@ -830,6 +842,7 @@ impl<'t> Tables<'t> {
             Table::Subscriptions => &mut self.subscriptions,
             Table::Directory => &mut self.directory,
             Table::Audit => &mut self.audit,
+            Table::PresenceState => &mut self.presence_state,
         };
         match value {
             Some(v) => t.insert(key, v).map(|_| ()),

@@ -10,8 +10,13 @@
 //! - `P:loc:idx`, `P:pres:idx` — sorted sets: each AoR scored by its earliest expiry (sweeps cost
 //!   O(expired)); `P:loc:aors` — the registered AoRs in lexical order (paging, counts).
 //! - `P:gruu:<key>` — the AoR of a temporary GRUU series, expiring with its binding.
-//! - `P:sub:<node>` — one hash per node: the subscriptions whose dialogs that node serves.
-//! - channel `P:changes` — a notice `<node>\n<loc|pres>\n<aor>` after every change.
+//! - `P:sub:<node>`, `P:lists:<node>` — one hash per node each: the subscriptions (to presentities, to buddy
+//!   lists) whose dialogs that node serves.
+//! - `P:rules:{<presentity>}` — a hash of the presentity's decisions (watcher → decision), with the index set
+//!   `P:rules:idx`; `P:buddies:{<owner>}` — the owner's buddy list (one record, in order), with the index set
+//!   `P:buddies:idx`; `P:joined` — the set of users in their domain's automatic lists. These are the users'
+//!   own settings: every node reads and writes the same ones.
+//! - channel `P:changes` — a notice `<node>\n<loc|pres|rules|buddies|joined>\n<aor>` after every change.
 //!
 //! Updates are atomic per AoR and apply the RFC 3261 plan exactly once: a node reads the set and its version,
 //! computes the new set (the registry's rules, in Rust), and a Lua script writes it only if the version is
@@ -29,8 +34,8 @@ use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use registrar_presence::{
-    Error as PresenceError, PresenceStore, Publication, Subscription, SubscriptionChange,
-    SubscriptionStore, UpdateFn as PresenceUpdateFn,
+    Buddy, Error as PresenceError, PresenceStore, Publication, StoredPresence, SubscriptionChange,
+    SubscriptionStore, UpdateFn as PresenceUpdateFn, WatcherDecision,
 };
 use registrar_registry::{Error as RegistryError, LocationStore, UpdateFn};
 use registrar_types::{Aor, Binding, Timestamp};
@@ -38,8 +43,9 @@ use tokio::sync::mpsc;
 
 use crate::Error;
 use crate::codec::{
-    decode_bindings, decode_publications, decode_subscription, dialog_key, encode_bindings,
-    encode_publications, encode_subscription,
+    decode_bindings, decode_buddies, decode_decision, decode_publications, decode_subscription,
+    dialog_key, encode_bindings, encode_buddies, encode_decision, encode_publications,
+    encode_subscription,
 };
 
 /// How often an update is tried when other nodes changed the same AoR in between.
@@ -136,6 +142,12 @@ pub enum Change {
     Location(Aor),
     /// The publications of a presentity.
     Presence(Aor),
+    /// The watcher decisions of a presentity.
+    Decisions(Aor),
+    /// The buddy list of an owner.
+    Buddies(Aor),
+    /// A user joined its domain's automatic lists.
+    Joined(Aor),
     /// The notice channel was (re)connected: notices may have been missed, so every cache must be dropped.
     Resync,
 }
@@ -308,6 +320,31 @@ impl Redis {
         format!("{}:sub:{}", self.prefix, self.node)
     }
 
+    fn lists_key(&self) -> String {
+        format!("{}:lists:{}", self.prefix, self.node)
+    }
+
+    fn rules_key(&self, presentity: &Aor) -> String {
+        format!("{}:rules:{{{presentity}}}", self.prefix)
+    }
+
+    fn buddies_key(&self, owner: &Aor) -> String {
+        format!("{}:buddies:{{{owner}}}", self.prefix)
+    }
+
+    fn settings_index(&self, what: &str) -> String {
+        format!("{}:{what}:idx", self.prefix)
+    }
+
+    fn joined_key(&self) -> String {
+        format!("{}:joined", self.prefix)
+    }
+
+    /// The notice of a change of `kind` to `aor`.
+    fn notice(&self, kind: &str, aor: &Aor) -> String {
+        format!("{}\n{kind}\n{aor}", self.node)
+    }
+
     /// The channel of the change notices.
     pub fn channel(&self) -> String {
         format!("{}:changes", self.prefix)
@@ -478,6 +515,9 @@ impl Redis {
                     let change = match kind {
                         "loc" => Change::Location(aor),
                         "pres" => Change::Presence(aor),
+                        "rules" => Change::Decisions(aor),
+                        "buddies" => Change::Buddies(aor),
+                        "joined" => Change::Joined(aor),
                         _ => continue,
                     };
                     if tx.send(change).await.is_err() {
@@ -796,44 +836,227 @@ impl SharedSubscriptionStore {
 #[async_trait]
 impl SubscriptionStore for SharedSubscriptionStore {
     async fn save(&self, changes: &[SubscriptionChange]) -> Result<(), PresenceError> {
-        let key = self.redis.subs_key();
-        let mut p = redis::pipe();
-        p.atomic();
+        let r = &self.redis;
+        let (subs, lists) = (r.subs_key(), r.lists_key());
+        // This node's dialogs: one hash per kind, each written atomically (each is one key, so one slot).
+        let mut own = redis::pipe();
+        own.atomic();
+        let mut own_lists = redis::pipe();
+        own_lists.atomic();
+        // The users' settings, every node's: one command at a time (in a cluster their keys live in many
+        // slots, which one pipeline may not cross), each change followed by its notice.
+        let mut settings: Vec<redis::Cmd> = Vec::new();
+        let (mut own_used, mut lists_used) = (false, false);
         for c in changes {
             match c {
                 SubscriptionChange::Put(s) => {
-                    p.cmd("HSET")
-                        .arg(&key)
+                    own.cmd("HSET")
+                        .arg(&subs)
                         .arg(dialog_key(&s.dialog))
                         .arg(encode_subscription(s))
                         .ignore();
+                    own_used = true;
                 }
                 SubscriptionChange::Remove(d) => {
-                    p.cmd("HDEL").arg(&key).arg(dialog_key(d)).ignore();
+                    own.cmd("HDEL").arg(&subs).arg(dialog_key(d)).ignore();
+                    own_used = true;
+                }
+                SubscriptionChange::PutList(s) => {
+                    own_lists
+                        .cmd("HSET")
+                        .arg(&lists)
+                        .arg(dialog_key(&s.dialog))
+                        .arg(encode_subscription(s))
+                        .ignore();
+                    lists_used = true;
+                }
+                SubscriptionChange::RemoveList(d) => {
+                    own_lists
+                        .cmd("HDEL")
+                        .arg(&lists)
+                        .arg(dialog_key(d))
+                        .ignore();
+                    lists_used = true;
+                }
+                SubscriptionChange::Rule {
+                    presentity,
+                    watcher,
+                    decision,
+                } => {
+                    settings.push(
+                        redis::cmd("HSET")
+                            .arg(r.rules_key(presentity))
+                            .arg(watcher.to_string())
+                            .arg(encode_decision(*decision))
+                            .clone(),
+                    );
+                    settings.push(
+                        redis::cmd("SADD")
+                            .arg(r.settings_index("rules"))
+                            .arg(presentity.to_string())
+                            .clone(),
+                    );
+                    settings.push(
+                        redis::cmd("PUBLISH")
+                            .arg(r.channel())
+                            .arg(r.notice("rules", presentity))
+                            .clone(),
+                    );
+                }
+                SubscriptionChange::Buddies { owner, list } => {
+                    if list.is_empty() {
+                        settings.push(redis::cmd("DEL").arg(r.buddies_key(owner)).clone());
+                        settings.push(
+                            redis::cmd("SREM")
+                                .arg(r.settings_index("buddies"))
+                                .arg(owner.to_string())
+                                .clone(),
+                        );
+                    } else {
+                        settings.push(
+                            redis::cmd("SET")
+                                .arg(r.buddies_key(owner))
+                                .arg(encode_buddies(list))
+                                .clone(),
+                        );
+                        settings.push(
+                            redis::cmd("SADD")
+                                .arg(r.settings_index("buddies"))
+                                .arg(owner.to_string())
+                                .clone(),
+                        );
+                    }
+                    settings.push(
+                        redis::cmd("PUBLISH")
+                            .arg(r.channel())
+                            .arg(r.notice("buddies", owner))
+                            .clone(),
+                    );
+                }
+                SubscriptionChange::Joined(user) => {
+                    settings.push(
+                        redis::cmd("SADD")
+                            .arg(r.joined_key())
+                            .arg(user.to_string())
+                            .clone(),
+                    );
+                    settings.push(
+                        redis::cmd("PUBLISH")
+                            .arg(r.channel())
+                            .arg(r.notice("joined", user))
+                            .clone(),
+                    );
                 }
                 _ => {}
             }
         }
-        // A node that never comes back leaves its hash behind: it goes a day after the last change, when
-        // every subscription in it has expired (subscriptions last at most a day).
-        p.cmd("EXPIRE").arg(&key).arg(SUBS_TTL_SECS).ignore();
-        let mut c = self.redis.conn.clone();
-        p.query_async::<()>(&mut c)
-            .await
-            .map_err(|e| pres_err(redis_err(&e)))
+        let mut c = r.conn.clone();
+        // A node that never comes back leaves its hashes behind: they go a day after the last change, when
+        // every subscription in them has expired (subscriptions last at most a day).
+        for (mut p, key, used) in [(own, &subs, own_used), (own_lists, &lists, lists_used)] {
+            if used {
+                p.cmd("EXPIRE").arg(key).arg(SUBS_TTL_SECS).ignore();
+                p.query_async::<()>(&mut c)
+                    .await
+                    .map_err(|e| pres_err(redis_err(&e)))?;
+            }
+        }
+        for cmd in &settings {
+            cmd.query_async::<()>(&mut c)
+                .await
+                .map_err(|e| pres_err(redis_err(&e)))?;
+        }
+        Ok(())
     }
 
-    async fn load(&self) -> Result<Vec<Subscription>, PresenceError> {
+    async fn load(&self) -> Result<StoredPresence, PresenceError> {
+        let r = &self.redis;
+        let err = |e: redis::RedisError| pres_err(redis_err(&e));
+        let mut c = r.conn.clone();
+        let mut out = StoredPresence::default();
+        for (key, into_lists) in [(r.subs_key(), false), (r.lists_key(), true)] {
+            let all: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
+                .arg(key)
+                .query_async(&mut c)
+                .await
+                .map_err(err)?;
+            for (_, b) in &all {
+                let s = decode_subscription(b).map_err(pres_err)?;
+                if into_lists {
+                    out.lists.push(s);
+                } else {
+                    out.subscriptions.push(s);
+                }
+            }
+        }
+        let presentities: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(r.settings_index("rules"))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        for p in presentities {
+            let p: Aor = p.parse().map_err(|_| bad_aor(&p))?;
+            for (w, d) in self.rules_of(&p).await? {
+                out.rules.push((p.clone(), w, d));
+            }
+        }
+        let owners: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(r.settings_index("buddies"))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        for o in owners {
+            let o: Aor = o.parse().map_err(|_| bad_aor(&o))?;
+            let list = self.buddies_of(&o).await?;
+            if !list.is_empty() {
+                out.buddies.push((o, list));
+            }
+        }
+        let joined: Vec<String> = redis::cmd("SMEMBERS")
+            .arg(r.joined_key())
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let mut joined = joined
+            .iter()
+            .map(|u| u.parse().map_err(|_| bad_aor(u)))
+            .collect::<Result<Vec<Aor>, _>>()?;
+        joined.sort();
+        out.joined = joined;
+        Ok(out)
+    }
+
+    async fn rules_of(
+        &self,
+        presentity: &Aor,
+    ) -> Result<Vec<(Aor, WatcherDecision)>, PresenceError> {
         let mut c = self.redis.conn.clone();
         let all: Vec<(String, Vec<u8>)> = redis::cmd("HGETALL")
-            .arg(self.redis.subs_key())
+            .arg(self.redis.rules_key(presentity))
             .query_async(&mut c)
             .await
             .map_err(|e| pres_err(redis_err(&e)))?;
         all.iter()
-            .map(|(_, b)| decode_subscription(b).map_err(pres_err))
+            .map(|(w, d)| {
+                let w: Aor = w.parse().map_err(|_| bad_aor(w))?;
+                Ok((w, decode_decision(d).map_err(pres_err)?))
+            })
             .collect()
     }
+
+    async fn buddies_of(&self, owner: &Aor) -> Result<Vec<Buddy>, PresenceError> {
+        let mut c = self.redis.conn.clone();
+        let list: Option<Vec<u8>> = redis::cmd("GET")
+            .arg(self.redis.buddies_key(owner))
+            .query_async(&mut c)
+            .await
+            .map_err(|e| pres_err(redis_err(&e)))?;
+        list.map_or_else(|| Ok(Vec::new()), |b| decode_buddies(&b).map_err(pres_err))
+    }
+}
+
+fn bad_aor(s: &str) -> PresenceError {
+    pres_err(Error::Corrupt(format!("{s:?} is not an address-of-record")))
 }
 
 #[cfg(test)]

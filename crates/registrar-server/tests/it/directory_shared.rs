@@ -257,33 +257,6 @@ fn every_change_one_node_acknowledged_holds_on_the_other_at_once() {
     drop_schema(&db, &name);
 }
 
-/// An HTTP call with a bearer token to `addr` (from a thread of its own).
-fn http_at(
-    addr: std::net::SocketAddr,
-    method: &str,
-    path: &str,
-    tok: &str,
-    body: &str,
-) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {tok}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).unwrap();
-    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-    let st = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (st, head.to_owned(), rest.to_owned())
-}
-
 #[test]
 fn a_node_killed_during_a_stream_of_changes_catches_up() {
     let test = "the directory catch-up test";
@@ -304,13 +277,15 @@ fn a_node_killed_during_a_stream_of_changes_catches_up() {
             for i in 0..n {
                 let id = format!("p{i}@example.com");
                 let body = participant(&id, &format!("Person {i}"), serde_json::json!({}));
-                let (st, _, out) = http_at(
+                let auth = format!("Authorization: Bearer {admin}\r\n");
+                let (st, out) = crate::support::http_at(
                     a_http,
                     "PUT",
                     &format!("/v1/participants/{id}"),
-                    &admin,
+                    &auth,
                     &body,
-                );
+                )
+                .expect("node A answers");
                 assert!(st == 201 || st == 204, "{st} {out}");
             }
         })

@@ -232,3 +232,66 @@ fn without_redis_a_node_answers_503_with_retry_after_and_recovers_by_itself() {
     redis.kill().unwrap();
     let _ = redis.wait();
 }
+
+/// Buddy lists and watcher decisions are the users' own settings: made through one node, they are on the
+/// other node too, and they outlive the node they were made on.
+#[test]
+fn buddy_lists_and_decisions_are_the_same_on_every_node_and_outlive_a_node() {
+    let Some(url) =
+        redis_url("buddy_lists_and_decisions_are_the_same_on_every_node_and_outlive_a_node")
+    else {
+        return;
+    };
+    let prefix = unique_prefix("settings");
+    let a_port = free_port();
+    let mut a = Server::start_on(a_port, &shared(&url, &prefix, "node-a"));
+    let b = Server::start("", &shared(&url, &prefix, "node-b"));
+    let put = |s: &Server, path: &str, body: &str| {
+        let (st, out) = s.try_http("PUT", path, "application/json", body).unwrap();
+        assert!(st == 201 || st == 204, "PUT {path}: {st} {out}");
+    };
+    put(
+        &a,
+        "/v1/buddies/sip:alice@example.com/sip:bob@example.com",
+        r#"{"display_name": "Bob", "group": "Team"}"#,
+    );
+    put(
+        &a,
+        "/v1/buddies/sip:alice@example.com/sip:carol@example.com",
+        "{}",
+    );
+    put(
+        &a,
+        "/v1/watchers/sip:bob@example.com/sip:alice@example.com",
+        r#"{"decision": "polite-block"}"#,
+    );
+    let bob_list = |s: &Server| s.http("GET", "/v1/buddies/sip:alice@example.com").1;
+    let decisions = |s: &Server| s.http("GET", "/v1/watchers/sip:bob@example.com").1;
+    let want_list = r#""buddies":[{"uri":"sip:bob@example.com","display_name":"Bob","group":"Team"},{"uri":"sip:carol@example.com"}]"#;
+    let want_decision = r#"{"watcher":"sip:alice@example.com","decision":"polite-block"}"#;
+    wait_for("the list on node B", || bob_list(&b).contains(want_list));
+    wait_for("the decision on node B", || {
+        decisions(&b).contains(want_decision)
+    });
+    // Changed through B: A follows.
+    let (st, _) = b.http(
+        "DELETE",
+        "/v1/buddies/sip:alice@example.com/sip:carol@example.com",
+    );
+    assert_eq!(st, 204);
+    wait_for("the removal on node A", || !bob_list(&a).contains("carol"));
+    // Node A dies: B keeps everything; A comes back with everything.
+    a.kill9();
+    assert!(bob_list(&b).contains("sip:bob@example.com"));
+    assert!(decisions(&b).contains(want_decision));
+    let a = Server::start_on(a_port, &shared(&url, &prefix, "node-a"));
+    assert!(
+        bob_list(&a).contains(r#""display_name":"Bob""#),
+        "{}",
+        bob_list(&a)
+    );
+    assert!(!bob_list(&a).contains("carol"));
+    assert!(decisions(&a).contains(want_decision), "{}", decisions(&a));
+    drop((a, b));
+    clean_up(&url, &prefix);
+}

@@ -30,6 +30,16 @@ pub(crate) fn publish(user: &str, tag: &str) -> String {
     )
 }
 
+/// A SUBSCRIBE to `watcher`'s own buddy list (RFC 4662).
+pub(crate) fn list_subscribe(watcher: &str, tag: &str, port: u16) -> String {
+    format!(
+        "SUBSCRIBE sip:{watcher}-buddies@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{tag};rport\r\n\
+         From: <sip:{watcher}@example.com>;tag={tag}\r\nTo: <sip:{watcher}-buddies@example.com>\r\nCall-ID: {tag}\r\n\
+         CSeq: 1 SUBSCRIBE\r\nContact: <sip:{watcher}@127.0.0.1:{port}>\r\nEvent: presence\r\nSupported: eventlist\r\n\
+         Accept: application/pidf+xml, application/rlmi+xml, multipart/related\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
 pub(crate) fn subscribe(watcher: &str, user: &str, tag: &str, port: u16, expires: u32) -> String {
     format!(
         "SUBSCRIBE sip:{user}@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{tag};rport\r\n\
@@ -200,6 +210,18 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
     let registered = Arc::new(Mutex::new(Vec::new()));
     let published = Arc::new(Mutex::new(Vec::new()));
     let subscribed = Arc::new(Mutex::new(Vec::new()));
+    // What users set over HTTP: buddies added to the watchers' lists, decisions of the new users.
+    let buddies = Arc::new(Mutex::new(Vec::new()));
+    let decided = Arc::new(Mutex::new(Vec::new()));
+    // A buddy list subscription (RFC 4662) of watcher w0, made before the load.
+    let list_port = watcher_socks[0].local_addr().unwrap().port();
+    watcher_socks[0]
+        .send_to(
+            list_subscribe("w0", "list-sub", list_port).as_bytes(),
+            s.sip,
+        )
+        .unwrap();
+    assert_eq!(wlog.answer("list-sub"), Some(200));
     let mut clients = Vec::new();
     for (t, wsock) in watcher_socks.iter().enumerate() {
         let (stop, registered, published, subscribed) = (
@@ -208,7 +230,8 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
             Arc::clone(&published),
             Arc::clone(&subscribed),
         );
-        let to = s.sip;
+        let (buddies, decided) = (Arc::clone(&buddies), Arc::clone(&decided));
+        let (to, http) = (s.sip, s.http);
         let (wsock, wlog) = (wsock.try_clone().unwrap(), Arc::clone(&wlog));
         let watcher_port = wsock.local_addr().unwrap().port();
         clients.push(std::thread::spawn(move || {
@@ -227,6 +250,35 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
                     match transact(&sock, to, &publish(&user, &format!("{user}-p"))) {
                         Some(200) => published.lock().unwrap().push(user.clone()),
                         Some(code) => panic!("PUBLISH {user}: {code}"),
+                        None => break,
+                    }
+                }
+                if i % 4 == 2 {
+                    let path = format!("/v1/buddies/sip:w{t}@example.com/sip:{user}@example.com");
+                    let body = format!(r#"{{"display_name": "{user}", "group": "load"}}"#);
+                    match crate::support::http_at(http, "PUT", &path, "", &body) {
+                        Some((201, _)) => buddies
+                            .lock()
+                            .unwrap()
+                            .push((format!("w{t}"), user.clone())),
+                        Some((code, b)) => panic!("PUT {path}: {code} {b}"),
+                        None => break,
+                    }
+                }
+                if i % 4 == 3 {
+                    let path = format!("/v1/watchers/sip:{user}@example.com/sip:w{t}@example.com");
+                    match crate::support::http_at(
+                        http,
+                        "PUT",
+                        &path,
+                        "",
+                        r#"{"decision": "polite-block"}"#,
+                    ) {
+                        Some((204, _)) => decided
+                            .lock()
+                            .unwrap()
+                            .push((user.clone(), format!("w{t}"))),
+                        Some((code, b)) => panic!("PUT {path}: {code} {b}"),
                         None => break,
                     }
                 }
@@ -263,7 +315,13 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
     let registered = registered.lock().unwrap().clone();
     let published = published.lock().unwrap().clone();
     let subscribed = subscribed.lock().unwrap().clone();
+    let buddies = buddies.lock().unwrap().clone();
+    let decided = decided.lock().unwrap().clone();
     assert!(!subscribed.is_empty(), "no SUBSCRIBE before the kill");
+    assert!(
+        !buddies.is_empty() && !decided.is_empty(),
+        "no buddy or decision before the kill"
+    );
     assert!(
         registered.len() > 50,
         "only {} REGISTERs before the kill",
@@ -338,6 +396,47 @@ fn kill_9_under_load_loses_nothing_acknowledged_and_expired_entries_stay_gone() 
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+    // Every acknowledged buddy and decision is back; the buddy list subscription is served again with the
+    // list's full state.
+    for (owner, user) in &buddies {
+        let (st, body) = s.http("GET", &format!("/v1/buddies/sip:{owner}@example.com"));
+        assert_eq!(st, 200);
+        assert!(
+            body.contains(&format!(
+                "\"uri\":\"sip:{user}@example.com\",\"display_name\":\"{user}\",\"group\":\"load\""
+            )),
+            "acknowledged buddy {user} of {owner} lost: {body}"
+        );
+    }
+    for (user, watcher) in &decided {
+        let (st, body) = s.http("GET", &format!("/v1/watchers/sip:{user}@example.com"));
+        assert_eq!(st, 200);
+        assert!(
+            body.contains(&format!(
+                "{{\"watcher\":\"sip:{watcher}@example.com\",\"decision\":\"polite-block\"}}"
+            )),
+            "acknowledged decision of {user} about {watcher} lost: {body}"
+        );
+    }
+    let (_, body) = s.http("GET", "/v1/subscriptions?watcher=sip:w0@example.com");
+    assert!(
+        body.contains("\"call_id\":\"list-sub\""),
+        "the buddy list subscription was lost: {body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !wlog
+        .notifies
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|n| n.call_id == "list-sub" && n.run == 1 && n.body.contains("fullState=\"true\""))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no full-state list NOTIFY after the restart"
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
     let (_, body) = s.http("GET", "/v1/subscriptions?presentity=sip:short0@example.com");
     assert_eq!(body, "[]", "an expired subscription came back");

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use registrar_presence::{
-    DialogId, EventPackage, PresenceStore, Subscription, SubscriptionChange, SubscriptionStore,
+    Buddy, DialogId, EventPackage, PresenceStore, Subscription, SubscriptionChange,
+    SubscriptionStore, WatcherDecision,
 };
 use registrar_registry::{ContactSpec, LocationStore, RegisterRequest, RegistrarPolicy, Registry};
 use registrar_storage::{
@@ -365,10 +366,38 @@ async fn redis_cluster_keeps_updates_atomic_sweeps_and_carries_notices() {
     subs.save(&[SubscriptionChange::Put(sub.clone())])
         .await
         .unwrap();
-    assert_eq!(subs.load().await.unwrap(), vec![sub]);
+    assert_eq!(subs.load().await.unwrap().subscriptions, vec![sub]);
     subs.save(&[SubscriptionChange::Remove(dialog)])
         .await
         .unwrap();
-    assert!(subs.load().await.unwrap().is_empty());
+    assert!(subs.load().await.unwrap().subscriptions.is_empty());
+    // The users' settings live in many slots: written and read back through the cluster.
+    let bob: Aor = "sip:bob@example.com".parse().unwrap();
+    subs.save(&[
+        SubscriptionChange::Rule {
+            presentity: bob.clone(),
+            watcher: alice(),
+            decision: WatcherDecision::PoliteBlock,
+        },
+        SubscriptionChange::Buddies {
+            owner: alice(),
+            list: vec![Buddy::new(bob.clone()).named("Bob")],
+        },
+        SubscriptionChange::Joined(alice()),
+    ])
+    .await
+    .unwrap();
+    let b = SharedSubscriptionStore::new(Arc::clone(&b));
+    assert_eq!(
+        b.rules_of(&bob).await.unwrap(),
+        vec![(alice(), WatcherDecision::PoliteBlock)]
+    );
+    assert_eq!(
+        b.buddies_of(&alice()).await.unwrap()[0]
+            .display_name
+            .as_deref(),
+        Some("Bob")
+    );
+    assert_eq!(b.load().await.unwrap().joined, vec![alice()]);
     drop(cluster);
 }
