@@ -315,20 +315,39 @@ impl<I: SearchIndex> Directory<I> {
                 .or_default()
                 .insert(t.participant.clone(), t);
         }
-        for p in d.participants.values() {
-            let doc = d.doc(p);
-            d.index.upsert(&doc);
-        }
-        for r in relationships {
-            if d.participants.contains_key(&r.from) && d.participants.contains_key(&r.to) {
-                d.graph.put(&r);
+        // The search index on one thread, the graph and ratings on this one: they share nothing but the
+        // participants, which both only read.
+        let Self {
+            participants: people,
+            topics_of,
+            index,
+            graph,
+            ratings: rated,
+            ..
+        } = &mut d;
+        let people = &*people;
+        let topics_of = &*topics_of;
+        std::thread::scope(|scope| {
+            let indexing = scope.spawn(move || {
+                for p in people.values() {
+                    index.upsert(&index_doc(p, topics_of));
+                }
+            });
+            graph.reserve(people.len(), relationships.len());
+            for r in relationships {
+                if people.contains_key(&r.from) && people.contains_key(&r.to) {
+                    graph.put(&r);
+                }
             }
-        }
-        for r in ratings {
-            if d.participants.contains_key(&r.rater) && d.participants.contains_key(&r.ratee) {
-                d.ratings.put(&r);
+            for r in ratings {
+                if people.contains_key(&r.rater) && people.contains_key(&r.ratee) {
+                    rated.put(&r);
+                }
             }
-        }
+            if let Err(panic) = indexing.join() {
+                std::panic::resume_unwind(panic);
+            }
+        });
         for s in priorities {
             if d.participants.contains_key(&s.participant) {
                 d.priorities.insert(s.participant.clone(), s);
@@ -540,38 +559,7 @@ impl<I: SearchIndex> Directory<I> {
     }
 
     fn doc(&self, p: &Participant) -> IndexDoc {
-        let mut fields = Vec::new();
-        let primary = p.primary();
-        for f in Field::ALL {
-            if !privacy::searchable(p, f) {
-                continue;
-            }
-            let text = match f {
-                Field::Name => Some(
-                    p.identities
-                        .iter()
-                        .filter(|i| i.active)
-                        .map(|i| i.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                ),
-                Field::Organization => p.organization().map(str::to_owned),
-                Field::Role => p.role().map(str::to_owned),
-                Field::Department => p.department().map(str::to_owned),
-                Field::Capabilities => primary.map(|i| i.capabilities.join(" ")),
-                Field::Languages => primary.map(|i| i.languages.join(" ")),
-                Field::Topics => self.topics_of.get(&p.id).map(|t| t.join(" ")),
-                Field::Email => primary.and_then(|i| i.email.clone()),
-                Field::SipAor => primary.and_then(|i| i.sip_aor.clone()),
-            };
-            if let Some(t) = text.filter(|t| !t.is_empty()) {
-                fields.push((f, t));
-            }
-        }
-        IndexDoc {
-            id: p.id.clone(),
-            fields,
-        }
+        index_doc(p, &self.topics_of)
     }
 
     fn list_aor(&mut self, p: &Participant) {
@@ -1540,6 +1528,43 @@ impl<I: SearchIndex> Directory<I> {
             Resolution::Suggestions(out)
         };
         (resolution, changes)
+    }
+}
+
+/// What the search index holds of `p`: the texts of the fields they made searchable (`topics_of`: the
+/// topics each participant follows).
+fn index_doc(p: &Participant, topics_of: &HashMap<ParticipantId, Vec<String>>) -> IndexDoc {
+    let mut fields = Vec::new();
+    let primary = p.primary();
+    for f in Field::ALL {
+        if !privacy::searchable(p, f) {
+            continue;
+        }
+        let text = match f {
+            Field::Name => Some(
+                p.identities
+                    .iter()
+                    .filter(|i| i.active)
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            Field::Organization => p.organization().map(str::to_owned),
+            Field::Role => p.role().map(str::to_owned),
+            Field::Department => p.department().map(str::to_owned),
+            Field::Capabilities => primary.map(|i| i.capabilities.join(" ")),
+            Field::Languages => primary.map(|i| i.languages.join(" ")),
+            Field::Topics => topics_of.get(&p.id).map(|t| t.join(" ")),
+            Field::Email => primary.and_then(|i| i.email.clone()),
+            Field::SipAor => primary.and_then(|i| i.sip_aor.clone()),
+        };
+        if let Some(t) = text.filter(|t| !t.is_empty()) {
+            fields.push((f, t));
+        }
+    }
+    IndexDoc {
+        id: p.id.clone(),
+        fields,
     }
 }
 
