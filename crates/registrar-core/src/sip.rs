@@ -246,13 +246,17 @@ pub fn register_request(h: &RegisterHeaders<'_>) -> Result<RegisterRequest, Erro
     Ok(req)
 }
 
-/// The 200 OK to a REGISTER: every current binding as a Contact with its remaining expiry (and GRUUs when
-/// issued), `Require: outbound` for an accepted outbound registration.
+/// The 200 OK to a REGISTER: every current binding as a Contact with its remaining expiry, its q-value when
+/// it is not the default 1 (phones show it, and other registrars echo it too), and GRUUs when issued;
+/// `Require: outbound` for an accepted outbound registration.
 pub fn register_response(out: &RegisterOutcome) -> Response {
     let mut r = Response::new(200);
     for c in out.contacts() {
         let b = c.binding;
         let mut v = format!("<{}>;expires={}", b.contact, c.expires);
+        if b.q != QValue::ONE {
+            v.push_str(&format!(";q={}", b.q));
+        }
         if let Some(i) = &b.instance_id {
             v.push_str(";+sip.instance=");
             v.push_str(&i.to_param_value());

@@ -82,6 +82,8 @@ fn pidf(p: &Presence, out: &mut Map<String, Value>) {
             put(&mut o, "id", person.id.as_deref());
             if let Some(a) = &person.rpid.activities {
                 o.insert("activities".into(), tokens(a));
+                put(&mut o, "activities_from", a.from.as_deref());
+                put(&mut o, "activities_until", a.until.as_deref());
                 o.insert(
                     "activities_other".into(),
                     Value::Array(a.other.iter().map(|n| n.text.clone().into()).collect()),
@@ -138,6 +140,7 @@ fn watcherinfo(w: &WatcherInfo, out: &mut Map<String, Value>) {
                         x.duration_subscribed.as_deref(),
                     );
                     put(&mut o, "expiration", x.expiration.as_deref());
+                    put(&mut o, "lang", x.lang.as_deref());
                     Value::Object(o)
                 })
                 .collect::<Vec<_>>();

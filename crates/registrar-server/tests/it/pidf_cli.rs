@@ -149,3 +149,24 @@ fn parse_reads_standard_input() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["tuples"][0]["basic"], "closed");
 }
+
+/// RFC 3858 §4.1: a watcher's `xml:lang` is printed when present.
+#[test]
+fn watcher_language_is_printed() {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
+        .args(["pidf", "parse", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"<watcherinfo xmlns="urn:ietf:params:xml:ns:watcherinfo" version="0" state="full"><watcher-list resource="sip:a@b" package="presence"><watcher id="w1" status="pending" event="subscribe" xml:lang="de">sip:c@d</watcher></watcher-list></watcherinfo>"#)
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["watcher_lists"][0]["watchers"][0]["lang"], "de", "{v}");
+}

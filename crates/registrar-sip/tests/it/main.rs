@@ -250,3 +250,28 @@ async fn rfc3261_8_2_1_unknown_methods_get_405_with_allow() {
         r.contains("\r\nAllow: REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS, ACK, CANCEL\r\n")
     );
 }
+
+/// RFC 3261 §10.3 step 8: the 200 OK lists every binding; a binding's q-value comes back with it (phones show
+/// it), the default q=1 is left out.
+#[tokio::test]
+async fn rfc3261_10_3_the_200_ok_carries_each_bindings_q() {
+    let w = world(SipConfig::default());
+    let msg = "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bKq1\r\n\
+               From: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: q1\r\nCSeq: 1 REGISTER\r\n\
+               Contact: <sip:alice@192.0.2.10:5060>;q=0.7, <sip:alice@192.0.2.11:5060>;q=0.3, <sip:alice@192.0.2.12:5060>\r\n\
+               Expires: 600\r\nContent-Length: 0\r\n\r\n";
+    let r = w.send(msg).await.remove(0);
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert!(
+        r.contains("Contact: <sip:alice@192.0.2.10:5060>;expires=600;q=0.7\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("Contact: <sip:alice@192.0.2.11:5060>;expires=600;q=0.3\r\n"),
+        "{r}"
+    );
+    assert!(
+        r.contains("Contact: <sip:alice@192.0.2.12:5060>;expires=600\r\n"),
+        "{r}"
+    );
+}
