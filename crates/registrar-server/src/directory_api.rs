@@ -1383,8 +1383,9 @@ async fn decline_contact(
 
 /// The participant's live events over a WebSocket: contact requests to them and decisions on theirs, ratings
 /// of them, and presence changes of those they may watch (visible to them, and related or with an approved
-/// contact request). Each message is JSON `{"type": …, "data": …}`; a stream that fell behind gets
-/// `{"type": "lagged", "data": {"missed": n}}` and goes on.
+/// contact request). Each message is JSON `{"type": …, "data": …}`: first `ready` (every event after it
+/// reaches the stream); a stream that fell behind gets `{"type": "lagged", "data": {"missed": n}}` and goes
+/// on.
 async fn events(
     State(s): State<DirState>,
     headers: HeaderMap,
@@ -1405,6 +1406,14 @@ async fn stream_events(mut socket: WebSocket, s: DirState, who: ParticipantId) {
         s.ep.service()
             .events(EventFilter::all().kinds(&[EventKind::Presence]));
     let send = |v: serde_json::Value| WsMessage::Text(v.to_string().into());
+    // Both sources are followed from here on: a client that waits for this misses nothing after it.
+    if socket
+        .send(send(serde_json::json!({"type": "ready", "data": {}})))
+        .await
+        .is_err()
+    {
+        return;
+    }
     loop {
         let out = tokio::select! {
             e = hub.recv() => match e {

@@ -190,7 +190,14 @@ fn two_phones_register_subscribe_and_see_a_presence_change() {
     // Both phones leave; the server stays up and answers.
     alice.command("quit");
     bob.command("quit");
-    std::thread::sleep(Duration::from_secs(1));
+    wait_for(
+        "both phones to unregister",
+        || {
+            let (_, body) = server.http("GET", "/v1/registrations");
+            !body.contains(&format!("sip:alice@{s}")) && !body.contains(&format!("sip:bob@{s}"))
+        },
+        ctx,
+    );
     assert!(server.alive());
     assert_eq!(server.http("GET", "/health").0, 200);
 }

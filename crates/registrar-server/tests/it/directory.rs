@@ -436,7 +436,10 @@ impl Ws {
         assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
         t.set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .unwrap();
-        Self(t)
+        let mut ws = Self(t);
+        // The server says when the stream follows everything: from then on, no event is missed.
+        assert_eq!(ws.next()["type"], "ready");
+        ws
     }
 
     /// The next text message.
@@ -497,7 +500,6 @@ fn the_event_stream_carries_contact_requests_ratings_and_presence_of_those_one_m
     let (st, _, _) = call(&s, "GET", "/v1/events", "", "");
     assert_eq!(st, 401);
     let mut ws = Ws::open(&s, &alice);
-    std::thread::sleep(std::time::Duration::from_millis(200));
 
     // Carol's presence is not for alice; bob's is.
     let pidf = |who: &str, basic: &str| {

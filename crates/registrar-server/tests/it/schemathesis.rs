@@ -15,11 +15,10 @@ fn schemathesis_installed(test: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{test}: schemathesis is not installed (pip install schemathesis) and CI=true"
+        crate::support::skipped(
+            test,
+            "schemathesis is not installed (pip install schemathesis)",
         );
-        eprintln!("skipped {test}: schemathesis is not installed (pip install schemathesis)");
     }
     installed
 }

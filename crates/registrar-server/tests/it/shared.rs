@@ -1,7 +1,6 @@
 //! Shared storage (Redis) with the real binary: two nodes serve the same users, a node can die without
 //! losing state, and a node whose Redis is gone answers 503 and recovers by itself.
 
-use std::io::Write;
 use std::net::UdpSocket;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -16,11 +15,7 @@ fn redis_url(test: &str) -> Option<String> {
     match std::env::var("REDIS_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            // Straight to stderr: the test harness captures `println!`, and a skip must be seen.
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped {test}: REDIS_URL is not set (.ci/run sets it)"
-            );
+            crate::support::skipped(test, "REDIS_URL is not set (.ci/run sets it)");
             None
         }
     }
@@ -188,7 +183,7 @@ fn without_redis_a_node_answers_503_with_retry_after_and_recovers_by_itself() {
         return;
     }
     if !have("redis-server") {
-        let _ = writeln!(std::io::stderr(), "skipped: redis-server is not installed");
+        crate::support::skipped("the Redis outage test", "redis-server is not installed");
         return;
     }
     let port = free_port();

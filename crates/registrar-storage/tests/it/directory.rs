@@ -267,7 +267,7 @@ async fn embedded_directory_survives_a_reopen_and_erases_completely() {
 
 async fn postgres(test: &str) -> Option<(String, String)> {
     let Some(url) = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) else {
-        eprintln!("skipped {test}: DATABASE_URL is not set (.ci/run sets it)");
+        super::skipped(test, "DATABASE_URL is not set (.ci/run sets it)");
         return None;
     };
     // A schema of its own, so parallel runs and reruns do not meet.

@@ -1,7 +1,6 @@
 //! The shared engines against the real Redis of `REDIS_URL` (skipped, saying so, when it is unset): updates
 //! from two nodes to one AoR are atomic, change notices reach the other node, any node sweeps.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,11 +18,7 @@ use tokio::sync::mpsc;
 fn url(test: &str) -> Option<String> {
     let u = std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty());
     if u.is_none() {
-        // Straight to stderr: the test harness captures `println!`, and a skip must be seen.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped {test}: REDIS_URL is not set (.ci/run sets it)"
-        );
+        super::skipped(test, "REDIS_URL is not set (.ci/run sets it)");
     }
     u
 }
@@ -143,13 +138,14 @@ async fn the_other_node_hears_of_changes_and_any_node_sweeps() {
         "a node does not hear its own notices"
     );
 
-    // The binding expires; node B's sweep removes it (once: node A then finds nothing due).
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Two seconds on, the one-second binding has expired; node B's sweep removes it (once: node A then finds
+    // nothing due). The sweeps are told the time, so nothing waits for it to pass.
+    let later = SystemClock.now().plus_secs(2);
     let loc_b = SharedLocationStore::new(Arc::clone(&b));
-    let swept = loc_b.remove_expired(SystemClock.now()).await.unwrap();
+    let swept = loc_b.remove_expired(later).await.unwrap();
     assert_eq!(swept.len(), 1);
     assert_eq!(swept[0].0, alice());
-    assert!(loc_a.expire(SystemClock.now()).await.unwrap().is_empty());
+    assert!(loc_a.expire(later).await.unwrap().is_empty());
     assert_eq!(loc_b.next_expiry().await.unwrap(), None);
 
     // Publications: the same store shape, the notice says `Presence`.
@@ -214,9 +210,9 @@ fn free_port() -> u16 {
 
 fn start_cluster() -> Option<Cluster> {
     if !have("redis-server") || !have("redis-cli") {
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped the Redis Cluster test: redis-server and redis-cli are not installed"
+        super::skipped(
+            "the Redis Cluster test",
+            "redis-server and redis-cli are not installed",
         );
         return None;
     }
@@ -346,9 +342,11 @@ async fn redis_cluster_keeps_updates_atomic_sweeps_and_carries_notices() {
     // Node A's writes are heard by node B, whichever cluster node it follows.
     let heard = tokio::time::timeout(Duration::from_secs(5), heard_by_b.recv()).await;
     assert!(matches!(heard.unwrap(), Some(Change::Location(_))));
-    // The 40 one-second registrations expire; one sweep (any node) removes them all.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let swept = nodes[1].expire(SystemClock.now()).await.unwrap();
+    // Two seconds on, the 40 one-second registrations have expired; one sweep (any node) removes them all.
+    let swept = nodes[1]
+        .expire(SystemClock.now().plus_secs(2))
+        .await
+        .unwrap();
     assert_eq!(swept.len(), 40);
     assert_eq!(nodes[0].registered_count().await.unwrap(), 1);
 
