@@ -1,57 +1,56 @@
-//! `registrar ctl`: the admin API from the command line (as `kamcmd ul.dump` serves Kamailio users).
-//!
-//! A minimal HTTP/1.1 client over one TCP connection per call (`Connection: close`): the API is local
-//! and small, so this avoids a client library.
+//! `registrar ctl`: the admin API from the command line (as `kamcmd ul.dump` serves Kamailio users), one
+//! HTTP/1.1 request per call with hyper's client.
 
-use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::Request;
+use hyper::header::HOST;
 
 /// One API call: status and body.
 pub(crate) fn call(http: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
-    let mut s = TcpStream::connect_timeout(&http, Duration::from_secs(5))
-        .map_err(|e| format!("cannot reach the registrar at {http}: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {http}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
-    )
-    .map_err(|e| format!("write: {e}"))?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).map_err(|e| format!("read: {e}"))?;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("the registrar sent no HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or("the registrar sent a malformed status line")?;
-    let chunked = head
-        .lines()
-        .any(|l| l.to_ascii_lowercase().starts_with("transfer-encoding:") && l.contains("chunked"));
-    let body = if chunked {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
-    Ok((status, body))
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    rt.block_on(async {
+        let io = tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(http))
+            .await
+            .map_err(|_| format!("cannot reach the registrar at {http}: timed out"))?
+            .map_err(|e| format!("cannot reach the registrar at {http}: {e}"))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io))
+                .await
+                .map_err(|e| format!("HTTP: {e}"))?;
+        let conn = tokio::spawn(conn);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, http.to_string())
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| format!("request: {e}"))?;
+        let answer = async {
+            let resp = sender
+                .send_request(request)
+                .await
+                .map_err(|e| format!("HTTP: {e}"))?;
+            let status = resp.status().as_u16();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| format!("read: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, String::from_utf8_lossy(&body).into_owned()))
         };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
+        let out = tokio::time::timeout(Duration::from_secs(30), answer)
+            .await
+            .map_err(|_| "the registrar did not answer within 30 s".to_owned())?;
+        conn.abort();
+        out
+    })
 }
 
 /// Percent-encode an AoR for a path segment (keeping `:` and `@`, which paths allow).
@@ -75,10 +74,5 @@ mod tests {
     fn encodes_path_segments() {
         assert_eq!(encode("sip:alice@example.com"), "sip:alice@example.com");
         assert_eq!(encode("sip:a b/c?d"), "sip:a%20b%2Fc%3Fd");
-    }
-
-    #[test]
-    fn dechunks() {
-        assert_eq!(dechunk("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), "abcde");
     }
 }

@@ -3,9 +3,13 @@
 //! the public keys of `directory.jwt_ed25519_public_keys`. The requester is the token's `sub`, never a
 //! parameter; `exp` is required and checked; `nbf` when present; `scope` (space-separated) may hold `admin`.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use hmac::{KeyInit as _, Mac as _};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 /// The keys tokens are checked against.
 #[derive(Clone, Debug, Default)]
@@ -104,58 +108,31 @@ struct Body {
     scope: String,
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
+/// Base64url without padding (RFC 4648 §5), as JWTs and JWKs write bytes.
 pub(crate) fn b64url_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 4 / 3 + 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
-        for i in 0..=chunk.len() {
-            out.push(B64[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
+    URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// The inverse of [`b64url_encode`]: `None` for anything else (padding, the standard alphabet, trailing bits).
 pub(crate) fn b64url_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = B64.iter().position(|&b| b == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    // Leftover bits must be zero padding of fewer than 6 bits (a length of 4n+1 is never valid).
-    (bits < 6 && acc == 0).then_some(out)
+    URL_SAFE_NO_PAD.decode(s).ok()
 }
 
-/// HMAC-SHA-256 (RFC 2104).
+/// HMAC-SHA-256 (RFC 2104) of `msg` under `key`.
 fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner = Sha256::new();
-    inner.update(k.map(|b| b ^ 0x36));
-    inner.update(msg);
-    let mut outer = Sha256::new();
-    outer.update(k.map(|b| b ^ 0x5c));
-    outer.update(inner.finalize());
-    outer.finalize().into()
+    // HMAC takes keys of any length.
+    let mut mac = HmacSha256::new_from_slice(key).unwrap_or_else(|_| unreachable!());
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+/// Whether `sig` is the HMAC-SHA-256 of `msg` under `key`, compared in constant time.
+fn hmac_ok(key: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    let Ok(mut mac) = HmacSha256::new_from_slice(key) else {
+        return false;
+    };
+    mac.update(msg);
+    mac.verify_slice(sig).is_ok()
 }
 
 /// Why a token was refused (the message of the 401; never the token itself).
@@ -176,7 +153,7 @@ pub(crate) fn verify(token: &str, keys: &Keys, now_secs: u64) -> Result<Claims, 
             let Some(secret) = &keys.hs256 else {
                 return Err("HS256 tokens are not accepted here (no directory.jwt_secret)");
             };
-            same(&sig, &hmac_sha256(secret, input.as_bytes()))
+            hmac_ok(secret, input.as_bytes(), &sig)
         }
         "EdDSA" => eddsa_ok(input.as_bytes(), &sig, &keys.ed25519),
         _ => return Err("the token's algorithm is neither HS256 nor EdDSA"),

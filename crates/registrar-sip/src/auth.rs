@@ -374,12 +374,10 @@ impl DigestAuth {
     }
 }
 
+/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
 fn constant_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq as _;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The parameters of a credentials value, unquoted, in order; of a repeated name the last one counts.

@@ -780,32 +780,9 @@ fn encode_change(out: &mut Vec<u8>, table: Table, key: &str, value: Option<&[u8]
     }
 }
 
-/// CRC-32 (IEEE, reflected), table-driven.
+/// CRC-32 (IEEE, reflected: the check value of "123456789" is `0xCBF43926`) of a frame's payload.
 fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut t = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 == 1 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            t[i] = c;
-            i += 1;
-        }
-        t
-    };
-    let mut c = !0u32;
-    for &b in data {
-        c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    !c
+    crc32fast::hash(data)
 }
 
 /// The three tables of one write transaction.
