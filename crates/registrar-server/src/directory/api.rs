@@ -8,7 +8,7 @@
 //! registrar's own presence of the participant's SIP AoR.
 //!
 //! Federation: `POST /v1/federation/lookup` answers signed lookups from configured peers
-//! ([`crate::federation`]) under the asking peer's trust level; a discovery here fans out to the peers
+//! ([`crate::directory::federation`]) under the asking peer's trust level; a discovery here fans out to the peers
 //! (or to the one peer that answers for the address asked) and merges their answers with this server's.
 //! Identity proofs: a DNS TXT record for a domain, or an OpenID Connect ID token for an email.
 
@@ -40,7 +40,7 @@ use registrar_types::Aor;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::serve::Ep;
+use crate::Ep;
 
 /// The directory routes' part of `/openapi.json`.
 #[derive(OpenApi)]
@@ -204,7 +204,7 @@ struct DirEvent {
 pub(crate) struct DirState {
     hub: tokio::sync::broadcast::Sender<Arc<DirEvent>>,
     dir: Option<Arc<Directory>>,
-    keys: Arc<crate::jwt::Keys>,
+    keys: Arc<crate::directory::jwt::Keys>,
     limits: RateLimits,
     windows: Arc<Mutex<Windows>>,
     ep: Arc<Ep>,
@@ -214,15 +214,15 @@ pub(crate) struct DirState {
 /// What the directory reaches beyond this server: federation, DNS and identity providers.
 #[derive(Debug, Default)]
 pub(crate) struct Network {
-    pub(crate) federation: Option<Arc<crate::federation::Federation>>,
-    pub(crate) dns: Option<crate::dns::Dns>,
-    pub(crate) oidc: Vec<crate::oidc::Provider>,
+    pub(crate) federation: Option<Arc<crate::directory::federation::Federation>>,
+    pub(crate) dns: Option<crate::directory::dns::Dns>,
+    pub(crate) oidc: Vec<crate::directory::oidc::Provider>,
 }
 
 /// The directory's routes (answering 503 with the reason when the directory is off).
 pub(crate) fn router(
     dir: Option<Arc<Directory>>,
-    keys: crate::jwt::Keys,
+    keys: crate::directory::jwt::Keys,
     limits: RateLimits,
     ep: Arc<Ep>,
     net: Network,
@@ -248,7 +248,7 @@ pub(crate) fn router(
         .route("/v1/contact-requests/{id}/approve", post(approve_contact))
         .route("/v1/contact-requests/{id}/decline", post(decline_contact))
         .route("/v1/events", get(events))
-        .route(crate::federation::LOOKUP_PATH, post(federation_lookup))
+        .route(crate::directory::federation::LOOKUP_PATH, post(federation_lookup))
         .route(
             "/v1/participants/{id}/verify/domain",
             get(domain_challenge).post(verify_domain),
@@ -424,7 +424,7 @@ impl DirState {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| fail(StatusCode::UNAUTHORIZED, "a bearer token is required"))?;
-        let claims = crate::jwt::verify(token.trim(), &self.keys, now_secs())
+        let claims = crate::directory::jwt::verify(token.trim(), &self.keys, now_secs())
             .map_err(|why| fail(StatusCode::UNAUTHORIZED, why))?;
         let id = ParticipantId::parse(&claims.sub).map_err(|_| {
             fail(
@@ -844,9 +844,9 @@ impl DirState {
     /// for its domain; for a local address, none; otherwise every peer at provisional or higher.
     async fn peers_for(
         &self,
-        f: &crate::federation::Federation,
+        f: &crate::directory::federation::Federation,
         q: &Query,
-    ) -> (Vec<Arc<crate::federation::Peer>>, Vec<PeerFailure>) {
+    ) -> (Vec<Arc<crate::directory::federation::Peer>>, Vec<PeerFailure>) {
         let Some(id) = &q.exact_id else {
             return (f.fan_out_peers(), Vec::new());
         };
@@ -1028,7 +1028,7 @@ async fn domain_challenge(
     let QueryParams(d) = params.map_err(|e| fail(StatusCode::BAD_REQUEST, e.body_text()))?;
     s.prover(&who, &id, &d.domain)?;
     Ok(Json(serde_json::json!({
-        "record": format!("{}.{}", crate::dns::VERIFY_LABEL, d.domain.to_ascii_lowercase()),
+        "record": format!("{}.{}", crate::directory::dns::VERIFY_LABEL, d.domain.to_ascii_lowercase()),
         "type": "TXT",
         "value": domain_token(&id, &d.domain),
     }))
@@ -1053,7 +1053,7 @@ async fn verify_domain(
         .ok_or_else(|| fail(StatusCode::SERVICE_UNAVAILABLE, "DNS is not available"))?;
     let record = format!(
         "{}.{}",
-        crate::dns::VERIFY_LABEL,
+        crate::directory::dns::VERIFY_LABEL,
         d.domain.to_ascii_lowercase()
     );
     let want = domain_token(&id, &d.domain);
@@ -1095,7 +1095,7 @@ async fn verify_oidc(
             "no OpenID Connect provider is configured here (directory.oidc)",
         ));
     }
-    let proven = crate::oidc::verify(&b.id_token, &s.net.oidc, now_secs())
+    let proven = crate::directory::oidc::verify(&b.id_token, &s.net.oidc, now_secs())
         .map_err(|why| fail(StatusCode::UNPROCESSABLE_ENTITY, why))?;
     let p = s.participant(&id)?;
     let mine = p.identities.iter().any(|i| {

@@ -21,8 +21,8 @@ use rustls::pki_types::ServerName;
 use tracing::{debug, warn};
 
 use crate::config::FederationSection;
-use crate::jwt::b64url_decode;
-use crate::signature;
+use crate::directory::jwt::b64url_decode;
+use crate::directory::signature;
 
 /// The lookup path.
 pub(crate) const LOOKUP_PATH: &str = "/v1/federation/lookup";
@@ -165,7 +165,7 @@ pub(crate) struct Federation {
     cache: Mutex<AnswerCache>,
     domain_cache: Mutex<HashMap<String, (Instant, Option<String>)>>,
     replay: Mutex<signature::ReplayGuard>,
-    dns: Option<crate::dns::Dns>,
+    dns: Option<crate::directory::dns::Dns>,
 }
 
 fn key32(what: &str, s: &str) -> Result<[u8; 32], String> {
@@ -185,7 +185,7 @@ impl Federation {
     /// From `[federation]`; `None` when `server_id` is empty (federation off).
     pub(crate) fn new(
         cfg: &FederationSection,
-        dns: Option<crate::dns::Dns>,
+        dns: Option<crate::directory::dns::Dns>,
     ) -> Result<Option<Self>, String> {
         if cfg.server_id.is_empty() {
             return Ok(None);

@@ -38,9 +38,7 @@ use crate::config::{
     Config, ContactsPolicy, ServiceMode, StorageMode, WatcherPolicy, parse_listen,
 };
 
-/// The endpoint type the server runs.
-/// The stores are chosen at start-up (`[storage] mode`), so the endpoint holds them as trait objects.
-pub(crate) type Ep = Endpoint<Arc<dyn LocationStore>, Arc<dyn PresenceStore>>;
+use crate::Ep;
 
 /// Where outgoing messages leave: the UDP sockets and the live TCP connections.
 pub(crate) struct Transports {
@@ -666,18 +664,18 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("http.listen {http_addr}: {e}"))?;
     info!(addr = %http.local_addr().map_err(|e| e.to_string())?, "HTTP API");
-    let keys = crate::jwt::Keys::new(
+    let keys = crate::directory::jwt::Keys::new(
         &cfg.directory.jwt_secret,
         &cfg.directory.jwt_ed25519_public_keys,
     )?;
     let directory = directory(&cfg, &stores, &keys).await?;
-    let limits = crate::directory_api::RateLimits {
+    let limits = crate::directory::api::RateLimits {
         discovery_per_hour: cfg.directory.discovery_per_hour,
         ratings_per_day: cfg.directory.ratings_per_day,
         contact_requests_per_hour: cfg.directory.contact_requests_per_hour,
     };
     let net = network(&cfg)?;
-    let app = crate::http::router(Arc::clone(&ep), prometheus).merge(crate::directory_api::router(
+    let app = crate::admin::router(Arc::clone(&ep), prometheus).merge(crate::directory::api::router(
         directory,
         keys,
         limits,
@@ -752,8 +750,8 @@ fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSoc
 }
 
 /// Federation, DNS and OpenID Connect providers as configured.
-fn network(cfg: &Config) -> Result<crate::directory_api::Network, String> {
-    let dns = match crate::dns::Dns::new(&cfg.directory.dns_servers) {
+fn network(cfg: &Config) -> Result<crate::directory::api::Network, String> {
+    let dns = match crate::directory::dns::Dns::new(&cfg.directory.dns_servers) {
         Ok(d) => Some(d),
         Err(e) if cfg.directory.dns_servers.is_empty() => {
             warn!("directory: no DNS ({e}); domain proofs and DNS discovery are off");
@@ -762,7 +760,7 @@ fn network(cfg: &Config) -> Result<crate::directory_api::Network, String> {
         Err(e) => return Err(e),
     };
     let fed_dns = dns.clone().filter(|_| cfg.federation.dns_discovery);
-    let federation = crate::federation::Federation::new(&cfg.federation, fed_dns)?.map(Arc::new);
+    let federation = crate::directory::federation::Federation::new(&cfg.federation, fed_dns)?.map(Arc::new);
     if let Some(f) = &federation {
         info!(server = %f.id, "federation on");
     }
@@ -771,9 +769,9 @@ fn network(cfg: &Config) -> Result<crate::directory_api::Network, String> {
         .oidc
         .iter()
         .enumerate()
-        .map(|(i, c)| crate::oidc::Provider::new(i, c))
+        .map(|(i, c)| crate::directory::oidc::Provider::new(i, c))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(crate::directory_api::Network {
+    Ok(crate::directory::api::Network {
         federation,
         dns,
         oidc,
@@ -784,8 +782,8 @@ fn network(cfg: &Config) -> Result<crate::directory_api::Network, String> {
 async fn directory(
     cfg: &Config,
     stores: &Stores,
-    keys: &crate::jwt::Keys,
-) -> Result<Option<Arc<crate::directory_api::Directory>>, String> {
+    keys: &crate::directory::jwt::Keys,
+) -> Result<Option<Arc<crate::directory::api::Directory>>, String> {
     if !keys.any() {
         info!("directory: API off (no directory.jwt_secret or directory.jwt_ed25519_public_keys)");
         return Ok(None);
@@ -833,7 +831,7 @@ async fn directory(
 /// Keep this node's directory close to the shared store between requests: wake at every notice of the
 /// feed (or every second) and apply what other nodes committed. Requests do not rely on it (each one first
 /// waits for its own barrier, `DirectoryService::sync`); it keeps that barrier cheap.
-fn follow_directory_feed(dir: Arc<crate::directory_api::Directory>) {
+fn follow_directory_feed(dir: Arc<crate::directory::api::Directory>) {
     tokio::spawn(async move {
         loop {
             dir.wait_for_changes(std::time::Duration::from_secs(1))

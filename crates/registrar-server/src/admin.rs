@@ -18,7 +18,7 @@ use registrar_types::{Aor, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use crate::serve::Ep;
+use crate::Ep;
 
 #[derive(Clone)]
 struct AppState {
@@ -97,7 +97,7 @@ struct ApiDoc;
 /// The API's OpenAPI document.
 pub(crate) fn openapi_doc() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
-    doc.merge(crate::directory_api::openapi_doc());
+    doc.merge(crate::directory::api::openapi_doc());
     doc
 }
 

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::jwt::b64url_encode;
+use crate::directory::jwt::b64url_encode;
 
 /// The label of our signatures in `Signature-Input` / `Signature`.
 const LABEL: &str = "fed";

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::OidcSection;
-use crate::jwt::b64url_decode;
+use crate::directory::jwt::b64url_decode;
 
 /// A signing key of a provider.
 #[derive(Clone, Debug)]
@@ -298,7 +298,7 @@ mod tests {
     fn eddsa_id_tokens_verify_and_bad_jwks_are_config_errors() {
         use ed25519_dalek::{Signer as _, SigningKey};
         let sk = SigningKey::from_bytes(&[5; 32]);
-        let x = crate::jwt::b64url_encode(sk.verifying_key().as_bytes());
+        let x = crate::directory::jwt::b64url_encode(sk.verifying_key().as_bytes());
         let p = Provider::new(
             0,
             &OidcSection {
@@ -312,11 +312,11 @@ mod tests {
             },
         )
         .unwrap();
-        let h = crate::jwt::b64url_encode(br#"{"alg":"EdDSA","kid":"e1"}"#);
-        let b = crate::jwt::b64url_encode(
+        let h = crate::directory::jwt::b64url_encode(br#"{"alg":"EdDSA","kid":"e1"}"#);
+        let b = crate::directory::jwt::b64url_encode(
             br#"{"iss":"https://id.example","aud":["x","reg"],"exp":2000,"email":"b@y.example","email_verified":true}"#,
         );
-        let s = crate::jwt::b64url_encode(&sk.sign(format!("{h}.{b}").as_bytes()).to_bytes());
+        let s = crate::directory::jwt::b64url_encode(&sk.sign(format!("{h}.{b}").as_bytes()).to_bytes());
         let proven = verify(&format!("{h}.{b}.{s}"), &[p], 1_000).unwrap();
         assert!(proven.organization);
         let bad = |jwks: &str| {
