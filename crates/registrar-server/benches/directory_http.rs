@@ -1,4 +1,4 @@
-//! The directory over the network (issue 9), against real `registrar serve` processes (release build):
+//! The directory over the network, against real `registrar serve` processes (release build):
 //! - discovery through `POST /v1/discovery` with DIRECTORY_BENCH_N (default 1 M) participants, their
 //!   relationships and topics loaded from the embedded store at start;
 //! - federated discovery across three local servers (DIRECTORY_FED_N participants each, default 100 000):

@@ -316,7 +316,9 @@ mod tests {
         let b = crate::directory::jwt::b64url_encode(
             br#"{"iss":"https://id.example","aud":["x","reg"],"exp":2000,"email":"b@y.example","email_verified":true}"#,
         );
-        let s = crate::directory::jwt::b64url_encode(&sk.sign(format!("{h}.{b}").as_bytes()).to_bytes());
+        let s = crate::directory::jwt::b64url_encode(
+            &sk.sign(format!("{h}.{b}").as_bytes()).to_bytes(),
+        );
         let proven = verify(&format!("{h}.{b}.{s}"), &[p], 1_000).unwrap();
         assert!(proven.organization);
         let bad = |jwks: &str| {

@@ -675,13 +675,9 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         contact_requests_per_hour: cfg.directory.contact_requests_per_hour,
     };
     let net = network(&cfg)?;
-    let app = crate::admin::router(Arc::clone(&ep), prometheus).merge(crate::directory::api::router(
-        directory,
-        keys,
-        limits,
-        Arc::clone(&ep),
-        net,
-    ));
+    let app = crate::admin::router(Arc::clone(&ep), prometheus).merge(
+        crate::directory::api::router(directory, keys, limits, Arc::clone(&ep), net),
+    );
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let tls = if cfg.http.tls_cert.as_os_str().is_empty() {
         None
@@ -760,7 +756,8 @@ fn network(cfg: &Config) -> Result<crate::directory::api::Network, String> {
         Err(e) => return Err(e),
     };
     let fed_dns = dns.clone().filter(|_| cfg.federation.dns_discovery);
-    let federation = crate::directory::federation::Federation::new(&cfg.federation, fed_dns)?.map(Arc::new);
+    let federation =
+        crate::directory::federation::Federation::new(&cfg.federation, fed_dns)?.map(Arc::new);
     if let Some(f) = &federation {
         info!(server = %f.id, "federation on");
     }
