@@ -1,0 +1,427 @@
+//! The SIP transports: UDP sockets read by one thread per core each, TCP connections with a reader and a writer task each, and where outgoing messages leave (`Transports`), with the request counters.
+
+use super::*;
+
+/// Where outgoing messages leave: the UDP sockets and the live TCP connections.
+pub(crate) struct Transports {
+    /// Blocking sockets: each is read by its own threads (see [`UdpWorker`]), and a datagram send only waits
+    /// when the kernel's send buffer is full.
+    pub(super) udp: Vec<(SocketAddr, Arc<std::net::UdpSocket>)>,
+    pub(super) tcp: dashmap::DashMap<u64, mpsc::Sender<Bytes>>,
+    pub(super) tcp_by_addr: dashmap::DashMap<SocketAddr, u64>,
+    pub(super) next_conn: AtomicU64,
+    pub(super) limits: Limits,
+    /// Requests hold this (shared) from handling until their response is sent; the NOTIFY pump takes it
+    /// exclusively before sending, so a NOTIFY caused by a request never leaves before that request's response
+    /// (RFC 6665 allows either order, but phones and sipp scenarios handle the response first best).
+    pub(super) response_first: tokio::sync::RwLock<()>,
+}
+
+impl Transports {
+    pub(super) fn udp_for(&self, to: SocketAddr) -> Option<&Arc<std::net::UdpSocket>> {
+        self.udp
+            .iter()
+            .find(|(a, _)| a.is_ipv4() == to.is_ipv4())
+            .or_else(|| self.udp.first())
+            .map(|(_, s)| s)
+    }
+
+    pub(super) async fn send(self: &Arc<Self>, ep: &Arc<Ep>, o: Outgoing) {
+        match o.to.proto {
+            Proto::Udp => {
+                if let Some(sock) = self.udp_for(o.to.addr)
+                    && let Err(e) = sock.send_to(&o.bytes, o.to.addr)
+                {
+                    debug!(to = %o.to.addr, error = %e, "UDP send failed");
+                }
+            }
+            Proto::Tcp => {
+                let conn =
+                    o.to.conn
+                        .filter(|c| self.tcp.contains_key(c))
+                        .or_else(|| self.tcp_by_addr.get(&o.to.addr).map(|c| *c));
+                if let Some(c) = conn
+                    && let Some(tx) = self.tcp.get(&c).map(|t| t.clone())
+                    && tx.send(o.bytes.clone()).await.is_ok()
+                {
+                    return;
+                }
+                // The connection is gone (a NOTIFY after the peer hung up): open a new one.
+                let this = Arc::clone(self);
+                let ep = Arc::clone(ep);
+                tokio::spawn(async move {
+                    match tokio::time::timeout(
+                        Duration::from_secs(5),
+                        TcpStream::connect(o.to.addr),
+                    )
+                    .await
+                    {
+                        Ok(Ok(stream)) => {
+                            let local = stream
+                                .local_addr()
+                                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                            let tx = this.clone().attach(ep, stream, o.to.addr, local);
+                            let _ = tx.send(o.bytes).await;
+                        }
+                        _ => debug!(to = %o.to.addr, "TCP connect for an outgoing request failed"),
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Run a TCP connection: a reader task feeding the endpoint and a writer task draining a channel.
+    pub(super) fn attach(
+        self: Arc<Self>,
+        ep: Arc<Ep>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+    ) -> mpsc::Sender<Bytes> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = mpsc::channel::<Bytes>(256);
+        self.tcp.insert(id, tx.clone());
+        self.tcp_by_addr.insert(peer, id);
+        let (mut rd, mut wr) = stream.into_split();
+        tokio::spawn(async move {
+            while let Some(b) = rx.recv().await {
+                if wr.write_all(&b).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let this = Arc::clone(&self);
+        tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(8192);
+            'conn: loop {
+                match rd.read_buf(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+                loop {
+                    match frame_len(&buf, this.limits) {
+                        Ok(Some(n)) => {
+                            let msg = buf.split_to(n).freeze();
+                            if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
+                                // RFC 5626 §4.4.1 keep-alive: answer a double CRLF with one CRLF.
+                                if msg.len() >= 4 {
+                                    let _ = this.send_raw(id, Bytes::from_static(b"\r\n")).await;
+                                }
+                                continue;
+                            }
+                            let gate = this.response_first.read().await;
+                            let now = ep.service().now();
+                            let h = ep.handle(now, Peer::tcp(peer, id), local, msg).await;
+                            this.finish(&ep, h).await;
+                            drop(gate);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            debug!(%peer, error = %e, "closing a TCP connection with an unframeable message");
+                            metrics::counter!("registrar_sip_parse_errors_total").increment(1);
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+            this.tcp.remove(&id);
+            this.tcp_by_addr.remove_if(&peer, |_, v| *v == id);
+        });
+        tx
+    }
+
+    pub(super) async fn send_raw(&self, conn: u64, b: Bytes) -> bool {
+        match self.tcp.get(&conn).map(|t| t.clone()) {
+            Some(tx) => tx.send(b).await.is_ok(),
+            None => false,
+        }
+    }
+
+    pub(super) async fn finish(self: &Arc<Self>, ep: &Arc<Ep>, h: Handled) {
+        count(&h);
+        for o in h.out {
+            self.send(ep, o).await;
+        }
+    }
+}
+
+pub(super) fn count(h: &Handled) {
+    if h.parse_error {
+        metrics::counter!("registrar_sip_parse_errors_total").increment(1);
+    }
+    if h.retransmission {
+        metrics::counter!("registrar_sip_retransmissions_total").increment(1);
+    }
+    if let (Some(m), Some(s)) = (&h.method, h.status) {
+        let key = (method_label(m.as_str()), code_label(s));
+        // The handles by label pair, per thread: building and hashing the metric key for every request cost
+        // more than the increment.
+        thread_local! {
+            static REQUESTS: std::cell::RefCell<std::collections::HashMap<(&'static str, &'static str), metrics::Counter>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
+        REQUESTS.with_borrow_mut(|counters| {
+            counters
+                .entry(key)
+                .or_insert_with(|| {
+                    metrics::counter!("registrar_sip_requests_total", "method" => key.0, "code" => key.1)
+                })
+                .increment(1);
+        });
+    }
+}
+
+/// Static labels: no allocation per request, and a peer cannot grow the metric set with made-up methods.
+pub(super) fn method_label(m: &str) -> &'static str {
+    match m {
+        "REGISTER" => "REGISTER",
+        "SUBSCRIBE" => "SUBSCRIBE",
+        "PUBLISH" => "PUBLISH",
+        "NOTIFY" => "NOTIFY",
+        "OPTIONS" => "OPTIONS",
+        "INVITE" => "INVITE",
+        "CANCEL" => "CANCEL",
+        "ACK" => "ACK",
+        _ => "other",
+    }
+}
+
+pub(super) fn code_label(s: u16) -> &'static str {
+    match s {
+        200 => "200",
+        202 => "202",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        412 => "412",
+        415 => "415",
+        420 => "420",
+        421 => "421",
+        423 => "423",
+        481 => "481",
+        489 => "489",
+        500 => "500",
+        503 => "503",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        s if s < 600 => "5xx",
+        _ => "6xx",
+    }
+}
+
+/// Build the service and endpoint from the configuration.
+pub(crate) async fn build(
+    cfg: &Config,
+) -> Result<
+    (
+        Arc<Ep>,
+        mpsc::Receiver<registrar_presence::NotifyIntent>,
+        Stores,
+    ),
+    String,
+> {
+    let stores = stores(cfg).await?;
+    let (location, presence) = (Arc::clone(&stores.location), Arc::clone(&stores.presence));
+    let mut rp = RegistrarPolicy::default();
+    rp.min_expires = cfg.registrar.min_expires;
+    rp.default_expires = cfg.registrar.default_expires;
+    rp.max_expires = cfg.registrar.max_expires;
+    rp.max_contacts = cfg.registrar.max_contacts;
+    rp.contact_limit = match cfg.registrar.max_contacts_policy {
+        ContactsPolicy::Reject => ContactLimitPolicy::Reject,
+        ContactsPolicy::EvictOldest => ContactLimitPolicy::EvictOldest,
+    };
+    let mut pp = PresencePolicy::default();
+    pp.min_expires = cfg.presence.min_expires;
+    pp.max_expires = cfg.presence.max_expires;
+    pp.default_expires = pp.default_expires.clamp(pp.min_expires, pp.max_expires);
+    let mut sp = SubscriptionPolicy::default();
+    sp.min_expires = cfg.presence.min_expires;
+    sp.max_expires = cfg.presence.max_expires;
+    sp.default_expires = sp.default_expires.clamp(sp.min_expires, sp.max_expires);
+    sp.default_watcher_policy = match cfg.presence.default_watcher_policy {
+        WatcherPolicy::Allow => DefaultWatcherPolicy::Allow,
+        WatcherPolicy::Confirm => DefaultWatcherPolicy::Confirm,
+        WatcherPolicy::Block => DefaultWatcherPolicy::Block,
+    };
+    let (notifier, rx) = ChannelNotifier::new(65_536);
+    let mut builder = RegistrarService::builder();
+    if let Some(s) = &stores.subscriptions {
+        builder = builder.subscription_store(Arc::clone(s));
+    }
+    if stores.redis.is_some() {
+        // Other nodes file expiries too: look for due ones at least every second.
+        builder = builder.max_sleep(Duration::from_secs(1));
+    }
+    let svc = builder
+        .location_store(location)
+        .presence_store(presence)
+        .registrar_policy(rp)
+        .presence_policy(pp)
+        .subscription_policy(sp)
+        .notifier(Arc::new(notifier))
+        .mode(match cfg.presence.mode {
+            ServiceMode::P2p => Mode::P2P,
+            ServiceMode::B2bua => Mode::B2BUA,
+        })
+        .build()
+        .map_err(|e| format!("configuration: {e}"))?;
+    let mut sc = SipConfig::default()
+        .domains(&cfg.sip.domains)
+        .limits(Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers))
+        .timers(cfg.sip.t1_ms, cfg.sip.t1_ms * 8);
+    if let Some(a) = &cfg.sip.advertise {
+        sc = sc.advertise(a);
+    }
+    if cfg.sip.rate_limit_per_source > 0 {
+        sc = sc.rate_limit(RateLimiter::new(
+            cfg.sip.rate_limit_per_source,
+            cfg.sip.rate_limit_burst.max(cfg.sip.rate_limit_per_source),
+            100_000,
+        ));
+    }
+    if cfg.auth.enabled {
+        let users: HashMap<String, Credentials> = cfg
+            .auth
+            .users
+            .iter()
+            .map(|(u, h)| {
+                (
+                    u.clone(),
+                    Credentials {
+                        md5: h.md5.as_ref().map(|s| s.to_ascii_lowercase()),
+                        sha256: h.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
+                    },
+                )
+            })
+            .collect();
+        let algorithms: Vec<_> = cfg
+            .auth
+            .algorithms
+            .iter()
+            .filter_map(|a| DigestAuth::algorithm(a))
+            .collect();
+        let auth = DigestAuth::new(&cfg.auth.realm, users, cfg.auth.nonce_ttl)
+            .map_err(|e| format!("auth: no random source: {e}"))?
+            .with_algorithms(&algorithms);
+        sc = sc.auth(auth);
+    }
+    Ok((Arc::new(Endpoint::new(svc, sc)), rx, stores))
+}
+
+/// A UDP socket on `addr` with receive and send buffers of `buffer` bytes (0: the system's defaults). A
+/// SIP server takes bursts: a REGISTER storm after an outage, a load generator's peaks. With the default
+/// buffer (~200 KB, about 150 small datagrams once the kernel's per-packet overhead is counted) a pause of a
+/// few milliseconds drops requests, which the client then retransmits 500 ms later. The kernel caps the size
+/// at `net.core.rmem_max` / `wmem_max`; the size obtained is logged.
+pub(super) fn bind_udp(addr: SocketAddr, buffer: usize) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if buffer > 0 {
+        if let Err(e) = s.set_recv_buffer_size(buffer) {
+            warn!(%addr, "SO_RCVBUF {buffer}: {e}");
+        }
+        if let Err(e) = s.set_send_buffer_size(buffer) {
+            warn!(%addr, "SO_SNDBUF {buffer}: {e}");
+        }
+    }
+    // Blocking, read by threads; the timeout lets them notice shutdown.
+    s.set_read_timeout(Some(UDP_RECEIVE_TIMEOUT))?;
+    s.bind(&addr.into())?;
+    let (rcv, snd) = (s.recv_buffer_size()?, s.send_buffer_size()?);
+    let s: std::net::UdpSocket = s.into();
+    info!(addr = %s.local_addr()?, receive_buffer = rcv, send_buffer = snd, "SIP over UDP");
+    Ok(s)
+}
+
+/// Most UDP requests in progress at once in the durable storage modes.
+pub(super) const UDP_IN_FLIGHT: usize = 4_096;
+
+/// One thread reading a UDP socket. Threads, not tasks: each blocks in `recv_from` and the kernel hands
+/// every datagram to one waiting thread, so the threads of a socket work on all cores at once. (Tasks of the
+/// runtime reading one socket are all woken by its readiness and tend to run one after the other on the
+/// worker that polled it, leaving a core idle while requests wait: under load that showed as queues of tens
+/// of milliseconds with a fifth of the CPU idle.) The request is handled on this thread, inside the runtime
+/// (`Handle::block_on`), so the stores, timers and channels work as in any task.
+pub(super) struct UdpWorker {
+    pub(super) ep: Arc<Ep>,
+    pub(super) tr: Arc<Transports>,
+    pub(super) sock: Arc<std::net::UdpSocket>,
+    pub(super) local: SocketAddr,
+    pub(super) max: usize,
+    pub(super) inflight: Option<Arc<tokio::sync::Semaphore>>,
+    pub(super) rt: tokio::runtime::Handle,
+    pub(super) stopping: Arc<AtomicBool>,
+}
+
+/// How long a UDP receiving thread waits for a datagram before it checks for shutdown.
+pub(super) const UDP_RECEIVE_TIMEOUT: Duration = Duration::from_millis(200);
+
+impl UdpWorker {
+    pub(super) fn run(self) {
+        let mut buf = vec![0u8; 65_536];
+        while !self.stopping.load(Ordering::Relaxed) {
+            let (n, from) = match self.sock.recv_from(&mut buf) {
+                Ok(x) => x,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue;
+                }
+                Err(e) => {
+                    // ICMP port unreachable surfaces here on some systems: not fatal.
+                    debug!(error = %e, "UDP receive error");
+                    continue;
+                }
+            };
+            if n == 0 || n > self.max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            let data = Bytes::copy_from_slice(&buf[..n]);
+            // A panic while handling one message is a bug, never a peer's doing (the parser is fuzzed): it
+            // is logged and the thread goes on with the next datagram.
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.rt.block_on(self.dispatch(from, data));
+            }));
+            if handled.is_err() {
+                tracing::error!("handling a UDP datagram panicked");
+            }
+        }
+    }
+
+    pub(super) async fn dispatch(&self, from: SocketAddr, data: Bytes) {
+        let (ep, tr, local) = (&self.ep, &self.tr, self.local);
+        let Some(inflight) = &self.inflight else {
+            // Memory mode: nothing waits, so the receiving thread answers at once.
+            let gate = tr.response_first.read().await;
+            let now = ep.service().now();
+            let h = ep.handle(now, Peer::udp(from), local, data).await;
+            tr.finish(ep, h).await;
+            drop(gate);
+            return;
+        };
+        // Durable modes: a request waits for its group commit or Redis round trip, so it runs in its own task
+        // and this thread goes back to the socket; concurrent requests then share commits. At most
+        // `inflight` requests are in progress; beyond that the socket is not read (the kernel's buffer, then
+        // the client's retransmissions, absorb the burst).
+        let Ok(permit) = Arc::clone(inflight).acquire_owned().await else {
+            return;
+        };
+        let (ep, tr) = (Arc::clone(ep), Arc::clone(tr));
+        tokio::spawn(async move {
+            let gate = tr.response_first.read().await;
+            let now = ep.service().now();
+            let h = ep.handle(now, Peer::udp(from), local, data).await;
+            tr.finish(&ep, h).await;
+            drop(gate);
+            drop(permit);
+        });
+    }
+}
