@@ -215,7 +215,8 @@ impl Server {
             format!("Content-Type: {content_type}\r\n")
         };
         let request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{ct}Content-Length: {}\r\n\r\n{body}",
+            // HTTP/1.0: the answer's body ends with the connection, never chunked.
+            "{method} {path} HTTP/1.0\r\nHost: x\r\n{headers}{ct}Content-Length: {}\r\n\r\n{body}",
             body.len()
         );
         let mut raw = Vec::new();
@@ -237,15 +238,7 @@ impl Server {
             .nth(1)
             .and_then(|c| c.parse().ok())
             .unwrap_or(0);
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        Ok((status, head.to_ascii_lowercase(), body))
+        Ok((status, head.to_ascii_lowercase(), body.to_owned()))
     }
 
     pub fn http(&self, method: &str, path: &str) -> (u16, String) {
@@ -269,21 +262,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn dechunk(mut s: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = s.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        s = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 /// The status code of a SIP response.
@@ -376,7 +354,7 @@ pub fn http_at(
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: x\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(request.as_bytes()).ok()?;
