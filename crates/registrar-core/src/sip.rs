@@ -42,7 +42,7 @@ impl Error {
     /// The response to send: status, reason phrase, and the headers the status calls for.
     pub fn response(&self) -> Response {
         let Self::Service(e) = self else {
-            return Response::new(400).with("Warning", format!("399 registrar \"{self}\""));
+            return Response::warning(400, &self.to_string());
         };
         let status = e.sip_status();
         let mut r = Response::new(status);
@@ -78,7 +78,8 @@ impl Error {
 }
 
 /// A response to send: status, reason phrase and headers (besides Via, From, To, Call-ID, CSeq, which the
-/// stack copies from the request).
+/// stack copies from the request), and the To tag when the answer chose one. The one response type of the
+/// workspace: `registrar-sip` builds its wire responses from it.
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct Response {
@@ -88,18 +89,30 @@ pub struct Response {
     pub reason: &'static str,
     /// Further headers, in order.
     pub headers: Vec<(&'static str, String)>,
+    /// The To tag to answer with when the request had none (a dialog this answer creates); `None`: the stack
+    /// picks one.
+    pub to_tag: Option<String>,
 }
 
 impl Response {
-    fn new(status: u16) -> Self {
+    /// A response with `status`, its reason phrase and no header.
+    pub fn new(status: u16) -> Self {
         Self {
             status,
             reason: reason_phrase(status),
             headers: Vec::new(),
+            to_tag: None,
         }
     }
 
-    fn with(mut self, name: &'static str, value: String) -> Self {
+    /// A response with `status` and a `Warning` naming the problem ([`warning`]).
+    pub fn warning(status: u16, text: &str) -> Self {
+        Self::new(status).with("Warning", warning(text))
+    }
+
+    /// The same response with one more header.
+    #[must_use]
+    pub fn with(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));
         self
     }
@@ -113,17 +126,23 @@ impl Response {
     }
 }
 
-/// The reason phrase for a status this registrar sends.
+/// The reason phrase for a status this registrar sends (RFC 3261 §21 and the extensions it implements). The
+/// one table of the workspace.
 pub const fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
         202 => "Accepted",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         406 => "Not Acceptable",
         412 => "Conditional Request Failed",
+        413 => "Request Entity Too Large",
         415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
         421 => "Extension Required",
         423 => "Interval Too Brief",
         439 => "First Hop Lacks Outbound Support",
@@ -131,8 +150,23 @@ pub const fn reason_phrase(status: u16) -> &'static str {
         489 => "Bad Event",
         500 => "Server Internal Error",
         503 => "Service Unavailable",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
         _ => "Unknown",
     }
+}
+
+/// A `Warning` value (RFC 3261 §20.43, code 399 "miscellaneous", agent `registrar`) carrying `text` as a
+/// safe quoted string: control characters dropped, quotes and backslashes replaced, at most 200 characters.
+/// The one Warning formatter of the workspace.
+pub fn warning(text: &str) -> String {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
+        .take(200)
+        .collect();
+    format!("399 registrar \"{clean}\"")
 }
 
 // ----- REGISTER -----
@@ -357,30 +391,40 @@ pub fn parse_contacts(value: &str) -> Result<Vec<ContactEntry>, Error> {
     Ok(out)
 }
 
-/// Split a header value at the commas that separate list entries (not those inside quotes or `<…>`).
-fn split_list(value: &str) -> Vec<&str> {
-    let mut out = Vec::new();
+/// Split a header value at the commas that separate list entries — not those inside a quoted string (where
+/// `\"` escapes a quote) or inside `<…>` — each entry trimmed; empty entries are kept (`a, , b` has three),
+/// for the caller to refuse or skip. The one list splitter of the workspace (`registrar-sip` uses it too).
+pub fn split_list(value: &str) -> impl Iterator<Item = &str> + '_ {
+    let bytes = value.as_bytes();
     let (mut quoted, mut angle, mut escaped) = (false, false, false);
-    let mut start = 0;
-    for (i, c) in value.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
+    let (mut start, mut i, mut done) = (0, 0, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
         }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' if !angle => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            ',' if !quoted && !angle => {
-                out.push(&value[start..i]);
-                start = i + 1;
+        while i < bytes.len() {
+            let b = bytes[i];
+            i += 1;
+            if escaped {
+                escaped = false;
+                continue;
             }
-            _ => {}
+            match b {
+                b'\\' if quoted => escaped = true,
+                b'"' if !angle => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
+                b',' if !quoted && !angle => {
+                    let item = value[start..i - 1].trim();
+                    start = i;
+                    return Some(item);
+                }
+                _ => {}
+            }
         }
-    }
-    out.push(&value[start..]);
-    out
+        done = true;
+        Some(value[start..].trim())
+    })
 }
 
 /// A delta-seconds value; values past `u32::MAX` mean "as long as allowed".
@@ -587,5 +631,39 @@ where
     match svc.publish(&req).await {
         Ok(r) => publish_response(&r),
         Err(e) => Error::from(e).response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_respects_quotes_and_brackets() {
+        let v: Vec<_> = split_list("\"a, b\" <sip:x;y=1,2>, sip:z").collect();
+        assert_eq!(v, ["\"a, b\" <sip:x;y=1,2>", "sip:z"]);
+        let v: Vec<_> = split_list("\"a \\\" , b\" <sip:x>, , c").collect();
+        assert_eq!(v, ["\"a \\\" , b\" <sip:x>", "", "c"]);
+    }
+
+    #[test]
+    fn warnings_are_safe_quoted_strings() {
+        assert_eq!(warning("a \"b\"\r\nc"), "399 registrar \"a 'b'c\"");
+        assert_eq!(
+            Error::header("To", "a \"quoted\" reason")
+                .response()
+                .header("Warning"),
+            Some("399 registrar \"invalid To header: a 'quoted' reason\"")
+        );
+    }
+
+    #[test]
+    fn every_status_sent_has_its_reason() {
+        for s in [
+            200, 202, 400, 401, 403, 404, 405, 406, 412, 413, 415, 416, 420, 421, 423, 439, 481,
+            489, 500, 503, 505, 513,
+        ] {
+            assert_ne!(reason_phrase(s), "Unknown", "{s}");
+        }
     }
 }

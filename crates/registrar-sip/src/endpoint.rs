@@ -550,32 +550,32 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         method: &Method,
         from: Peer,
         local: SocketAddr,
-    ) -> Reply {
+    ) -> Response {
         // RFC 3261 §8.2.2.3: option tags we do not support.
         let unsupported: Vec<&str> = msg
             .list(Hdr::Require)
             .filter(|t| !SUPPORTED_TAGS.iter().any(|s| s.eq_ignore_ascii_case(t)))
             .collect();
         if !unsupported.is_empty() && *method != Method::Cancel {
-            return Reply::status(420).with("Unsupported", unsupported.join(", "));
+            return Response::new(420).with("Unsupported", unsupported.join(", "));
         }
         if let Some(rl) = &self.cfg.rate_limit
             && let Some(wait) = rl.check(now, from.addr.ip())
         {
-            return Reply::status(503).with("Retry-After", wait.to_string());
+            return Response::new(503).with("Retry-After", wait.to_string());
         }
         match method {
-            Method::Options => Reply::status(200)
+            Method::Options => Response::new(200)
                 .with("Allow", ALLOW.to_owned())
                 .with("Accept", "application/pidf+xml".to_owned())
                 .with("Supported", SUPPORTED.to_owned())
                 .with("Allow-Events", "presence, presence.winfo, reg".to_owned()),
-            Method::Cancel => Reply::status(481),
-            Method::Notify => Reply::status(481),
+            Method::Cancel => Response::new(481),
+            Method::Notify => Response::new(481),
             Method::Register => self.register(now, msg, from).await,
             Method::Publish => self.publish(now, msg).await,
             Method::Subscribe => self.subscribe(now, msg, from, local).await,
-            _ => Reply::status(405).with("Allow", ALLOW.to_owned()),
+            _ => Response::new(405).with("Allow", ALLOW.to_owned()),
         }
     }
 
@@ -590,7 +590,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
 
     /// Digest authentication, when enabled: `Ok(None)` without auth, `Ok(Some(user))` when authenticated,
     /// `Err(reply)` with the 401/400 to send.
-    fn authenticate(&self, now: Timestamp, msg: &Message) -> Result<Option<String>, Reply> {
+    fn authenticate(&self, now: Timestamp, msg: &Message) -> Result<Option<String>, Response> {
         let Some(auth) = &self.cfg.auth else {
             return Ok(None);
         };
@@ -598,34 +598,34 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         match auth.verify(now, method, msg.values(Hdr::Authorization)) {
             Verdict::Authenticated(user) => Ok(Some(user)),
             Verdict::Challenge { stale } => {
-                let mut r = Reply::status(401);
+                let mut r = Response::new(401);
                 for c in auth.challenges(now, stale) {
                     r = r.with("WWW-Authenticate", c);
                 }
                 Err(r)
             }
-            Verdict::Malformed(why) => Err(Reply::warning(400, why)),
+            Verdict::Malformed(why) => Err(Response::warning(400, why)),
         }
     }
 
-    async fn register(&self, now: Timestamp, msg: &Message, from: Peer) -> Reply {
+    async fn register(&self, now: Timestamp, msg: &Message, from: Peer) -> Response {
         let ruri = msg.request_uri().unwrap_or("");
         let rhost = uri_host(ruri);
         if !self.serves(rhost) {
-            return Reply::warning(403, "not a domain served here");
+            return Response::warning(403, "not a domain served here");
         }
         let to = uri_in(msg.header(Hdr::To).unwrap_or(""));
         let aor: Aor = match to.parse() {
             Ok(a) => a,
-            Err(e) => return Reply::warning(400, &format!("invalid To: {e}")),
+            Err(e) => return Response::warning(400, &format!("invalid To: {e}")),
         };
         // RFC 3261 §10.3 step 3: the AoR must belong to the Request-URI's domain.
         if !aor.domain().eq_ignore_ascii_case(rhost) {
-            return Reply::warning(404, "the To address is not in the Request-URI's domain");
+            return Response::warning(404, "the To address is not in the Request-URI's domain");
         }
         match self.authenticate(now, msg) {
             Ok(Some(user)) if aor.user().is_none_or(|u| u != user) => {
-                return Reply::warning(403, "credentials do not match the address-of-record");
+                return Response::warning(403, "credentials do not match the address-of-record");
             }
             Ok(_) => {}
             Err(r) => return r,
@@ -648,14 +648,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
                     Proto::Tcp => Transport::Tcp,
                 },
             ),
-            Err(e) => return Reply::from_response(&e.response()),
+            Err(e) => return e.response(),
         };
-        let resp = match self.svc.register(&req).await {
+        let mut r = match self.svc.register(&req).await {
             Ok(out) => helpers::register_response(&out),
             Err(e) => helpers::Error::from(e).response(),
         };
-        let mut r = Reply::from_response(&resp);
-        if resp.status == 200 && !h.path.is_empty() {
+        if r.status == 200 && !h.path.is_empty() {
             // RFC 3327 §5.3: echo the Path when the UA supports it.
             for p in &h.path {
                 r = r.with("Path", (*p).to_owned());
@@ -664,20 +663,20 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         r
     }
 
-    async fn publish(&self, now: Timestamp, msg: &Message) -> Reply {
+    async fn publish(&self, now: Timestamp, msg: &Message) -> Response {
         let ruri = msg.request_uri().unwrap_or("");
         if !self.serves(uri_host(ruri)) {
-            return Reply::warning(404, "not a domain served here");
+            return Response::warning(404, "not a domain served here");
         }
         match self.authenticate(now, msg) {
             Ok(Some(user)) if uri_user(ruri) != Some(user.as_str()) => {
-                return Reply::warning(403, "credentials do not match the presentity");
+                return Response::warning(403, "credentials do not match the presentity");
             }
             Ok(_) => {}
             Err(r) => return r,
         }
         if msg.header(Hdr::ContentEncoding).is_some() {
-            return Reply::status(415).with("Accept-Encoding", "identity".to_owned());
+            return Response::new(415).with("Accept-Encoding", "identity".to_owned());
         }
         let h = PublishHeaders {
             request_uri: ruri,
@@ -688,9 +687,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             body: msg.body(),
         };
         if h.event.is_empty() {
-            return Reply::status(489).with("Allow-Events", "presence".to_owned());
+            return Response::new(489).with("Allow-Events", "presence".to_owned());
         }
-        Reply::from_response(&helpers::handle_publish(&self.svc, &h).await)
+        helpers::handle_publish(&self.svc, &h).await
     }
 
     async fn subscribe(
@@ -699,26 +698,26 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         msg: &Message,
         from: Peer,
         local: SocketAddr,
-    ) -> Reply {
+    ) -> Response {
         let ruri = msg.request_uri().unwrap_or("");
         let event_raw = msg.header(Hdr::Event).unwrap_or("");
         if event_raw.is_empty() {
-            return Reply::status(489)
+            return Response::new(489)
                 .with("Allow-Events", "presence, presence.winfo, reg".to_owned());
         }
         if !self.serves(uri_host(ruri)) {
-            return Reply::warning(404, "not a domain served here");
+            return Response::warning(404, "not a domain served here");
         }
         let from_uri = uri_in(msg.header(Hdr::From).unwrap_or(""));
         match self.authenticate(now, msg) {
             Ok(Some(user)) if uri_user(from_uri) != Some(user.as_str()) => {
-                return Reply::warning(403, "credentials do not match the subscriber");
+                return Response::warning(403, "credentials do not match the subscriber");
             }
             Ok(_) => {}
             Err(r) => return r,
         }
         let Some(from_tag) = msg.from_tag() else {
-            return Reply::warning(400, "From has no tag");
+            return Response::warning(400, "From has no tag");
         };
         let mut parts = event_raw.split(';');
         let package = parts.next().unwrap_or("").trim();
@@ -744,13 +743,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         };
         let (mut req, eventlist) = match helpers::subscribe_request(&h) {
             Ok(r) => r,
-            Err(e) => return Reply::from_response(&e.response()),
+            Err(e) => return e.response(),
         };
         let contact = msg.list(Hdr::Contact).next().map(|c| uri_in(c).to_owned());
         let dialog = req.dialog.clone();
         let existed = self.dialogs.contains_key(&dialog);
         if to_tag.is_some() && !existed {
-            return Reply::status(481);
+            return Response::new(481);
         }
         let local_host = self.local_hostport(local, msg);
         if existed {
@@ -763,7 +762,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             }
         } else {
             let Some(target) = contact else {
-                return Reply::warning(400, "SUBSCRIBE without Contact");
+                return Response::warning(400, "SUBSCRIBE without Contact");
             };
             let to_raw = msg.header(Hdr::To).unwrap_or("");
             let route = Route {
@@ -781,7 +780,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         }
         match self.svc.subscribe(&req, eventlist).await {
             Ok(out) => {
-                let mut r = Reply::from_response(&helpers::subscribe_response(&out));
+                let mut r = helpers::subscribe_response(&out);
                 r.to_tag = Some(local_tag);
                 let transport = match from.proto {
                     Proto::Udp => "",
@@ -793,7 +792,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
                 if !existed {
                     self.dialogs.remove(&dialog);
                 }
-                Reply::from_response(&helpers::Error::from(e).response())
+                helpers::Error::from(e).response()
             }
         }
     }
@@ -961,7 +960,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         out
     }
 
-    fn build_response(&self, msg: &Message, from: Peer, reply: &Reply) -> Bytes {
+    fn build_response(&self, msg: &Message, from: Peer, reply: &Response) -> Bytes {
         // Room for the copied headers and what is added, so the text is not reallocated while it grows.
         let extra: usize = reply
             .headers
@@ -969,12 +968,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             .map(|(n, v)| n.len() + v.len() + 4)
             .sum();
         let mut s = String::with_capacity(msg.head_len() + extra + 256);
-        let reason = helpers::reason_phrase(reply.status);
-        let reason = if reason == "Unknown" {
-            extra_reason(reply.status)
-        } else {
-            reason
-        };
+        let reason = reply.reason;
         s.push_str("SIP/2.0 ");
         text::push_u64(&mut s, u64::from(reply.status));
         text::push_all(&mut s, &[" ", reason, "\r\n"]);
@@ -1025,65 +1019,6 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             ],
         );
         Bytes::from(s)
-    }
-}
-
-/// The answer to a request, before it becomes bytes.
-#[derive(Clone, Debug)]
-struct Reply {
-    status: u16,
-    headers: Vec<(&'static str, String)>,
-    to_tag: Option<String>,
-}
-
-impl Reply {
-    const fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            to_tag: None,
-        }
-    }
-
-    fn warning(status: u16, text: &str) -> Self {
-        Self::status(status).with("Warning", warning_value(text))
-    }
-
-    fn with(mut self, name: &'static str, value: String) -> Self {
-        self.headers.push((name, value));
-        self
-    }
-
-    fn from_response(r: &Response) -> Self {
-        Self {
-            status: r.status,
-            headers: r.headers.clone(),
-            to_tag: None,
-        }
-    }
-}
-
-/// A `Warning` value (RFC 3261 §20.43, code 399 "miscellaneous") with the text made a safe quoted string.
-pub(crate) fn warning_value(text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .map(|c| if c == '"' || c == '\\' { '\'' } else { c })
-        .take(200)
-        .collect();
-    format!("399 registrar \"{clean}\"")
-}
-
-const fn extra_reason(status: u16) -> &'static str {
-    match status {
-        401 => "Unauthorized",
-        405 => "Method Not Allowed",
-        413 => "Request Entity Too Large",
-        416 => "Unsupported URI Scheme",
-        420 => "Bad Extension",
-        505 => "Version Not Supported",
-        513 => "Message Too Large",
-        _ => "Unknown",
     }
 }
 
@@ -1243,10 +1178,5 @@ mod tests {
         assert!(Route::decode("r1\nSCTP\n1.2.3.4:5\na\nb\nc\nd\ne").is_none());
         assert!(Route::decode("r1\nUDP\nnot-an-address\na\nb\nc\nd\ne").is_none());
         assert!(Route::decode("r1\nUDP\n1.2.3.4:5\na").is_none());
-    }
-
-    #[test]
-    fn warnings_are_safe_quoted_strings() {
-        assert_eq!(warning_value("a \"b\"\r\nc"), "399 registrar \"a 'b'c\"");
     }
 }

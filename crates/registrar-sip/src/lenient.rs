@@ -2,7 +2,7 @@
 //! five headers a response needs (Via, From, To, Call-ID, CSeq) can be found as text at all.
 
 use crate::Error;
-use crate::endpoint::warning_value;
+use registrar_core::sip::{reason_phrase, warning};
 
 /// The response bytes for an unparseable request, or `None` when it cannot be answered (a response, no
 /// request line, or a header a response must copy is missing).
@@ -51,12 +51,7 @@ pub(crate) fn answer(data: &[u8], e: &Error, server: &str) -> Option<Vec<u8>> {
         return None;
     }
     let status = e.status();
-    let reason = match status {
-        416 => "Unsupported URI Scheme",
-        505 => "Version Not Supported",
-        513 => "Message Too Large",
-        _ => "Bad Request",
-    };
+    let reason = reason_phrase(status);
     let mut out = format!("SIP/2.0 {status} {reason}\r\n");
     for v in vias {
         out.push_str("Via: ");
@@ -66,7 +61,7 @@ pub(crate) fn answer(data: &[u8], e: &Error, server: &str) -> Option<Vec<u8>> {
     let tag = if to.contains("tag=") { "" } else { ";tag=400" };
     out.push_str(&format!(
         "From: {from}\r\nTo: {to}{tag}\r\nCall-ID: {call_id}\r\nCSeq: {cseq}\r\nWarning: {}\r\nServer: {server}\r\nContent-Length: 0\r\n\r\n",
-        warning_value(&e.to_string())
+        warning(&e.to_string())
     ));
     Some(out.into_bytes())
 }

@@ -600,7 +600,9 @@ impl Message {
     /// Every element of a list header `h` (lines split at commas outside quotes and angle brackets).
     pub fn list(&self, h: Hdr) -> impl Iterator<Item = &str> + '_ {
         debug_assert!(h.is_list());
-        self.values(h).flat_map(split_list)
+        self.values(h)
+            .flat_map(registrar_core::sip::split_list)
+            .filter(|v| !v.is_empty())
     }
 
     /// Every header line as written: (name, value).
@@ -859,45 +861,6 @@ const fn is_token(b: u8) -> bool {
         )
 }
 
-/// Split a list header value at commas outside quotes and angle brackets.
-pub(crate) fn split_list(v: &str) -> impl Iterator<Item = &str> + '_ {
-    let mut start = 0;
-    let mut quoted = false;
-    let mut angle = false;
-    let mut escaped = false;
-    let mut done = false;
-    let bytes = v.as_bytes();
-    let mut i = 0;
-    std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
-        while i < bytes.len() {
-            let b = bytes[i];
-            i += 1;
-            if escaped {
-                escaped = false;
-                continue;
-            }
-            match b {
-                b'\\' if quoted => escaped = true,
-                b'"' => quoted = !quoted,
-                b'<' if !quoted => angle = true,
-                b'>' if !quoted => angle = false,
-                b',' if !quoted && !angle => {
-                    let item = v[start..i - 1].trim();
-                    start = i;
-                    return Some(item);
-                }
-                _ => {}
-            }
-        }
-        done = true;
-        Some(v[start..].trim())
-    })
-    .filter(|s| !s.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -945,11 +908,5 @@ mod tests {
         assert_eq!(frame_len(REG.as_bytes(), l).expect("ok"), Some(REG.len()));
         let no_len = REG.replace("l: 0\r\n", "");
         assert!(frame_len(no_len.as_bytes(), l).is_err());
-    }
-
-    #[test]
-    fn split_respects_quotes_and_brackets() {
-        let v: Vec<_> = split_list("\"a, b\" <sip:x;y=1,2>, sip:z").collect();
-        assert_eq!(v, ["\"a, b\" <sip:x;y=1,2>", "sip:z"]);
     }
 }
