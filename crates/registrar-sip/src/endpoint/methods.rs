@@ -1,0 +1,206 @@
+//! The method handlers: REGISTER, PUBLISH, SUBSCRIBE (with the dialog a SUBSCRIBE creates).
+
+use super::*;
+
+impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
+    pub(super) async fn register(&self, now: Timestamp, msg: &Message, from: Peer) -> Response {
+        let ruri = msg.request_uri().unwrap_or("");
+        let rhost = uri_host(ruri);
+        if !self.serves(rhost) {
+            return Response::warning(403, "not a domain served here");
+        }
+        let to = uri_in(msg.header(Hdr::To).unwrap_or(""));
+        let aor: Aor = match to.parse() {
+            Ok(a) => a,
+            Err(e) => return Response::warning(400, &format!("invalid To: {e}")),
+        };
+        // RFC 3261 §10.3 step 3: the AoR must belong to the Request-URI's domain.
+        if !aor.domain().eq_ignore_ascii_case(rhost) {
+            return Response::warning(404, "the To address is not in the Request-URI's domain");
+        }
+        match self.authenticate(now, msg) {
+            Ok(Some(user)) if aor.user().is_none_or(|u| u != user) => {
+                return Response::warning(403, "credentials do not match the address-of-record");
+            }
+            Ok(_) => {}
+            Err(r) => return r,
+        }
+        let h = RegisterHeaders {
+            to,
+            call_id: msg.header(Hdr::CallId).unwrap_or(""),
+            cseq: msg.cseq(),
+            contact: msg.values(Hdr::Contact).collect(),
+            expires: msg.header(Hdr::Expires),
+            supported: msg.values(Hdr::Supported).collect(),
+            path: msg.values(Hdr::Path).collect(),
+            user_agent: msg.header(Hdr::UserAgent),
+        };
+        let req = match helpers::register_request(&h) {
+            Ok(r) => r.from_addr(
+                from.addr,
+                match from.proto {
+                    Proto::Udp => Transport::Udp,
+                    Proto::Tcp => Transport::Tcp,
+                },
+            ),
+            Err(e) => return e.response(),
+        };
+        let mut r = match self.svc.register(&req).await {
+            Ok(out) => helpers::register_response(&out),
+            Err(e) => helpers::Error::from(e).response(),
+        };
+        if r.status == 200 && !h.path.is_empty() {
+            // RFC 3327 §5.3: echo the Path when the UA supports it.
+            for p in &h.path {
+                r = r.with("Path", (*p).to_owned());
+            }
+        }
+        r
+    }
+
+    pub(super) async fn publish(&self, now: Timestamp, msg: &Message) -> Response {
+        let ruri = msg.request_uri().unwrap_or("");
+        if !self.serves(uri_host(ruri)) {
+            return Response::warning(404, "not a domain served here");
+        }
+        match self.authenticate(now, msg) {
+            Ok(Some(user)) if uri_user(ruri) != Some(user.as_str()) => {
+                return Response::warning(403, "credentials do not match the presentity");
+            }
+            Ok(_) => {}
+            Err(r) => return r,
+        }
+        if msg.header(Hdr::ContentEncoding).is_some() {
+            return Response::new(415).with("Accept-Encoding", "identity".to_owned());
+        }
+        let h = PublishHeaders {
+            request_uri: ruri,
+            event: msg.header(Hdr::Event).unwrap_or(""),
+            sip_if_match: msg.header(Hdr::SipIfMatch),
+            expires: msg.header(Hdr::Expires),
+            content_type: msg.header(Hdr::ContentType),
+            body: msg.body(),
+        };
+        if h.event.is_empty() {
+            return Response::new(489).with("Allow-Events", "presence".to_owned());
+        }
+        helpers::handle_publish(&self.svc, &h).await
+    }
+
+    pub(super) async fn subscribe(
+        &self,
+        now: Timestamp,
+        msg: &Message,
+        from: Peer,
+        local: SocketAddr,
+    ) -> Response {
+        let ruri = msg.request_uri().unwrap_or("");
+        let event_raw = msg.header(Hdr::Event).unwrap_or("");
+        if event_raw.is_empty() {
+            return Response::new(489)
+                .with("Allow-Events", "presence, presence.winfo, reg".to_owned());
+        }
+        if !self.serves(uri_host(ruri)) {
+            return Response::warning(404, "not a domain served here");
+        }
+        let from_uri = uri_in(msg.header(Hdr::From).unwrap_or(""));
+        match self.authenticate(now, msg) {
+            Ok(Some(user)) if uri_user(from_uri) != Some(user.as_str()) => {
+                return Response::warning(403, "credentials do not match the subscriber");
+            }
+            Ok(_) => {}
+            Err(r) => return r,
+        }
+        let Some(from_tag) = msg.from_tag() else {
+            return Response::warning(400, "From has no tag");
+        };
+        let mut parts = event_raw.split(';');
+        let package = parts.next().unwrap_or("").trim();
+        let event_id = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(n, _)| n.trim().eq_ignore_ascii_case("id"))
+            .map(|(_, v)| v.trim().to_owned());
+        let to_tag = msg.to_tag().map(str::to_owned);
+        let local_tag = to_tag.clone().unwrap_or_else(|| self.token(now));
+        let accept: Vec<&str> = msg.values(Hdr::Accept).collect();
+        let accept_joined = accept.join(", ");
+        let h = SubscribeHeaders {
+            request_uri: ruri,
+            from: from_uri,
+            from_tag,
+            to_tag: to_tag.as_deref(),
+            local_tag: &local_tag,
+            call_id: msg.header(Hdr::CallId).unwrap_or(""),
+            event: package,
+            expires: msg.header(Hdr::Expires),
+            accept: (!accept.is_empty()).then_some(accept_joined.as_str()),
+            supported: msg.values(Hdr::Supported).collect(),
+        };
+        let (mut req, eventlist) = match helpers::subscribe_request(&h) {
+            Ok(r) => r,
+            Err(e) => return e.response(),
+        };
+        let contact = msg.list(Hdr::Contact).next().map(|c| uri_in(c).to_owned());
+        let dialog = req.dialog.clone();
+        let existed = self.dialogs.contains_key(&dialog);
+        if to_tag.is_some() && !existed {
+            return Response::new(481);
+        }
+        let local_host = self.local_hostport(local, msg);
+        if existed {
+            if let Some(c) = contact
+                && let Some(mut r) = self.dialogs.get_mut(&dialog)
+            {
+                r.remote_target = c;
+                r.peer = from;
+                req.route = Some(Arc::from(r.encode()));
+            }
+        } else {
+            let Some(target) = contact else {
+                return Response::warning(400, "SUBSCRIBE without Contact");
+            };
+            let to_raw = msg.header(Hdr::To).unwrap_or("");
+            let route = Route {
+                peer: from,
+                local: local_host.clone(),
+                remote_target: target,
+                from: format!("{to_raw};tag={local_tag}"),
+                to: msg.header(Hdr::From).unwrap_or("").to_owned(),
+                route_set: msg.list(Hdr::RecordRoute).map(str::to_owned).collect(),
+                event_id,
+                dead: false,
+            };
+            req.route = Some(Arc::from(route.encode()));
+            self.dialogs.insert(dialog.clone(), route);
+        }
+        match self.svc.subscribe(&req, eventlist).await {
+            Ok(out) => {
+                let mut r = helpers::subscribe_response(&out);
+                r.to_tag = Some(local_tag);
+                let transport = match from.proto {
+                    Proto::Udp => "",
+                    Proto::Tcp => ";transport=tcp",
+                };
+                r.with("Contact", format!("<sip:{local_host}{transport}>"))
+            }
+            Err(e) => {
+                if !existed {
+                    self.dialogs.remove(&dialog);
+                }
+                helpers::Error::from(e).response()
+            }
+        }
+    }
+
+    pub(super) fn local_hostport(&self, local: SocketAddr, msg: &Message) -> String {
+        if !local.ip().is_unspecified() {
+            return local.to_string();
+        }
+        if let Some(a) = &self.cfg.advertise {
+            return a.clone();
+        }
+        // A wildcard listener with nothing advertised: the host the peer addressed, on our port.
+        let host = uri_host(msg.request_uri().unwrap_or(""));
+        format!("{host}:{}", local.port())
+    }
+}
