@@ -81,6 +81,21 @@ fn ci() -> Result<(), String> {
             "--locked",
         ]),
     )?;
+    // Each storage engine is behind a feature: every one must build alone (and with none).
+    for features in ["", "embedded", "redis", "postgres", "tantivy"] {
+        run(
+            &format!("check registrar-storage with features [{features}]"),
+            cargo().args([
+                "check",
+                "-p",
+                "registrar-storage",
+                "--no-default-features",
+                "--features",
+                features,
+                "--locked",
+            ]),
+        )?;
+    }
     // The rvoip infra-common bridge is behind a non-default feature: lint and test it on its own.
     run(
         "clippy infra-common",

@@ -55,6 +55,7 @@ pub enum Error {
 
 impl Error {
     /// Boxed, for the `Storage` variants of the layers' errors (answered with 503).
+    #[cfg(any(feature = "embedded", feature = "redis", feature = "postgres"))]
     pub(crate) fn boxed(self) -> Box<dyn std::error::Error + Send + Sync> {
         Box::new(self)
     }

@@ -8,10 +8,10 @@ use registrar_presence::{
 };
 use registrar_types::{Aor, Timestamp};
 
+use super::location::LoadReport;
 use crate::Error;
 use crate::codec::{decode_publications, encode_publications};
 use crate::journal::{Journal, Table};
-use crate::location::LoadReport;
 
 /// A [`PresenceStore`] whose memory serves every read and whose every change is committed to the data file
 /// before [`update`](PresenceStore::update) returns (see [`EmbeddedLocationStore`](crate::EmbeddedLocationStore)).

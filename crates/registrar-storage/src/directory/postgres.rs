@@ -35,17 +35,17 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (
         1,
         "directory",
-        include_str!("../migrations/0001_directory.sql"),
+        include_str!("../../migrations/0001_directory.sql"),
     ),
     (
         2,
         "contact requests",
-        include_str!("../migrations/0002_contact_requests.sql"),
+        include_str!("../../migrations/0002_contact_requests.sql"),
     ),
     (
         3,
         "directory feed",
-        include_str!("../migrations/0003_directory_feed.sql"),
+        include_str!("../../migrations/0003_directory_feed.sql"),
     ),
 ];
 
