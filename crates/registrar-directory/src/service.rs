@@ -251,6 +251,22 @@ impl<I: SearchIndex> DirectoryService<I> {
         self.change_with(|d| f(d).map(|c| ((), c))).await
     }
 
+    /// [`Self::change`] made by `requester` (as the directory knows them).
+    async fn change_as(
+        &self,
+        requester: &ParticipantId,
+        f: impl FnOnce(
+            &mut Directory<I>,
+            &crate::privacy::Requester,
+        ) -> Result<Vec<DirectoryChange>, Error>,
+    ) -> Result<(), Error> {
+        self.change(|d| {
+            let req = d.requester(Some(requester));
+            f(d, &req)
+        })
+        .await
+    }
+
     /// [`Self::change`] whose `f` also returns a value. On a shared store the change is made under the
     /// store's write lock, after the entries other instances committed.
     async fn change_with<R>(
@@ -326,11 +342,8 @@ impl<I: SearchIndex> DirectoryService<I> {
         requester: &ParticipantId,
         r: Relationship,
     ) -> Result<(), Error> {
-        self.change(|d| {
-            let req = d.requester(Some(requester));
-            d.put_relationship_as(&req, r)
-        })
-        .await
+        self.change_as(requester, |d, req| d.put_relationship_as(req, r))
+            .await
     }
 
     /// Remove the relationship `from → to`.
@@ -371,11 +384,8 @@ impl<I: SearchIndex> DirectoryService<I> {
         requester: &ParticipantId,
         r: TrustRating,
     ) -> Result<(), Error> {
-        self.change(|d| {
-            let req = d.requester(Some(requester));
-            d.put_rating_as(&req, r)
-        })
-        .await
+        self.change_as(requester, |d, req| d.put_rating_as(req, r))
+            .await
     }
 
     /// Set priority settings.

@@ -91,7 +91,6 @@ impl Subscriptions {
         } else {
             self.decision(&req.presentity, &req.watcher)
         };
-        let count = self.by_watcher.get(&req.watcher).map_or(0, |d| d.len());
         let closed = self.closed_for(&req.presentity);
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
         let body = if winfo {
@@ -99,20 +98,17 @@ impl Subscriptions {
         } else {
             Arc::clone(presence)
         };
-        let mut outcome = plan_subscribe(
+        let mut outcome = self.plan(
             now,
             req,
             existing.as_ref(),
             decision,
-            count,
-            &self.policy,
+            version,
             &body,
             &closed,
         )?;
         match &mut outcome.subscription {
             Some(sub) => {
-                sub.version = version;
-                self.store(sub, existing.is_none());
                 let changed = existing.as_ref().is_none_or(|e| e.state != sub.state);
                 if !winfo && changed {
                     outcome.also_notify =
@@ -508,30 +504,42 @@ impl Subscriptions {
         } else {
             WatcherDecision::Block
         };
-        let count = self.by_watcher.get(&req.watcher).map_or(0, |d| d.len());
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
         let body: Arc<str> = Arc::from(full_reginfo(&req.presentity, version, bindings, now));
-        let closed = Arc::clone(&body);
+        let outcome = self.plan(now, req, existing.as_ref(), decision, version, &body, &body)?;
+        if outcome.subscription.is_none() && existing.is_some() {
+            self.remove(&req.dialog);
+        }
+        Ok(outcome)
+    }
+
+    /// [`plan_subscribe`] for `req` with this watcher's subscription count, and the subscription it leaves
+    /// stored at `version` (a subscription that ended is left for the caller to remove).
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &self,
+        now: Timestamp,
+        req: &SubscribeRequest,
+        existing: Option<&Subscription>,
+        decision: WatcherDecision,
+        version: u64,
+        body: &Arc<str>,
+        closed: &Arc<str>,
+    ) -> Result<SubscribeOutcome, Error> {
+        let count = self.by_watcher.get(&req.watcher).map_or(0, |d| d.len());
         let mut outcome = plan_subscribe(
             now,
             req,
-            existing.as_ref(),
+            existing,
             decision,
             count,
             &self.policy,
-            &body,
-            &closed,
+            body,
+            closed,
         )?;
-        match &mut outcome.subscription {
-            Some(sub) => {
-                sub.version = version;
-                self.store(sub, existing.is_none());
-            }
-            None => {
-                if existing.is_some() {
-                    self.remove(&req.dialog);
-                }
-            }
+        if let Some(sub) = &mut outcome.subscription {
+            sub.version = version;
+            self.store(sub, existing.is_none());
         }
         Ok(outcome)
     }

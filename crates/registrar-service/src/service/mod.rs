@@ -53,6 +53,11 @@ pub enum Mode {
 pub struct ServiceBuilder<L, P> {
     location: L,
     presence: P,
+    settings: Settings,
+}
+
+/// What a [`ServiceBuilder`] holds besides the two stores (which set its type).
+struct Settings {
     registrar_policy: RegistrarPolicy,
     presence_policy: PresencePolicy,
     subscription_policy: SubscriptionPolicy,
@@ -70,7 +75,7 @@ pub struct ServiceBuilder<L, P> {
 impl<L, P> std::fmt::Debug for ServiceBuilder<L, P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceBuilder")
-            .field("mode", &self.mode)
+            .field("mode", &self.settings.mode)
             .finish_non_exhaustive()
     }
 }
@@ -81,18 +86,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
         ServiceBuilder {
             location: store,
             presence: self.presence,
-            registrar_policy: self.registrar_policy,
-            presence_policy: self.presence_policy,
-            subscription_policy: self.subscription_policy,
-            clock: self.clock,
-            bus: self.bus,
-            notifier: self.notifier,
-            mode: self.mode,
-            automatic_buddy_lists: self.automatic_buddy_lists,
-            max_buddies: self.max_buddies,
-            list_suffix: self.list_suffix,
-            subscription_store: self.subscription_store,
-            max_sleep: self.max_sleep,
+            settings: self.settings,
         }
     }
 
@@ -101,18 +95,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
         ServiceBuilder {
             location: self.location,
             presence: store,
-            registrar_policy: self.registrar_policy,
-            presence_policy: self.presence_policy,
-            subscription_policy: self.subscription_policy,
-            clock: self.clock,
-            bus: self.bus,
-            notifier: self.notifier,
-            mode: self.mode,
-            automatic_buddy_lists: self.automatic_buddy_lists,
-            max_buddies: self.max_buddies,
-            list_suffix: self.list_suffix,
-            subscription_store: self.subscription_store,
-            max_sleep: self.max_sleep,
+            settings: self.settings,
         }
     }
 
@@ -121,7 +104,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
     /// so shared stores want a short bound (a second).
     #[must_use]
     pub const fn max_sleep(mut self, max: Duration) -> Self {
-        self.max_sleep = max;
+        self.settings.max_sleep = max;
         self
     }
 
@@ -130,56 +113,56 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
     /// NOTIFY leaves; [`RegistrarService::restore_subscriptions`] takes them back.
     #[must_use]
     pub fn subscription_store(mut self, store: Arc<dyn SubscriptionStore>) -> Self {
-        self.subscription_store = Some(store);
+        self.settings.subscription_store = Some(store);
         self
     }
 
     /// The REGISTER rules' limits.
     #[must_use]
     pub fn registrar_policy(mut self, policy: RegistrarPolicy) -> Self {
-        self.registrar_policy = policy;
+        self.settings.registrar_policy = policy;
         self
     }
 
     /// The PUBLISH rules' limits.
     #[must_use]
     pub fn presence_policy(mut self, policy: PresencePolicy) -> Self {
-        self.presence_policy = policy;
+        self.settings.presence_policy = policy;
         self
     }
 
     /// The SUBSCRIBE rules' limits, default watcher policy and NOTIFY rate control.
     #[must_use]
     pub fn subscription_policy(mut self, policy: SubscriptionPolicy) -> Self {
-        self.subscription_policy = policy;
+        self.settings.subscription_policy = policy;
         self
     }
 
     /// The clock (the system clock by default; a `ManualClock` in tests).
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.settings.clock = clock;
         self
     }
 
     /// Where events go (an [`InProcessBus`] by default).
     #[must_use]
     pub fn event_bus(mut self, bus: Arc<dyn EventBus>) -> Self {
-        self.bus = bus;
+        self.settings.bus = bus;
         self
     }
 
     /// Where NOTIFYs go ([`NoNotifier`] by default).
     #[must_use]
     pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
-        self.notifier = notifier;
+        self.settings.notifier = notifier;
         self
     }
 
     /// P2P (the default) or B2BUA.
     #[must_use]
     pub const fn mode(mut self, mode: Mode) -> Self {
-        self.mode = mode;
+        self.settings.mode = mode;
         self
     }
 
@@ -187,21 +170,21 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
     /// in B2BUA mode, off in P2P mode).
     #[must_use]
     pub const fn automatic_buddy_lists(mut self, on: bool) -> Self {
-        self.automatic_buddy_lists = Some(on);
+        self.settings.automatic_buddy_lists = Some(on);
         self
     }
 
     /// Most buddies per list (default 1000).
     #[must_use]
     pub const fn max_buddies(mut self, max: usize) -> Self {
-        self.max_buddies = max;
+        self.settings.max_buddies = max;
         self
     }
 
     /// What follows a user's name in the URI of their buddy list (default `-buddies`).
     #[must_use]
     pub fn buddy_list_suffix(mut self, suffix: &str) -> Self {
-        self.list_suffix = Some(suffix.to_owned());
+        self.settings.list_suffix = Some(suffix.to_owned());
         self
     }
 
@@ -210,27 +193,28 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
     /// # Errors
     /// A policy that contradicts itself.
     pub fn build(self) -> Result<RegistrarService<L, P>, Error> {
-        let mut buddies = BuddyLists::new(self.max_buddies);
-        if let Some(s) = &self.list_suffix {
+        let mut buddies = BuddyLists::new(self.settings.max_buddies);
+        if let Some(s) = &self.settings.list_suffix {
             buddies = buddies.with_list_suffix(s)?;
         }
         let automatic = self
+            .settings
             .automatic_buddy_lists
-            .unwrap_or(self.mode == Mode::B2BUA);
+            .unwrap_or(self.settings.mode == Mode::B2BUA);
         let (shutdown, _) = watch::channel(false);
         Ok(RegistrarService {
             inner: Arc::new(Inner {
-                registry: Registry::new(self.location, self.registrar_policy)?,
-                presences: Presences::new(self.presence, self.presence_policy)?,
-                subs: Subscriptions::new(self.subscription_policy.clone())?,
-                lists: ResourceLists::new(self.subscription_policy)?,
+                registry: Registry::new(self.location, self.settings.registrar_policy)?,
+                presences: Presences::new(self.presence, self.settings.presence_policy)?,
+                subs: Subscriptions::new(self.settings.subscription_policy.clone())?,
+                lists: ResourceLists::new(self.settings.subscription_policy)?,
                 buddies,
-                bus: self.bus,
-                notifier: self.notifier,
-                sub_store: self.subscription_store,
-                max_sleep: self.max_sleep,
-                clock: self.clock,
-                mode: self.mode,
+                bus: self.settings.bus,
+                notifier: self.settings.notifier,
+                sub_store: self.settings.subscription_store,
+                max_sleep: self.settings.max_sleep,
+                clock: self.settings.clock,
+                mode: self.settings.mode,
                 automatic_buddy_lists: automatic,
                 wake: Notify::new(),
                 sleeping_until: AtomicU64::new(AWAKE),
@@ -304,18 +288,20 @@ impl RegistrarService {
         ServiceBuilder {
             location: MemoryLocationStore::new(),
             presence: MemoryPresenceStore::new(),
-            registrar_policy: RegistrarPolicy::default(),
-            presence_policy: PresencePolicy::default(),
-            subscription_policy: SubscriptionPolicy::default(),
-            clock: Arc::new(SystemClock),
-            bus: Arc::new(InProcessBus::default()),
-            notifier: Arc::new(NoNotifier),
-            mode: Mode::P2P,
-            automatic_buddy_lists: None,
-            max_buddies: 1000,
-            list_suffix: None,
-            subscription_store: None,
-            max_sleep: Duration::from_secs(3600),
+            settings: Settings {
+                registrar_policy: RegistrarPolicy::default(),
+                presence_policy: PresencePolicy::default(),
+                subscription_policy: SubscriptionPolicy::default(),
+                clock: Arc::new(SystemClock),
+                bus: Arc::new(InProcessBus::default()),
+                notifier: Arc::new(NoNotifier),
+                mode: Mode::P2P,
+                automatic_buddy_lists: None,
+                max_buddies: 1000,
+                list_suffix: None,
+                subscription_store: None,
+                max_sleep: Duration::from_secs(3600),
+            },
         }
     }
 }
