@@ -12,7 +12,7 @@ use registrar_registry::{
     ContactEntry, ContactSpec, LocationStore, RegisterOutcome, RegisterRequest, Supported,
 };
 use registrar_service::RegistrarService;
-use registrar_types::{Aor, CSeq, CallId, ETag, InstanceId, QValue, RegId, SipUri};
+use registrar_types::{Aor, CSeq, CallId, ETag, InstanceId, QValue, RegId, SipUri, Timestamp};
 
 /// Why a request could not be turned into a service call, or why the service refused it.
 #[derive(Debug, thiserror::Error)]
@@ -624,11 +624,24 @@ where
     L: LocationStore + 'static,
     P: registrar_presence::PresenceStore + 'static,
 {
+    handle_publish_at(svc, svc.now(), h).await
+}
+
+/// [`handle_publish`] at `now`, the time the caller took once for the whole request.
+pub async fn handle_publish_at<L, P>(
+    svc: &RegistrarService<L, P>,
+    now: Timestamp,
+    h: &PublishHeaders<'_>,
+) -> Response
+where
+    L: LocationStore + 'static,
+    P: registrar_presence::PresenceStore + 'static,
+{
     let req = match publish_request(h) {
         Ok(r) => r,
         Err(e) => return e.response(),
     };
-    match svc.publish(&req).await {
+    match svc.publish_at(now, &req).await {
         Ok(r) => publish_response(&r),
         Err(e) => Error::from(e).response(),
     }

@@ -9,7 +9,18 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     /// # Errors
     /// The RFC 3903 rule the request breaks, or a store failure.
     pub async fn publish(&self, req: &PublishRequest) -> Result<PublishResult, Error> {
-        let now = self.now();
+        self.publish_at(self.now(), req).await
+    }
+
+    /// [`Self::publish`] at `now`, the time the caller took once for the whole request.
+    ///
+    /// # Errors
+    /// As [`Self::publish`].
+    pub async fn publish_at(
+        &self,
+        now: Timestamp,
+        req: &PublishRequest,
+    ) -> Result<PublishResult, Error> {
         let r = self.inner.presences.publish(now, req).await?;
         self.published(&req.aor, &r, now).await;
         Ok(r)

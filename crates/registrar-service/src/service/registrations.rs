@@ -10,7 +10,19 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     /// # Errors
     /// The rule the request breaks (see [`Error::sip_status`]) or a store failure; nothing changed then.
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterOutcome, Error> {
-        let now = self.now();
+        self.register_at(self.now(), req).await
+    }
+
+    /// [`Self::register`] at `now`, the time the caller took once for the whole request (the clock is not
+    /// read again).
+    ///
+    /// # Errors
+    /// As [`Self::register`].
+    pub async fn register_at(
+        &self,
+        now: Timestamp,
+        req: &RegisterRequest,
+    ) -> Result<RegisterOutcome, Error> {
         let out = self.inner.registry.register(now, req).await?;
         if !out.changes.is_empty() {
             let still = !out.bindings.is_empty();

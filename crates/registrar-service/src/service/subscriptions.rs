@@ -17,7 +17,19 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         req: &SubscribeRequest,
         supports_eventlist: bool,
     ) -> Result<SubscribeOutcome, Error> {
-        let now = self.now();
+        self.subscribe_at(self.now(), req, supports_eventlist).await
+    }
+
+    /// [`Self::subscribe`] at `now`, the time the caller took once for the whole request.
+    ///
+    /// # Errors
+    /// As [`Self::subscribe`].
+    pub async fn subscribe_at(
+        &self,
+        now: Timestamp,
+        req: &SubscribeRequest,
+        supports_eventlist: bool,
+    ) -> Result<SubscribeOutcome, Error> {
         let existing = self.inner.subs.get(&req.dialog).or_else(|| {
             self.inner
                 .lists
@@ -29,7 +41,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             self.inner
                 .subs
                 .subscribe_reg(now, req, &bindings.to_vec())?
-        } else if self.is_list(req).await? {
+        } else if self.is_list(req, now).await? {
             let docs = self.list_documents(&req.presentity, now).await?;
             let presence_of = |a: &Aor| lookup_doc(&docs, a);
             let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
@@ -97,6 +109,18 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     /// # Errors
     /// [`Error::NoSuchSubscription`] (481) when there is none.
     pub async fn unsubscribe(&self, dialog: &DialogId) -> Result<SubscribeOutcome, Error> {
+        self.unsubscribe_at(self.now(), dialog).await
+    }
+
+    /// [`Self::unsubscribe`] at `now`, the time the caller took once.
+    ///
+    /// # Errors
+    /// As [`Self::unsubscribe`].
+    pub async fn unsubscribe_at(
+        &self,
+        now: Timestamp,
+        dialog: &DialogId,
+    ) -> Result<SubscribeOutcome, Error> {
         let (sub, list) = match self.inner.subs.get(dialog) {
             Some(s) => (s, false),
             None => match self.inner.lists.get(dialog) {
@@ -109,7 +133,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             .in_dialog()
             .expires(0);
         req.accept = sub.accept;
-        self.subscribe(&req, list).await
+        self.subscribe_at(now, &req, list).await
     }
 
     /// Record `presentity`'s decision about `watcher` and apply it: pending subscriptions become active or

@@ -45,7 +45,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             ),
             Err(e) => return e.response(),
         };
-        let mut r = match self.svc.register(&req).await {
+        let mut r = match self.svc.register_at(now, &req).await {
             Ok(out) => helpers::register_response(&out),
             Err(e) => helpers::Error::from(e).response(),
         };
@@ -84,7 +84,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         if h.event.is_empty() {
             return Response::new(489).with("Allow-Events", "presence".to_owned());
         }
-        helpers::handle_publish(&self.svc, &h).await
+        helpers::handle_publish_at(&self.svc, now, &h).await
     }
 
     pub(super) async fn subscribe(
@@ -173,7 +173,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             req.route = Some(Arc::from(route.encode()));
             self.dialogs.insert(dialog.clone(), route);
         }
-        match self.svc.subscribe(&req, eventlist).await {
+        match self.svc.subscribe_at(now, &req, eventlist).await {
             Ok(out) => {
                 let mut r = helpers::subscribe_response(&out);
                 r.to_tag = Some(local_tag);

@@ -91,7 +91,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         }
     }
 
-    pub(super) async fn end_subscription(&self, _now: Timestamp, dialog: &DialogId) {
+    pub(super) async fn end_subscription(&self, now: Timestamp, dialog: &DialogId) {
         let existed = self
             .dialogs
             .get_mut(dialog)
@@ -100,7 +100,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         if existed {
             // The service removes it and emits its events; the final NOTIFY it asks for is not sent
             // (the route is dead).
-            let _ = self.svc.unsubscribe(dialog).await;
+            let _ = self.svc.unsubscribe_at(now, dialog).await;
             self.dialogs.remove(dialog);
         }
     }
