@@ -659,6 +659,20 @@ mod tests {
         assert_eq!(v, ["\"a \\\" , b\" <sip:x>", "", "c"]);
     }
 
+    /// A store failure of either layer is a 503 with `Retry-After` (the documented answer; see
+    /// docs/architecture.md, "When a seam fails").
+    #[test]
+    fn store_failures_are_503_with_retry_after() {
+        for e in [
+            registrar_service::Error::Registry(registrar_registry::Error::Storage("down".into())),
+            registrar_service::Error::Presence(registrar_presence::Error::Storage("down".into())),
+        ] {
+            let r = Error::from(e).response();
+            assert_eq!(r.status, 503);
+            assert_eq!(r.header("Retry-After"), Some("5"));
+        }
+    }
+
     #[test]
     fn warnings_are_safe_quoted_strings() {
         assert_eq!(warning("a \"b\"\r\nc"), "399 registrar \"a 'b'c\"");

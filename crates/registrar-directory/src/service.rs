@@ -678,3 +678,6 @@ impl<I: SearchIndex> DirectoryService<I> {
         Ok(f(&*self.read()?))
     }
 }
+
+#[cfg(test)]
+mod seams;

@@ -35,6 +35,8 @@ mod presence;
 mod registrations;
 mod restart;
 mod subscriptions;
+#[cfg(test)]
+mod seams;
 
 /// How the server stands between users.
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]

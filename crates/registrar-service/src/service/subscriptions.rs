@@ -30,12 +30,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         req: &SubscribeRequest,
         supports_eventlist: bool,
     ) -> Result<SubscribeOutcome, Error> {
-        let existing = self.inner.subs.get(&req.dialog).or_else(|| {
-            self.inner
-                .lists
-                .get(&req.dialog)
-                .map(|l| l.subscription.clone())
-        });
+        let existing = self
+            .inner
+            .subs
+            .get(&req.dialog)
+            .map(|s| (s, false))
+            .or_else(|| {
+                self.inner
+                    .lists
+                    .get(&req.dialog)
+                    .map(|l| (l.subscription, true))
+            });
         let outcome = if req.event == EventPackage::Reg {
             let bindings = self.inner.registry.lookup(&req.presentity, now).await?;
             self.inner
@@ -87,20 +92,36 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 .iter()
                 .filter_map(|n| intent_event(n, false)),
         );
-        self.inner.bus.publish_batch(now, events);
         let mut intents = Vec::with_capacity(1 + outcome.also_notify.len());
         intents.push(outcome.notify.clone());
         intents.extend(outcome.also_notify.iter().cloned());
         if let Err(e) = self.persist(&intents).await {
-            // Not durable, so not accepted: a new subscription is forgotten again (the subscriber retries).
-            if existing.is_none() {
-                self.inner.subs.drop_subscription(&req.dialog);
-            }
+            // Not durable, so not accepted: memory goes back to what the store holds (a new subscription
+            // is forgotten, a refreshed or ended one is as it was), and nothing is announced or sent. The
+            // subscriber retries.
+            self.revert(&req.dialog, existing, now);
             return Err(e);
         }
+        self.inner.bus.publish_batch(now, events);
         self.inner.notifier.notify(intents).await;
         self.inner.wake.notify_one();
         Ok(outcome)
+    }
+
+    /// Put the subscription of `dialog` back as it was before a change the store refused: `before` (with
+    /// whether it was a buddy list subscription), or nothing.
+    fn revert(&self, dialog: &DialogId, before: Option<(Subscription, bool)>, now: Timestamp) {
+        self.inner.subs.drop_subscription(dialog);
+        self.inner.lists.drop_subscription(dialog);
+        match before {
+            Some((sub, false)) => {
+                self.inner.subs.restore(sub, now);
+            }
+            Some((sub, true)) => {
+                self.inner.lists.restore(sub, &self.inner.buddies, now);
+            }
+            None => {}
+        }
     }
 
     /// End the subscription of `dialog` as if its subscriber sent `Expires: 0`: a final NOTIFY
@@ -147,6 +168,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         watcher: &Aor,
         decision: WatcherDecision,
     ) -> Result<(), Error> {
+        let now = self.now();
+        // What the NOTIFYs will carry is read first, so that a read failure changes nothing.
+        let (xml, docs) = self.decision_inputs(presentity, watcher, now).await?;
         // Durable before it takes effect: a decision that is not stored is not made.
         self.save_settings(&[SubscriptionChange::Rule {
             presentity: presentity.clone(),
@@ -154,7 +178,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             decision,
         }])
         .await?;
-        self.apply_decision(presentity, watcher, decision).await
+        self.decided(presentity, watcher, decision, &xml, &docs, now)
+            .await;
+        Ok(())
     }
 
     /// Apply a decision already stored (here, or by another node): live subscriptions and buddy list
@@ -166,6 +192,20 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         decision: WatcherDecision,
     ) -> Result<(), Error> {
         let now = self.now();
+        let (xml, docs) = self.decision_inputs(presentity, watcher, now).await?;
+        self.decided(presentity, watcher, decision, &xml, &docs, now)
+            .await;
+        Ok(())
+    }
+
+    /// What a decision's NOTIFYs carry: the presentity's document, and the documents of the watcher's
+    /// buddies (for its buddy list subscribers).
+    async fn decision_inputs(
+        &self,
+        presentity: &Aor,
+        watcher: &Aor,
+        now: Timestamp,
+    ) -> Result<(Arc<str>, HashMap<Aor, Arc<str>>), Error> {
         let xml = self
             .inner
             .presences
@@ -173,12 +213,26 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             .await?
             .xml
             .clone();
+        let docs = self.list_documents_for(watcher, now).await?;
+        Ok((xml, docs))
+    }
+
+    /// A stored decision takes effect in memory: its events, then its NOTIFYs (recorded, then sent: the
+    /// decision is durable, so a failure to record a subscription's new state does not hold them back).
+    async fn decided(
+        &self,
+        presentity: &Aor,
+        watcher: &Aor,
+        decision: WatcherDecision,
+        xml: &Arc<str>,
+        docs: &HashMap<Aor, Arc<str>>,
+        now: Timestamp,
+    ) {
         let mut intents = self
             .inner
             .subs
-            .authorize_watcher(presentity, watcher, decision, &xml, now);
-        let docs = self.list_documents_for(watcher, now).await?;
-        let presence_of = |a: &Aor| lookup_doc(&docs, a);
+            .authorize_watcher(presentity, watcher, decision, xml, now);
+        let presence_of = |a: &Aor| lookup_doc(docs, a);
         let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
         intents.extend(
             self.inner
@@ -192,9 +246,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         }];
         events.extend(intents.iter().filter_map(|n| intent_event(n, true)));
         self.inner.bus.publish_batch(now, events);
-        self.persist(&intents).await?;
-        self.inner.notifier.notify(intents).await;
-        Ok(())
+        self.deliver(intents).await;
     }
 
     /// The decision in force for `watcher` of `presentity` (its rule or the default policy).

@@ -480,4 +480,19 @@ mod tests {
         assert!(w.hit("discovery", "b@x", 3, 3_600, 1_500).is_ok());
         assert!(w.hit("discovery", "a@x", 3, 3_600, 4_600).is_ok());
     }
+
+    /// A store failure is a 503 with a JSON message and `Retry-After` (docs/architecture.md, "When a seam
+    /// fails").
+    #[tokio::test]
+    async fn store_failures_are_503_json_with_retry_after() {
+        let r = Failure::from(registrar_directory::Error::Storage("disk full".into())).into_response();
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "5");
+        let bytes = http_body_util::BodyExt::collect(r.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["error"], "directory storage: disk full");
+    }
 }
