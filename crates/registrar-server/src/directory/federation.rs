@@ -1,7 +1,7 @@
 //! Federation between directory servers (`[federation]`): this server's Ed25519 key and id, its peers
 //! (id, base URL, public key, trust level, domains), signed lookups out (fan-out with a per-peer timeout
 //! and a circuit breaker, answers cached briefly) and the domain → server mapping (configured domains, then
-//! a DNS TXT record). The answering side (`POST /v1/federation/lookup`) is in `directory_api`.
+//! a DNS TXT record). The answering side (`POST /v1/federation/lookup`) is `directory::api::discovery::federation_lookup`.
 //!
 //! Transport: HTTP/1.1 to the peer's base URL, `https://` (rustls, the system's roots or the peer's
 //! `ca_file`) or `http://` for private networks; every request and answer is signed (RFC 9421,
