@@ -191,7 +191,11 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     }
 
     /// Whether a SUBSCRIBE names a buddy list rather than a user.
-    pub(super) async fn is_list(&self, req: &SubscribeRequest, now: Timestamp) -> Result<bool, Error> {
+    pub(super) async fn is_list(
+        &self,
+        req: &SubscribeRequest,
+        now: Timestamp,
+    ) -> Result<bool, Error> {
         if self.inner.buddies.owner_of_list(&req.presentity).is_none() {
             return Ok(false);
         }

@@ -34,9 +34,9 @@ mod nodes;
 mod presence;
 mod registrations;
 mod restart;
-mod subscriptions;
 #[cfg(test)]
 mod seams;
+mod subscriptions;
 
 /// How the server stands between users.
 #[derive(Clone, Copy, Debug, Default, Eq, Hash, PartialEq)]

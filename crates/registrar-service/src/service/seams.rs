@@ -265,9 +265,14 @@ async fn location_read_failure_is_503() {
     let mut l = MockLocationSeam::new();
     l.expect_bindings()
         .returning(|_| Err(RegError::Storage(disk_full())));
-    let svc = service(Mocked(l), presence_empty(), bus_expecting(0, |_| true), notifier_expecting(0))
-        .build()
-        .unwrap();
+    let svc = service(
+        Mocked(l),
+        presence_empty(),
+        bus_expecting(0, |_| true),
+        notifier_expecting(0),
+    )
+    .build()
+    .unwrap();
 
     assert_eq!(svc.lookup(&alice()).await.unwrap_err().sip_status(), 503);
     let watch = SubscribeRequest::new(dialog(1), alice(), alice())
@@ -387,7 +392,10 @@ async fn subscription_store_failure_keeps_the_stored_subscription() {
         .in_dialog()
         .expires(3600);
     assert_eq!(
-        svc.subscribe(&refresh, false).await.unwrap_err().sip_status(),
+        svc.subscribe(&refresh, false)
+            .await
+            .unwrap_err()
+            .sip_status(),
         503
     );
     let kept = svc.inner.subs.get(&dialog(1)).unwrap();
@@ -475,9 +483,7 @@ async fn a_lagging_bus_subscriber_slows_nobody_down() {
     let n = 50_u32;
     for i in 1..=n {
         let req = RegisterRequest::new(alice(), "reg-1".parse().unwrap(), CSeq::new(i).unwrap())
-            .contact(
-                ContactSpec::new("sip:alice@192.0.2.1".parse().unwrap()).expires(3600 + i),
-            );
+            .contact(ContactSpec::new("sip:alice@192.0.2.1".parse().unwrap()).expires(3600 + i));
         svc.register(&req).await.unwrap();
     }
     // The first NOTIFY of the subscription, then one per REGISTER.

@@ -485,7 +485,8 @@ mod tests {
     /// fails").
     #[tokio::test]
     async fn store_failures_are_503_json_with_retry_after() {
-        let r = Failure::from(registrar_directory::Error::Storage("disk full".into())).into_response();
+        let r =
+            Failure::from(registrar_directory::Error::Storage("disk full".into())).into_response();
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(r.headers()[header::RETRY_AFTER], "5");
         let bytes = http_body_util::BodyExt::collect(r.into_body())
