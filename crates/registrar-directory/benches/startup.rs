@@ -1,0 +1,34 @@
+//! How long the directory takes to rebuild its memory (participants, search index, graph) from a store's
+//! snapshot: DIRECTORY_BENCH_N participants (default 1 M) with their relationships and topics. Prints
+//! `name value unit` lines. `cargo bench -p registrar-directory --bench startup`.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod population;
+
+use std::time::Instant;
+
+use population::{Link, Rng, person};
+use registrar_directory::{Directory, MemorySearchIndex, Snapshot};
+
+fn main() {
+    let n = std::env::var("DIRECTORY_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut snapshot = Snapshot {
+        participants: (0..n).map(person).collect(),
+        ..Snapshot::default()
+    };
+    population::links(n, &mut Rng(42), |l| match l {
+        Link::Relationship(r) => snapshot.relationships.push(r),
+        Link::Topic(t) => snapshot.topics.push(t),
+    });
+    let t = Instant::now();
+    let d = Directory::restore(MemorySearchIndex::new(), snapshot);
+    println!("directory_restore_{n} {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "directory_restore_{n}_rss {} MiB",
+        population::rss_bytes() >> 20
+    );
+    std::hint::black_box(d.len());
+}
