@@ -146,7 +146,13 @@ fn fuzz_briefly() -> Result<(), String> {
         return Ok(());
     }
     let seconds = env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
-    for target in ["pidf_parse", "sip_uri", "sip_message", "federation_lookup"] {
+    for target in [
+        "pidf_parse",
+        "sip_uri",
+        "sip_message",
+        "federation_lookup",
+        "stun",
+    ] {
         let corpus = format!("target/fuzz-corpus/{target}");
         std::fs::create_dir_all(&corpus).map_err(|e| format!("{corpus}: {e}"))?;
         run(

@@ -57,6 +57,9 @@ pub enum ChangeKind {
     Evicted,
     /// Its expiry passed.
     Expired,
+    /// The device is no longer reachable: the outbound flow it registered over closed (RFC 5626 §5.2), or
+    /// it left keep-alive pings unanswered. RFC 3680 calls this `deactivated`.
+    Unreachable,
 }
 
 /// Apply one REGISTER to the AoR's `current` bindings at `now`.

@@ -147,6 +147,39 @@ impl<S: LocationStore> Registry<S> {
         Ok(removed)
     }
 
+    /// Remove the live bindings of `aor` that `which` picks and return them (a flow that closed, a device
+    /// that stopped answering).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn remove_where(
+        &self,
+        aor: &Aor,
+        now: Timestamp,
+        which: &(dyn Fn(&Binding) -> bool + Sync),
+    ) -> Result<Vec<Binding>, Error> {
+        let mut removed = Vec::new();
+        self.store
+            .update(aor, &mut |current: &[Binding]| {
+                removed = current
+                    .iter()
+                    .filter(|b| b.is_live(now) && which(b))
+                    .cloned()
+                    .collect();
+                if removed.is_empty() {
+                    return Ok(None);
+                }
+                let kept: Vec<Binding> = current
+                    .iter()
+                    .filter(|b| !(b.is_live(now) && which(b)))
+                    .cloned()
+                    .collect();
+                Ok(Some(Arc::from(kept)))
+            })
+            .await?;
+        Ok(removed)
+    }
+
     /// Remove everything that expired at `now`; returns what was removed, for events.
     ///
     /// # Errors

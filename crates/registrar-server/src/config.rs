@@ -191,6 +191,38 @@ pub(crate) struct SipSection {
     /// Receive and send buffer of each UDP socket (SO_RCVBUF / SO_SNDBUF), bytes; 0: the system's default.
     pub(crate) udp_buffer_bytes: usize,
     pub(crate) t1_ms: u64,
+    /// `tls:` and `wss:` listeners: the certificate chain (PEM), reloaded when it changes or on SIGHUP.
+    pub(crate) tls_cert: std::path::PathBuf,
+    /// Its private key (PEM).
+    pub(crate) tls_key: std::path::PathBuf,
+    /// Certificates (PEM) of the authorities whose client certificates are verified (trunks); empty: none
+    /// asked for.
+    pub(crate) tls_client_ca: std::path::PathBuf,
+    /// With `tls_client_ca`: refuse a client without a certificate (otherwise a certificate is optional).
+    pub(crate) tls_require_client_cert: bool,
+    /// A TLS handshake (TLS, WSS) not finished within this is dropped.
+    pub(crate) tls_handshake_timeout_ms: u64,
+    /// `ws:`/`wss:`: the `Origin` values a WebSocket upgrade may carry (empty: any; an upgrade without
+    /// `Origin`, from a client that is not a browser, is always accepted).
+    pub(crate) ws_origins: Vec<String>,
+    /// Connections of the SIP stream listeners (TCP, TLS, WS, WSS) together; 0: as many as the open-file
+    /// limit allows after the HTTP listener's and the rest's share.
+    pub(crate) max_connections: usize,
+    /// Connections from one IP address.
+    pub(crate) max_connections_per_source: usize,
+    /// A message whose first byte arrived must be complete within this, or the connection is closed.
+    pub(crate) message_timeout_ms: u64,
+    /// A connection that carries no registration is closed after this long without a message.
+    pub(crate) idle_timeout_secs: u64,
+    /// A connection over which a REGISTER or SUBSCRIBE succeeded is closed after this long without a
+    /// message or keep-alive.
+    pub(crate) registered_idle_timeout_secs: u64,
+    /// `Flow-Timer` of the 200 OK to an outbound REGISTER over a connection (RFC 5626), seconds; 0: none.
+    pub(crate) flow_timer_secs: u32,
+    /// Messages waiting to be written to one connection; a peer that lets more pile up is disconnected.
+    pub(crate) write_queue: usize,
+    /// A write that the peer does not take within this closes the connection.
+    pub(crate) write_timeout_ms: u64,
 }
 
 impl Default for SipSection {
@@ -206,6 +238,20 @@ impl Default for SipSection {
             udp_workers: 0,
             udp_buffer_bytes: 4 << 20,
             t1_ms: 500,
+            tls_cert: std::path::PathBuf::new(),
+            tls_key: std::path::PathBuf::new(),
+            tls_client_ca: std::path::PathBuf::new(),
+            tls_require_client_cert: false,
+            tls_handshake_timeout_ms: 5_000,
+            ws_origins: Vec::new(),
+            max_connections: 0,
+            max_connections_per_source: 256,
+            message_timeout_ms: 10_000,
+            idle_timeout_secs: 30,
+            registered_idle_timeout_secs: 3_900,
+            flow_timer_secs: 120,
+            write_queue: 256,
+            write_timeout_ms: 10_000,
         }
     }
 }
@@ -312,6 +358,13 @@ pub(crate) struct HttpSection {
     pub(crate) tls_cert: std::path::PathBuf,
     /// HTTPS: the private key (PEM).
     pub(crate) tls_key: std::path::PathBuf,
+    /// Connections at once (kept below the open-file limit).
+    pub(crate) max_connections: usize,
+    /// Connections from one IP address.
+    pub(crate) max_connections_per_source: usize,
+    /// A request's header must arrive within this (also how long a kept-alive connection may wait for its
+    /// next request); a TLS handshake likewise.
+    pub(crate) header_timeout_ms: u64,
 }
 
 impl Default for HttpSection {
@@ -320,30 +373,50 @@ impl Default for HttpSection {
             listen: "127.0.0.1:8080".into(),
             tls_cert: std::path::PathBuf::new(),
             tls_key: std::path::PathBuf::new(),
+            max_connections: 1_024,
+            max_connections_per_source: 64,
+            header_timeout_ms: 10_000,
         }
     }
 }
 
-/// A listening address: `udp:IP:PORT` or `tcp:IP:PORT`.
+/// A SIP transport a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ListenKind {
+    Udp,
+    Tcp,
+    Tls,
+    Ws,
+    Wss,
+}
+
+/// A listening address: `udp:`, `tcp:`, `tls:`, `ws:` or `wss:` followed by `IP:PORT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Listen {
-    pub(crate) tcp: bool,
+    pub(crate) kind: ListenKind,
     pub(crate) addr: SocketAddr,
 }
 
 pub(crate) fn parse_listen(s: &str) -> Result<Listen, String> {
     let (proto, addr) = s
         .split_once(':')
-        .ok_or_else(|| format!("`{s}` is not `udp:IP:PORT` or `tcp:IP:PORT`"))?;
-    let tcp = match proto.to_ascii_lowercase().as_str() {
-        "udp" => false,
-        "tcp" => true,
-        other => return Err(format!("`{s}`: transport `{other}` is not udp or tcp")),
+        .ok_or_else(|| format!("`{s}` is not `TRANSPORT:IP:PORT` (udp, tcp, tls, ws or wss)"))?;
+    let kind = match proto.to_ascii_lowercase().as_str() {
+        "udp" => ListenKind::Udp,
+        "tcp" => ListenKind::Tcp,
+        "tls" => ListenKind::Tls,
+        "ws" => ListenKind::Ws,
+        "wss" => ListenKind::Wss,
+        other => {
+            return Err(format!(
+                "`{s}`: transport `{other}` is not udp, tcp, tls, ws or wss"
+            ));
+        }
     };
     let addr = addr
         .parse()
         .map_err(|e| format!("`{s}`: `{addr}` is not IP:PORT ({e})"))?;
-    Ok(Listen { tcp, addr })
+    Ok(Listen { kind, addr })
 }
 
 fn is_hex(s: &str, len: usize) -> bool {
@@ -368,8 +441,63 @@ impl Config {
         if self.sip.listen.is_empty() {
             return Err("sip.listen: at least one address is needed".into());
         }
+        let mut secure = false;
         for l in &self.sip.listen {
-            parse_listen(l).map_err(|e| format!("sip.listen: {e}"))?;
+            let l = parse_listen(l).map_err(|e| format!("sip.listen: {e}"))?;
+            secure |= matches!(l.kind, ListenKind::Tls | ListenKind::Wss);
+        }
+        if secure
+            && (self.sip.tls_cert.as_os_str().is_empty() || self.sip.tls_key.as_os_str().is_empty())
+        {
+            return Err(
+                "sip.tls_cert and sip.tls_key: a tls: or wss: listener needs a certificate and key"
+                    .into(),
+            );
+        }
+        if self.sip.tls_require_client_cert && self.sip.tls_client_ca.as_os_str().is_empty() {
+            return Err("sip.tls_require_client_cert: needs sip.tls_client_ca".into());
+        }
+        for (key, v) in [
+            (
+                "sip.max_connections_per_source",
+                self.sip.max_connections_per_source,
+            ),
+            ("sip.write_queue", self.sip.write_queue),
+            ("http.max_connections", self.http.max_connections),
+            (
+                "http.max_connections_per_source",
+                self.http.max_connections_per_source,
+            ),
+        ] {
+            if v == 0 {
+                return Err(format!("{key}: must be at least 1"));
+            }
+        }
+        for (key, v) in [
+            ("sip.message_timeout_ms", self.sip.message_timeout_ms),
+            (
+                "sip.tls_handshake_timeout_ms",
+                self.sip.tls_handshake_timeout_ms,
+            ),
+            ("sip.idle_timeout_secs", self.sip.idle_timeout_secs),
+            (
+                "sip.registered_idle_timeout_secs",
+                self.sip.registered_idle_timeout_secs,
+            ),
+            ("sip.write_timeout_ms", self.sip.write_timeout_ms),
+            ("http.header_timeout_ms", self.http.header_timeout_ms),
+        ] {
+            if v == 0 {
+                return Err(format!("{key}: must be above 0"));
+            }
+        }
+        if self.sip.flow_timer_secs > 0
+            && u64::from(self.sip.flow_timer_secs) >= self.sip.registered_idle_timeout_secs
+        {
+            return Err(
+                "sip.flow_timer_secs: must be below sip.registered_idle_timeout_secs (a device keeping to it would be disconnected)"
+                    .into(),
+            );
         }
         if self.sip.max_message_bytes < 1024 {
             return Err("sip.max_message_bytes: must be at least 1024".into());

@@ -1,17 +1,13 @@
-//! TLS (rustls, ring provider) for the HTTP listener (`http.tls_cert` / `http.tls_key`) and for requests to
-//! federation peers whose URL is `https://` (the system's roots, or a peer's `ca_file`).
+//! TLS (rustls, ring provider): the server certificates of the SIP `tls:`/`wss:` listeners (`sip.tls_*`) and
+//! of HTTPS (`http.tls_*`), reloaded while running; and the client side of requests to federation peers whose
+//! URL is `https://` (the system's roots, or a peer's `ca_file`).
 
-use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tracing::debug;
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -28,19 +24,129 @@ fn certs(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String
     Ok(certs)
 }
 
-/// The server side: the certificate chain and key (PEM files).
-pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, String> {
-    let chain = certs(cert, "http.tls_cert")?;
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| format!("http.tls_key {}: {e}", key.display()))?;
-    let mut c = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| format!("http.tls_cert / http.tls_key: {e}"))?;
-    c.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(c))
+/// What a server certificate is built from; kept so that it can be built again when the files change.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerFiles {
+    /// The config key prefix the files came from (`sip` or `http`), for messages.
+    pub(crate) section: &'static str,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    /// Authorities whose client certificates are verified; `None`: none asked for.
+    pub(crate) client_ca: Option<PathBuf>,
+    /// With `client_ca`: a client without a certificate is refused.
+    pub(crate) require_client_cert: bool,
+    /// ALPN protocols offered (`http/1.1` for HTTPS and WSS; none for SIP over TLS).
+    pub(crate) alpn: Vec<Vec<u8>>,
+}
+
+impl ServerFiles {
+    fn build(&self) -> Result<Arc<ServerConfig>, String> {
+        let section = self.section;
+        let chain = certs(&self.cert, &format!("{section}.tls_cert"))?;
+        let key = PrivateKeyDer::from_pem_file(&self.key)
+            .map_err(|e| format!("{section}.tls_key {}: {e}", self.key.display()))?;
+        let builder = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?;
+        let builder = match &self.client_ca {
+            None => builder.with_no_client_auth(),
+            Some(ca) => {
+                let mut roots = RootCertStore::empty();
+                for c in certs(ca, &format!("{section}.tls_client_ca"))? {
+                    roots
+                        .add(c)
+                        .map_err(|e| format!("{section}.tls_client_ca {}: {e}", ca.display()))?;
+                }
+                let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                    Arc::new(roots),
+                    provider(),
+                );
+                let v = if self.require_client_cert {
+                    v
+                } else {
+                    v.allow_unauthenticated()
+                };
+                builder.with_client_cert_verifier(
+                    v.build()
+                        .map_err(|e| format!("{section}.tls_client_ca: {e}"))?,
+                )
+            }
+        };
+        let mut c = builder
+            .with_single_cert(chain, key)
+            .map_err(|e| format!("{section}.tls_cert / {section}.tls_key: {e}"))?;
+        c.alpn_protocols.clone_from(&self.alpn);
+        // Resumption without a full handshake: session ids (TLS 1.2 and 1.3) for returning devices.
+        c.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSIONS);
+        Ok(Arc::new(c))
+    }
+
+    fn stamp(&self) -> Option<[std::time::SystemTime; 2]> {
+        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        Some([m(&self.cert)?, m(&self.key)?])
+    }
+}
+
+/// Sessions kept for resumption.
+const SESSIONS: usize = 20_000;
+
+/// A server certificate that is replaced while the server runs: every new connection takes the current
+/// one; connections already up keep theirs.
+#[derive(Debug)]
+pub(crate) struct Reloadable {
+    files: ServerFiles,
+    current: std::sync::RwLock<(Arc<ServerConfig>, Option<[std::time::SystemTime; 2]>)>,
+}
+
+impl Reloadable {
+    /// Load the files; the error names the key and the problem.
+    pub(crate) fn load(files: ServerFiles) -> Result<Arc<Self>, String> {
+        let config = files.build()?;
+        let stamp = files.stamp();
+        Ok(Arc::new(Self {
+            files,
+            current: std::sync::RwLock::new((config, stamp)),
+        }))
+    }
+
+    /// The configuration for a new connection.
+    pub(crate) fn current(&self) -> Arc<ServerConfig> {
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .0,
+        )
+    }
+
+    /// Build the configuration again from the files (`force`), or only when their modification times
+    /// changed. A failure (a half-written file, a key that does not match) keeps the certificate in use and
+    /// says why; `Ok(true)` when a new one is in use.
+    pub(crate) fn reload(&self, force: bool) -> Result<bool, String> {
+        let stamp = self.files.stamp();
+        if !force
+            && stamp
+                == self
+                    .current
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .1
+        {
+            return Ok(false);
+        }
+        let config = self.files.build()?;
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = (config, stamp);
+        Ok(true)
+    }
+
+    /// The section its keys are in (`sip`, `http`).
+    pub(crate) const fn section(&self) -> &'static str {
+        self.files.section
+    }
 }
 
 /// The client side: trust the certificates of `ca_file` (PEM) or, without one, the system's roots.
@@ -76,75 +182,4 @@ pub(crate) fn client_config(
         .with_no_client_auth();
     c.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(c))
-}
-
-/// A TLS listener for `axum::serve`: TCP connections are accepted and their handshakes run off the accept
-/// path (a slow or broken client holds up no one; a failed handshake is dropped).
-pub(crate) struct TlsListener {
-    rx: tokio::sync::mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-/// Handshakes in progress at most; past it, new connections wait to be accepted.
-const HANDSHAKES: usize = 256;
-
-impl TlsListener {
-    pub(crate) fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        let permits = Arc::new(tokio::sync::Semaphore::new(HANDSHAKES));
-        tokio::spawn(async move {
-            loop {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    return;
-                };
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        debug!("HTTPS accept: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                if tx.is_closed() {
-                    return;
-                }
-                let acceptor = acceptor.clone();
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    let done =
-                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                            .await;
-                    drop(permit);
-                    match done {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => debug!(%peer, "TLS handshake: {e}"),
-                        Err(_) => debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        Ok(Self { rx, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(c) => c,
-            // The accept task ended (its listener failed for good): never yield another connection.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }

@@ -50,6 +50,7 @@ mod lenient;
 pub mod message;
 mod prehashed;
 pub mod ratelimit;
+pub mod stun;
 mod text;
 
 pub use endpoint::{ALLOW, Endpoint, Handled, Outgoing, Peer, Proto, SUPPORTED, SipConfig, Stats};

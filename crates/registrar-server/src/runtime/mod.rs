@@ -37,17 +37,22 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::config::{
-    Config, ContactsPolicy, ServiceMode, StorageMode, WatcherPolicy, parse_listen,
+    Config, ContactsPolicy, ListenKind, ServiceMode, StorageMode, WatcherPolicy, parse_listen,
 };
 
 use crate::Ep;
 
 mod directory;
+mod http;
+mod limits;
 mod stores;
+mod streams;
 mod transport;
+mod ws;
 
 use directory::{directory, network};
 use stores::{Stores, follow_other_nodes, resume_subscriptions, stores};
+use streams::StreamLimits;
 use transport::{Transports, UDP_IN_FLIGHT, UdpWorker, bind_udp, build};
 
 /// Run the server until SIGTERM or Ctrl-C.
@@ -59,32 +64,89 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     ep.service().start();
 
     let limits = Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers);
+    // Connection limits out of the open-file limit (raised to its hard limit), said in the log.
+    let files = limits::file_limit();
+    let (sip_max, http_max) =
+        limits::budget(files, cfg.sip.max_connections, cfg.http.max_connections);
+    let sip_admission = limits::Admission::new("sip", sip_max, cfg.sip.max_connections_per_source);
+    let sip_tls = sip_tls(&cfg)?;
     let mut udp = Vec::new();
-    let mut tcp = Vec::new();
+    let mut streams = Vec::new();
     for l in &cfg.sip.listen {
         let l = parse_listen(l)?;
-        if l.tcp {
-            let s = TcpListener::bind(l.addr)
-                .await
-                .map_err(|e| format!("sip.listen tcp:{}: {e}", l.addr))?;
-            let a = s.local_addr().map_err(|e| e.to_string())?;
-            info!(addr = %a, "SIP over TCP");
-            tcp.push((a, s));
-        } else {
+        if l.kind == ListenKind::Udp {
             let s = bind_udp(l.addr, cfg.sip.udp_buffer_bytes)
                 .map_err(|e| format!("sip.listen udp:{}: {e}", l.addr))?;
             let a = s.local_addr().map_err(|e| e.to_string())?;
             udp.push((a, Arc::new(s)));
+            continue;
         }
+        let s = TcpListener::bind(l.addr)
+            .await
+            .map_err(|e| format!("sip.listen {:?}:{}: {e}", l.kind, l.addr))?;
+        let a = s.local_addr().map_err(|e| e.to_string())?;
+        info!(addr = %a, transport = ?l.kind, "SIP over a stream transport");
+        streams.push((l.kind, a, s));
     }
     let transports = Arc::new(Transports {
         udp: udp.clone(),
-        tcp: dashmap::DashMap::new(),
-        tcp_by_addr: dashmap::DashMap::new(),
+        conns: dashmap::DashMap::new(),
+        by_addr: dashmap::DashMap::new(),
         next_conn: AtomicU64::new(1),
         response_first: tokio::sync::RwLock::new(()),
         limits,
+        streams: StreamLimits {
+            admission: Arc::clone(&sip_admission),
+            handshake_timeout: Duration::from_millis(cfg.sip.tls_handshake_timeout_ms),
+            message_timeout: Duration::from_millis(cfg.sip.message_timeout_ms),
+            idle_timeout: Duration::from_secs(cfg.sip.idle_timeout_secs),
+            registered_idle_timeout: Duration::from_secs(cfg.sip.registered_idle_timeout_secs),
+            write_queue: cfg.sip.write_queue,
+            write_timeout: Duration::from_millis(cfg.sip.write_timeout_ms),
+        },
     });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    for (kind, local, listener) in streams {
+        match kind {
+            ListenKind::Tcp => transports.accept(&ep, listener, local, None),
+            ListenKind::Tls => transports.accept(&ep, listener, local, sip_tls.clone()),
+            _ => {
+                let proto = if kind == ListenKind::Wss {
+                    Proto::Wss
+                } else {
+                    Proto::Ws
+                };
+                let l = Arc::new(ws::WsListener {
+                    tr: Arc::clone(&transports),
+                    ep: Arc::clone(&ep),
+                    proto,
+                    local,
+                    origins: cfg
+                        .sip
+                        .ws_origins
+                        .iter()
+                        .map(|o| o.trim().to_ascii_lowercase())
+                        .collect(),
+                    max_message: cfg.sip.max_message_bytes,
+                });
+                let app = ws::router(l);
+                let limits = http::HttpLimits {
+                    label: "sip",
+                    admission: Arc::clone(&sip_admission),
+                    header_timeout: Duration::from_millis(cfg.sip.message_timeout_ms),
+                    handshake_timeout: Duration::from_millis(cfg.sip.tls_handshake_timeout_ms),
+                };
+                let tls = (proto == Proto::Wss).then(|| sip_tls.clone()).flatten();
+                tokio::spawn(http::serve(
+                    listener,
+                    tls,
+                    move |peer| app.clone().layer(axum::Extension(ws::From(peer))),
+                    limits,
+                    stop_rx.clone(),
+                ));
+            }
+        }
+    }
 
     let workers = if cfg.sip.udp_workers == 0 {
         std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
@@ -115,23 +177,6 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
                 .map_err(|e| format!("cannot start a UDP receiving thread: {e}"))?;
             receivers.push(t);
         }
-    }
-    for (local, listener) in tcp {
-        let (ep, tr) = (Arc::clone(&ep), Arc::clone(&transports));
-        tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, peer)) => {
-                        let _ = stream.set_nodelay(true);
-                        let _ = Arc::clone(&tr).attach(Arc::clone(&ep), stream, peer, local);
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "TCP accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
     }
     // NOTIFY pump.
     {
@@ -194,35 +239,41 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let app = crate::admin::router(Arc::clone(&ep), prometheus).merge(
         crate::directory::api::router(directory, keys, limits, Arc::clone(&ep), net),
     );
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let tls = if cfg.http.tls_cert.as_os_str().is_empty() {
+    let http_tls = if cfg.http.tls_cert.as_os_str().is_empty() {
         None
     } else {
-        Some(crate::tls::server_config(
-            &cfg.http.tls_cert,
-            &cfg.http.tls_key,
-        )?)
+        Some(crate::tls::Reloadable::load(crate::tls::ServerFiles {
+            section: "http",
+            cert: cfg.http.tls_cert.clone(),
+            key: cfg.http.tls_key.clone(),
+            client_ca: None,
+            require_client_cert: false,
+            alpn: vec![b"http/1.1".to_vec()],
+        })?)
     };
-    let server = tokio::spawn(async move {
-        let stop = async {
-            let _ = stop_rx.await;
-        };
-        match tls {
-            None => {
-                let _ = axum::serve(http, app).with_graceful_shutdown(stop).await;
-            }
-            Some(tls) => match crate::tls::TlsListener::new(http, tls) {
-                Ok(l) => {
-                    let _ = axum::serve(l, app).with_graceful_shutdown(stop).await;
-                }
-                Err(e) => warn!("HTTPS listener: {e}"),
-            },
-        }
-    });
+    reload_certificates(
+        [sip_tls.clone(), http_tls.clone()]
+            .into_iter()
+            .flatten()
+            .collect(),
+    );
+    let http_limits = http::HttpLimits {
+        label: "http",
+        admission: limits::Admission::new("http", http_max, cfg.http.max_connections_per_source),
+        header_timeout: Duration::from_millis(cfg.http.header_timeout_ms),
+        handshake_timeout: Duration::from_millis(cfg.http.header_timeout_ms),
+    };
+    let server = tokio::spawn(http::serve(
+        http,
+        http_tls,
+        move |_| app.clone(),
+        http_limits,
+        stop_rx.clone(),
+    ));
     info!("registrar ready");
     shutdown_signal().await;
     info!("stopping");
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(true);
     stopping.store(true, Ordering::Relaxed);
     let _ = tokio::task::spawn_blocking(move || {
         for t in receivers {
@@ -234,6 +285,75 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())
+}
+
+/// The certificate of the `tls:`/`wss:` listeners, when there is one.
+fn sip_tls(cfg: &Config) -> Result<Option<Arc<crate::tls::Reloadable>>, String> {
+    if cfg.sip.tls_cert.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let wss = cfg
+        .sip
+        .listen
+        .iter()
+        .any(|l| parse_listen(l).is_ok_and(|l| l.kind == ListenKind::Wss));
+    crate::tls::Reloadable::load(crate::tls::ServerFiles {
+        section: "sip",
+        cert: cfg.sip.tls_cert.clone(),
+        key: cfg.sip.tls_key.clone(),
+        client_ca: (!cfg.sip.tls_client_ca.as_os_str().is_empty())
+            .then(|| cfg.sip.tls_client_ca.clone()),
+        require_client_cert: cfg.sip.tls_require_client_cert,
+        // WSS starts with an HTTP/1.1 upgrade; SIP over TLS negotiates nothing.
+        alpn: if wss {
+            vec![b"http/1.1".to_vec()]
+        } else {
+            Vec::new()
+        },
+    })
+    .map(Some)
+}
+
+/// How often the certificate files are checked for a change.
+const CERTIFICATE_CHECK: Duration = Duration::from_secs(5);
+
+/// Load the certificates again when their files change (checked every few seconds) or on SIGHUP; a new one
+/// serves every connection from then on, and a broken one is refused with the old one kept.
+fn reload_certificates(certs: Vec<Arc<crate::tls::Reloadable>>) {
+    if certs.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(CERTIFICATE_CHECK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            #[cfg(unix)]
+            let force = tokio::select! {
+                _ = tick.tick() => false,
+                Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+            };
+            #[cfg(not(unix))]
+            let force = {
+                tick.tick().await;
+                false
+            };
+            for c in &certs {
+                match c.reload(force) {
+                    Ok(true) => {
+                        info!(section = c.section(), "TLS certificate loaded again");
+                        metrics::counter!("registrar_tls_certificate_reloads_total", "section" => c.section()).increment(1);
+                    }
+                    Ok(false) => {}
+                    Err(e) => warn!(
+                        section = c.section(),
+                        "TLS certificate not reloaded, the old one is kept: {e}"
+                    ),
+                }
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -1,16 +1,24 @@
-//! The SIP transports: UDP sockets read by one thread per core each, TCP connections with a reader and a writer task each, and where outgoing messages leave (`Transports`), with the request counters.
+//! The SIP transports: UDP sockets read by one thread per core each (with STUN keep-alives answered on
+//! them), the connections of the stream transports (`streams`: TCP, TLS, WS, WSS), and where outgoing
+//! messages leave (`Transports`), with the request counters.
 
+use super::streams::{Conn, StreamLimits};
 use super::*;
 
-/// Where outgoing messages leave: the UDP sockets and the live TCP connections.
+/// Where outgoing messages leave: the UDP sockets and the live connections.
 pub(crate) struct Transports {
     /// Blocking sockets: each is read by its own threads (see [`UdpWorker`]), and a datagram send only waits
     /// when the kernel's send buffer is full.
     pub(super) udp: Vec<(SocketAddr, Arc<std::net::UdpSocket>)>,
-    pub(super) tcp: dashmap::DashMap<u64, mpsc::Sender<Bytes>>,
-    pub(super) tcp_by_addr: dashmap::DashMap<SocketAddr, u64>,
+    /// The live connections of every stream transport, by id.
+    pub(super) conns: dashmap::DashMap<u64, Conn>,
+    /// The most recent connection from each transport and remote address (a NOTIFY whose own connection
+    /// closed goes over a newer one from the same place: RFC 5923 connection reuse).
+    pub(super) by_addr: dashmap::DashMap<(Proto, SocketAddr), u64>,
     pub(super) next_conn: AtomicU64,
     pub(super) limits: Limits,
+    /// The bounds of every connection.
+    pub(super) streams: StreamLimits,
     /// Requests hold this (shared) from handling until their response is sent; the NOTIFY pump takes it
     /// exclusively before sending, so a NOTIFY caused by a request never leaves before that request's response
     /// (RFC 6665 allows either order, but phones and sipp scenarios handle the response first best).
@@ -27,114 +35,49 @@ impl Transports {
     }
 
     pub(super) async fn send(self: &Arc<Self>, ep: &Arc<Ep>, o: Outgoing) {
-        match o.to.proto {
-            Proto::Udp => {
-                if let Some(sock) = self.udp_for(o.to.addr)
-                    && let Err(e) = sock.send_to(&o.bytes, o.to.addr)
-                {
-                    debug!(to = %o.to.addr, error = %e, "UDP send failed");
-                }
+        let proto = o.to.proto;
+        if !proto.is_stream() {
+            if let Some(sock) = self.udp_for(o.to.addr)
+                && let Err(e) = sock.send_to(&o.bytes, o.to.addr)
+            {
+                debug!(to = %o.to.addr, error = %e, "UDP send failed");
             }
-            Proto::Tcp => {
-                let conn =
-                    o.to.conn
-                        .filter(|c| self.tcp.contains_key(c))
-                        .or_else(|| self.tcp_by_addr.get(&o.to.addr).map(|c| *c));
-                if let Some(c) = conn
-                    && let Some(tx) = self.tcp.get(&c).map(|t| t.clone())
-                    && tx.send(o.bytes.clone()).await.is_ok()
-                {
-                    return;
-                }
-                // The connection is gone (a NOTIFY after the peer hung up): open a new one.
-                let this = Arc::clone(self);
-                let ep = Arc::clone(ep);
-                tokio::spawn(async move {
-                    match tokio::time::timeout(
-                        Duration::from_secs(5),
-                        TcpStream::connect(o.to.addr),
-                    )
-                    .await
-                    {
-                        Ok(Ok(stream)) => {
-                            let local = stream
-                                .local_addr()
-                                .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-                            let tx = this.clone().attach(ep, stream, o.to.addr, local);
-                            let _ = tx.send(o.bytes).await;
-                        }
-                        _ => debug!(to = %o.to.addr, "TCP connect for an outgoing request failed"),
-                    }
-                });
-            }
-            _ => {}
+            return;
+        }
+        let conn =
+            o.to.conn
+                .filter(|c| self.conns.contains_key(c))
+                .or_else(|| self.by_addr.get(&(proto, o.to.addr)).map(|c| *c));
+        if let Some(c) = conn
+            && self.push(c, o.bytes.clone())
+        {
+            return;
+        }
+        if proto == Proto::Tcp {
+            // The connection is gone (a NOTIFY after the peer hung up): plain TCP can be dialled again.
+            Arc::clone(self).connect(Arc::clone(ep), o);
+        } else {
+            // TLS and WebSocket peers (phones, browsers) are reached only over the connections they opened
+            // (RFC 5626 §5.3, RFC 7118 §5): with it gone, the message cannot be sent.
+            debug!(to = %o.to.addr, transport = proto.as_str(), "no connection left to send over");
+            ep.send_failed(ep.service().now(), &o).await;
         }
     }
 
-    /// Run a TCP connection: a reader task feeding the endpoint and a writer task draining a channel.
-    pub(super) fn attach(
-        self: Arc<Self>,
-        ep: Arc<Ep>,
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-    ) -> mpsc::Sender<Bytes> {
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = mpsc::channel::<Bytes>(256);
-        self.tcp.insert(id, tx.clone());
-        self.tcp_by_addr.insert(peer, id);
-        let (mut rd, mut wr) = stream.into_split();
-        tokio::spawn(async move {
-            while let Some(b) = rx.recv().await {
-                if wr.write_all(&b).await.is_err() {
-                    break;
-                }
+    /// Queue `b` on connection `conn`. A peer that lets its queue fill (it does not read) is disconnected
+    /// rather than buffered without end; `false` when the message was not queued.
+    pub(super) fn push(&self, conn: u64, b: Bytes) -> bool {
+        let Some(c) = self.conns.get(&conn).map(|c| c.clone()) else {
+            return false;
+        };
+        match c.tx.try_send(b) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                super::limits::closed("sip", "write_queue");
+                c.kill.notify_one();
+                false
             }
-        });
-        let this = Arc::clone(&self);
-        tokio::spawn(async move {
-            let mut buf = BytesMut::with_capacity(8192);
-            'conn: loop {
-                match rd.read_buf(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-                loop {
-                    match frame_len(&buf, this.limits) {
-                        Ok(Some(n)) => {
-                            let msg = buf.split_to(n).freeze();
-                            if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
-                                // RFC 5626 §4.4.1 keep-alive: answer a double CRLF with one CRLF.
-                                if msg.len() >= 4 {
-                                    let _ = this.send_raw(id, Bytes::from_static(b"\r\n")).await;
-                                }
-                                continue;
-                            }
-                            let gate = this.response_first.read().await;
-                            let now = ep.service().now();
-                            let h = ep.handle(now, Peer::tcp(peer, id), local, msg).await;
-                            this.finish(&ep, h).await;
-                            drop(gate);
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            debug!(%peer, error = %e, "closing a TCP connection with an unframeable message");
-                            metrics::counter!("registrar_sip_parse_errors_total").increment(1);
-                            break 'conn;
-                        }
-                    }
-                }
-            }
-            this.tcp.remove(&id);
-            this.tcp_by_addr.remove_if(&peer, |_, v| *v == id);
-        });
-        tx
-    }
-
-    pub(super) async fn send_raw(&self, conn: u64, b: Bytes) -> bool {
-        match self.tcp.get(&conn).map(|t| t.clone()) {
-            Some(tx) => tx.send(b).await.is_ok(),
-            None => false,
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -273,7 +216,8 @@ pub(crate) async fn build(
     let mut sc = SipConfig::default()
         .domains(&cfg.sip.domains)
         .limits(Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers))
-        .timers(cfg.sip.t1_ms, cfg.sip.t1_ms * 8);
+        .timers(cfg.sip.t1_ms, cfg.sip.t1_ms * 8)
+        .flow_timer(cfg.sip.flow_timer_secs);
     if let Some(a) = &cfg.sip.advertise {
         sc = sc.advertise(a);
     }
@@ -382,6 +326,14 @@ impl UdpWorker {
                 }
             };
             if n == 0 || n > self.max || buf[..n].iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            if registrar_sip::stun::is_stun(&buf[..n]) {
+                // RFC 5626 §4.4.2: a STUN keep-alive of an outbound device.
+                if let Some(r) = registrar_sip::stun::binding_response(&buf[..n], from) {
+                    metrics::counter!("registrar_stun_keepalives_total").increment(1);
+                    let _ = self.sock.send_to(&r, from);
+                }
                 continue;
             }
             let data = Bytes::copy_from_slice(&buf[..n]);

@@ -380,7 +380,9 @@ fn reg_changes(changes: &[BindingChange]) -> Vec<(Binding, ContactState, Contact
                 }
                 ChangeKind::Refreshed => (ContactState::Active, ContactEvent::Refreshed),
                 ChangeKind::Expired => (ContactState::Terminated, ContactEvent::Expired),
-                ChangeKind::Evicted => (ContactState::Terminated, ContactEvent::Deactivated),
+                ChangeKind::Evicted | ChangeKind::Unreachable => {
+                    (ContactState::Terminated, ContactEvent::Deactivated)
+                }
                 _ => (ContactState::Terminated, ContactEvent::Unregistered),
             };
             (c.binding.clone(), state, event)

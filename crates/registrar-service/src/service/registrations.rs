@@ -72,6 +72,44 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         Ok(removed)
     }
 
+    /// Remove the live bindings of `aor` that `which` picks because their device cannot be reached any more
+    /// (its outbound flow closed, or it stopped answering pings): they end as [`ChangeKind::Unreachable`]
+    /// (RFC 3680 `deactivated`), with their events. Returns what was removed.
+    ///
+    /// # Errors
+    /// A store failure; nothing changed then.
+    pub async fn remove_unreachable_at(
+        &self,
+        now: Timestamp,
+        aor: &Aor,
+        which: &(dyn Fn(&Binding) -> bool + Sync),
+    ) -> Result<Vec<Binding>, Error> {
+        let removed = self.inner.registry.remove_where(aor, now, which).await?;
+        if !removed.is_empty() {
+            let changes: Vec<BindingChange> = removed
+                .iter()
+                .map(|b| BindingChange::new(ChangeKind::Unreachable, b.clone()))
+                .collect();
+            let still = !self.inner.registry.lookup(aor, now).await?.is_empty();
+            self.bindings_changed(aor, &changes, still, now).await;
+            self.inner.wake.notify_one();
+        }
+        Ok(removed)
+    }
+
+    /// The live binding a GRUU this server issued (public or temporary) routes to at `now`; `None` for a URI
+    /// that is not one, or whose binding is gone.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn resolve_gruu_at(
+        &self,
+        now: Timestamp,
+        uri: &registrar_types::SipUri,
+    ) -> Result<Option<Binding>, Error> {
+        Ok(self.inner.registry.resolve_gruu(uri, now).await?)
+    }
+
     /// The live bindings of `aor`, best first; empty when nobody is registered.
     ///
     /// # Errors

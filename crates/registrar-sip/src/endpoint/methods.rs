@@ -36,17 +36,27 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             user_agent: msg.header(Hdr::UserAgent),
         };
         let req = match helpers::register_request(&h) {
-            Ok(r) => r.from_addr(
-                from.addr,
-                match from.proto {
-                    Proto::Udp => Transport::Udp,
-                    Proto::Tcp => Transport::Tcp,
-                },
-            ),
+            Ok(r) => r.from_addr(from.addr, from.proto.transport()),
             Err(e) => return e.response(),
         };
+        // RFC 5630 §3.1.3 and §4.1: a SIPS address is only reached, so only registered, over TLS.
+        if !from.proto.is_secure()
+            && (is_sips(ruri) || is_sips(to) || h.contact.iter().any(|c| is_sips(uri_in(c))))
+        {
+            return Response::warning(403, "a sips: address is registered over TLS only");
+        }
         let mut r = match self.svc.register_at(now, &req).await {
-            Ok(out) => helpers::register_response(&out),
+            Ok(out) => {
+                let mut r = helpers::register_response(&out);
+                if out.outbound && from.proto.is_stream() {
+                    // RFC 5626 §5.2: the flow this outbound registration came over; its closing ends it.
+                    self.flow_registered(from, &out.aor);
+                    if self.cfg.flow_timer > 0 {
+                        r = r.with("Flow-Timer", self.cfg.flow_timer.to_string());
+                    }
+                }
+                r
+            }
             Err(e) => helpers::Error::from(e).response(),
         };
         if r.status == 200 && !h.path.is_empty() {
@@ -141,6 +151,15 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             Err(e) => return e.response(),
         };
         let contact = msg.list(Hdr::Contact).next().map(|c| uri_in(c).to_owned());
+        if !from.proto.is_secure() && (is_sips(ruri) || contact.as_deref().is_some_and(is_sips)) {
+            return Response::warning(403, "a sips: subscription is made over TLS only");
+        }
+        // A device that was given a GRUU may use it as its Contact (browser phones do): the NOTIFYs go to
+        // the flow its registration came over (RFC 5627 §5.1, RFC 5626 §5.3) when that is a connection.
+        let target_peer = match &contact {
+            Some(c) => self.gruu_flow(now, c, from).await.unwrap_or(from),
+            None => from,
+        };
         let dialog = req.dialog.clone();
         let existed = self.dialogs.contains_key(&dialog);
         if to_tag.is_some() && !existed {
@@ -152,7 +171,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
                 && let Some(mut r) = self.dialogs.get_mut(&dialog)
             {
                 r.remote_target = c;
-                r.peer = from;
+                r.peer = target_peer;
                 req.route = Some(Arc::from(r.encode()));
             }
         } else {
@@ -161,7 +180,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             };
             let to_raw = msg.header(Hdr::To).unwrap_or("");
             let route = Route {
-                peer: from,
+                peer: target_peer,
                 local: local_host.clone(),
                 remote_target: target,
                 from: format!("{to_raw};tag={local_tag}"),
@@ -177,11 +196,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             Ok(out) => {
                 let mut r = helpers::subscribe_response(&out);
                 r.to_tag = Some(local_tag);
-                let transport = match from.proto {
-                    Proto::Udp => "",
-                    Proto::Tcp => ";transport=tcp",
+                let scheme = if is_sips(ruri) { "sips" } else { "sip" };
+                let transport = if scheme == "sips" && from.proto == Proto::Tls {
+                    ""
+                } else {
+                    from.proto.uri_param()
                 };
-                r.with("Contact", format!("<sip:{local_host}{transport}>"))
+                r.with("Contact", format!("<{scheme}:{local_host}{transport}>"))
             }
             Err(e) => {
                 if !existed {
@@ -190,6 +211,31 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
                 helpers::Error::from(e).response()
             }
         }
+    }
+
+    /// For a Contact that is a GRUU this server issued, the connection its binding registered over (with
+    /// the connection left for the transport to find by address: the one the REGISTER came on may have been
+    /// replaced by the device since); `None` for anything else.
+    async fn gruu_flow(&self, now: Timestamp, contact: &str, from: Peer) -> Option<Peer> {
+        if !contact.contains(";gr") {
+            return None;
+        }
+        let uri: registrar_types::SipUri = contact.parse().ok()?;
+        let b = self.svc.resolve_gruu_at(now, &uri).await.ok()??;
+        let proto = Proto::from_transport(b.transport.as_ref()?)?;
+        let addr = b.source?;
+        if !proto.is_stream() || b.reg_id.is_none() {
+            return None;
+        }
+        if from.proto == proto && from.addr == addr {
+            // The SUBSCRIBE came over that very connection.
+            return Some(from);
+        }
+        Some(Peer {
+            proto,
+            addr,
+            conn: None,
+        })
     }
 
     pub(super) fn local_hostport(&self, local: SocketAddr, msg: &Message) -> String {
@@ -203,4 +249,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         let host = uri_host(msg.request_uri().unwrap_or(""));
         format!("{host}:{}", local.port())
     }
+}
+
+/// Whether a URI is a `sips:` one.
+pub(super) fn is_sips(uri: &str) -> bool {
+    uri.get(..5)
+        .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))
 }

@@ -24,11 +24,13 @@ use crate::ratelimit::RateLimiter;
 use crate::text;
 use crate::{Error, lenient};
 
+mod flows;
 mod methods;
 mod notifications;
 mod responses;
 mod timers;
 
+use flows::Flow;
 use notifications::{ClientTx, Route};
 use responses::response_target;
 use timers::ExpiryQueue;
@@ -41,6 +43,12 @@ pub enum Proto {
     Udp,
     /// TCP: a stream, reliable.
     Tcp,
+    /// TLS over TCP (RFC 3261 §26, RFC 5630).
+    Tls,
+    /// WebSocket (RFC 7118), one message per frame.
+    Ws,
+    /// WebSocket over TLS (RFC 7118).
+    Wss,
 }
 
 impl Proto {
@@ -49,6 +57,60 @@ impl Proto {
         match self {
             Self::Udp => "UDP",
             Self::Tcp => "TCP",
+            Self::Tls => "TLS",
+            Self::Ws => "WS",
+            Self::Wss => "WSS",
+        }
+    }
+
+    /// The transport named by a Via token, case-insensitively.
+    pub fn parse(token: &str) -> Option<Self> {
+        [Self::Udp, Self::Tcp, Self::Tls, Self::Ws, Self::Wss]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(token))
+    }
+
+    /// Whether it runs over a connection (everything but UDP): responses and in-dialog requests reuse it.
+    pub const fn is_stream(self) -> bool {
+        !matches!(self, Self::Udp)
+    }
+
+    /// Whether it is encrypted (TLS, WSS): what a `sips:` address requires (RFC 5630).
+    pub const fn is_secure(self) -> bool {
+        matches!(self, Self::Tls | Self::Wss)
+    }
+
+    /// The binding transport of the registry.
+    pub const fn transport(self) -> Transport {
+        match self {
+            Self::Udp => Transport::Udp,
+            Self::Tcp => Transport::Tcp,
+            Self::Tls => Transport::Tls,
+            Self::Ws => Transport::Ws,
+            Self::Wss => Transport::Wss,
+        }
+    }
+
+    /// The same transport from the registry's name for it (`None` for one SIP here does not carry).
+    pub const fn from_transport(t: &Transport) -> Option<Self> {
+        match t {
+            Transport::Udp => Some(Self::Udp),
+            Transport::Tcp => Some(Self::Tcp),
+            Transport::Tls => Some(Self::Tls),
+            Transport::Ws => Some(Self::Ws),
+            Transport::Wss => Some(Self::Wss),
+            _ => None,
+        }
+    }
+
+    /// The URI parameter naming it in a Contact of ours (none for UDP, the default).
+    pub const fn uri_param(self) -> &'static str {
+        match self {
+            Self::Udp => "",
+            Self::Tcp => ";transport=tcp",
+            Self::Tls => ";transport=tls",
+            Self::Ws => ";transport=ws",
+            Self::Wss => ";transport=wss",
         }
     }
 }
@@ -76,8 +138,13 @@ impl Peer {
 
     /// A TCP peer on connection `conn`.
     pub const fn tcp(addr: SocketAddr, conn: u64) -> Self {
+        Self::stream(Proto::Tcp, addr, conn)
+    }
+
+    /// A peer on connection `conn` of a stream transport (TCP, TLS, WS, WSS).
+    pub const fn stream(proto: Proto, addr: SocketAddr, conn: u64) -> Self {
         Self {
-            proto: Proto::Tcp,
+            proto,
             addr,
             conn: Some(conn),
         }
@@ -130,6 +197,9 @@ pub struct SipConfig {
     /// The host\[:port\] this server puts in the Via and Contact of what it sends, when the listening
     /// address is a wildcard.
     pub advertise: Option<String>,
+    /// The `Flow-Timer` (seconds) of the 200 OK to an outbound REGISTER over a connection (RFC 5626 §4.4.1):
+    /// how often the device should send its keep-alive. 0: none sent.
+    pub flow_timer: u32,
 }
 
 impl Default for SipConfig {
@@ -143,6 +213,7 @@ impl Default for SipConfig {
             t1_ms: 500,
             t2_ms: 4_000,
             advertise: None,
+            flow_timer: 120,
         }
     }
 }
@@ -181,6 +252,13 @@ impl SipConfig {
     pub const fn timers(mut self, t1_ms: u64, t2_ms: u64) -> Self {
         self.t1_ms = t1_ms;
         self.t2_ms = t2_ms;
+        self
+    }
+
+    /// The `Flow-Timer` of outbound registrations over connections, in seconds (0: none).
+    #[must_use]
+    pub const fn flow_timer(mut self, secs: u32) -> Self {
+        self.flow_timer = secs;
         self
     }
 
@@ -226,6 +304,8 @@ pub struct Endpoint<L: LocationStore + 'static, P: PresenceStore + 'static> {
     tx_expiry: Mutex<ExpiryQueue>,
     tx_hash: (std::hash::RandomState, std::hash::RandomState),
     dialogs: DashMap<DialogId, Route>,
+    /// The outbound flows (RFC 5626): per connection, the AoRs that registered an outbound binding over it.
+    flows: DashMap<u64, Flow>,
     client_tx: DashMap<String, ClientTx>,
     stats: Stats,
     counter: AtomicU64,
@@ -253,6 +333,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             tx_expiry: Mutex::new(ExpiryQueue::default()),
             tx_hash: (std::hash::RandomState::new(), std::hash::RandomState::new()),
             dialogs: DashMap::new(),
+            flows: DashMap::new(),
             client_tx: DashMap::new(),
             stats: Stats::default(),
             counter: AtomicU64::new(1),

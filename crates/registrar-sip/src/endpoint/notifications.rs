@@ -29,8 +29,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         }
         let _ = write!(
             s,
-            "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} NOTIFY\r\nContact: <sip:{}>\r\n",
-            route.from, route.to, intent.dialog.call_id, intent.cseq, route.local
+            "From: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {} NOTIFY\r\nContact: <sip:{}{}>\r\n",
+            route.from,
+            route.to,
+            intent.dialog.call_id,
+            intent.cseq,
+            route.local,
+            route.peer.proto.uri_param()
         );
         for (name, value) in helpers::notify_headers(intent) {
             if name == "Event"
@@ -149,11 +154,7 @@ impl Route {
         if lines.next()? != "r1" {
             return None;
         }
-        let proto = match lines.next()? {
-            "UDP" => Proto::Udp,
-            "TCP" => Proto::Tcp,
-            _ => return None,
-        };
+        let proto = Proto::parse(lines.next()?)?;
         let addr: SocketAddr = lines.next()?.parse().ok()?;
         let local = lines.next()?.to_owned();
         let remote_target = lines.next()?.to_owned();

@@ -98,8 +98,8 @@ pub(super) fn push_top_via(s: &mut String, v: &str, msg: &Message, from: Peer) {
 /// datagram to the source address, on the source port when `rport` was asked for, else the sent-by port.
 pub(super) fn response_target(msg: &Message, from: Peer) -> Peer {
     match from.proto {
-        Proto::Tcp => from,
-        Proto::Udp => {
+        p if p.is_stream() => from,
+        _ => {
             let via = msg.top_via();
             let port = if via.rport {
                 from.addr.port()

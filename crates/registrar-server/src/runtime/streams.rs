@@ -1,0 +1,363 @@
+//! The connections of the SIP stream transports (TCP, TLS here; WebSocket in `ws`), each bounded:
+//!
+//! - admission: connections in all and per source address ([`Admission`]); past a limit a new connection is
+//!   closed at once and counted;
+//! - a TLS handshake must finish within `sip.tls_handshake_timeout_ms`;
+//! - a message whose first byte arrived must be complete within `sip.message_timeout_ms` (slowloris);
+//! - a connection without a message for `sip.idle_timeout_secs` is closed, or for
+//!   `sip.registered_idle_timeout_secs` once a REGISTER or SUBSCRIBE succeeded over it (a registered flow);
+//!   keep-alives (CRLF) count as messages;
+//! - what is written to it waits in a queue of `sip.write_queue` messages, and each write must be taken by
+//!   the peer within `sip.write_timeout_ms`: a peer that does not read is disconnected;
+//! - a message is at most `sip.max_message_bytes`.
+//!
+//! Every connection closed by the server is counted in `registrar_connections_closed_total{reason}`. When a
+//! connection closes, the endpoint ends the outbound bindings registered over it (RFC 5626 §5.2).
+
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::limits::{Admission, Admitted, closed};
+use super::*;
+
+/// The bounds of every SIP connection (see the module's documentation).
+#[derive(Clone, Debug)]
+pub(crate) struct StreamLimits {
+    pub(crate) admission: Arc<Admission>,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) message_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) registered_idle_timeout: Duration,
+    pub(crate) write_queue: usize,
+    pub(crate) write_timeout: Duration,
+}
+
+/// A live connection as the senders see it: its write queue, and how to close it.
+#[derive(Clone, Debug)]
+pub(crate) struct Conn {
+    pub(super) tx: mpsc::Sender<Bytes>,
+    pub(super) kill: Arc<tokio::sync::Notify>,
+}
+
+/// One connection's part of the transport: registered while it lives, removed (and its flows ended) when
+/// dropped.
+pub(super) struct Registered {
+    pub(super) tr: Arc<Transports>,
+    pub(super) ep: Arc<Ep>,
+    pub(super) id: u64,
+    pub(super) proto: Proto,
+    pub(super) peer: SocketAddr,
+    pub(super) local: SocketAddr,
+    pub(super) kill: Arc<tokio::sync::Notify>,
+    /// Whether a REGISTER or SUBSCRIBE succeeded over it.
+    pub(super) registered: bool,
+    pub(super) last: Instant,
+    _place: Option<Admitted>,
+}
+
+impl Transports {
+    /// Register a new connection; returns its part and the receiving end of its write queue.
+    pub(super) fn register(
+        self: &Arc<Self>,
+        ep: &Arc<Ep>,
+        proto: Proto,
+        peer: SocketAddr,
+        local: SocketAddr,
+        place: Option<Admitted>,
+    ) -> (Registered, mpsc::Receiver<Bytes>) {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel::<Bytes>(self.streams.write_queue);
+        let kill = Arc::new(tokio::sync::Notify::new());
+        self.conns.insert(
+            id,
+            Conn {
+                tx,
+                kill: Arc::clone(&kill),
+            },
+        );
+        self.by_addr.insert((proto, peer), id);
+        (
+            Registered {
+                tr: Arc::clone(self),
+                ep: Arc::clone(ep),
+                id,
+                proto,
+                peer,
+                local,
+                kill,
+                registered: false,
+                last: Instant::now(),
+                _place: place,
+            },
+            rx,
+        )
+    }
+
+    /// Accept connections on a TCP or TLS listener until the process ends.
+    pub(super) fn accept(
+        self: &Arc<Self>,
+        ep: &Arc<Ep>,
+        listener: TcpListener,
+        local: SocketAddr,
+        tls: Option<Arc<crate::tls::Reloadable>>,
+    ) {
+        let (tr, ep) = (Arc::clone(self), Arc::clone(ep));
+        let proto = if tls.is_some() {
+            Proto::Tls
+        } else {
+            Proto::Tcp
+        };
+        tokio::spawn(async move {
+            loop {
+                let (stream, peer) = match listener.accept().await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        // Out of descriptors or a transient error: wait instead of spinning.
+                        warn!(error = %e, transport = proto.as_str(), "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(place) = tr.streams.admission.admit(peer.ip()) else {
+                    drop(stream);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                match &tls {
+                    None => {
+                        let (conn, rx) = tr.register(&ep, proto, peer, local, Some(place));
+                        conn.run(stream, rx);
+                    }
+                    Some(tls) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                        let (tr, ep) = (Arc::clone(&tr), Arc::clone(&ep));
+                        tokio::spawn(async move {
+                            let hs = tokio::time::timeout(
+                                tr.streams.handshake_timeout,
+                                acceptor.accept(stream),
+                            )
+                            .await;
+                            match hs {
+                                Ok(Ok(s)) => {
+                                    let (conn, rx) =
+                                        tr.register(&ep, proto, peer, local, Some(place));
+                                    conn.run(s, rx);
+                                }
+                                Ok(Err(e)) => {
+                                    closed("sip", "handshake");
+                                    debug!(%peer, "SIP TLS handshake: {e}");
+                                }
+                                Err(_) => closed("sip", "handshake"),
+                            }
+                        });
+                    }
+                }
+            }
+        });
+    }
+
+    /// Open a TCP connection to send `o` (its own connection closed), within the same limits as accepted
+    /// ones; a failure fails the message's transaction at once.
+    pub(super) fn connect(self: Arc<Self>, ep: Arc<Ep>, o: Outgoing) {
+        tokio::spawn(async move {
+            let place = match self.streams.admission.admit(o.to.addr.ip()) {
+                Ok(p) => p,
+                Err(_) => {
+                    ep.send_failed(ep.service().now(), &o).await;
+                    return;
+                }
+            };
+            match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(o.to.addr)).await
+            {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream
+                        .local_addr()
+                        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                    let (conn, rx) = self.register(&ep, Proto::Tcp, o.to.addr, local, Some(place));
+                    let id = conn.id;
+                    conn.run(stream, rx);
+                    if !self.push(id, o.bytes.clone()) {
+                        ep.send_failed(ep.service().now(), &o).await;
+                    }
+                }
+                _ => {
+                    debug!(to = %o.to.addr, "TCP connect for an outgoing request failed");
+                    ep.send_failed(ep.service().now(), &o).await;
+                }
+            }
+        });
+    }
+}
+
+impl Registered {
+    /// How long the connection may stay silent now.
+    pub(super) fn idle_limit(&self) -> Duration {
+        if self.registered || self.ep.is_flow(self.id) {
+            self.tr.streams.registered_idle_timeout
+        } else {
+            self.tr.streams.idle_timeout
+        }
+    }
+
+    /// Hand one complete message (or keep-alive) to the endpoint and send what it answers.
+    pub(super) async fn deliver(&mut self, msg: Bytes) {
+        self.last = Instant::now();
+        let gate = self.tr.response_first.read().await;
+        let now = self.ep.service().now();
+        let h = self
+            .ep
+            .handle(
+                now,
+                Peer::stream(self.proto, self.peer, self.id),
+                self.local,
+                msg,
+            )
+            .await;
+        if matches!(
+            h.method.as_ref().map(registrar_sip::Method::as_str),
+            Some("REGISTER" | "SUBSCRIBE")
+        ) && h.status.is_some_and(|s| (200..300).contains(&s))
+        {
+            self.registered = true;
+        }
+        self.tr.finish(&self.ep, h).await;
+        drop(gate);
+    }
+
+    /// Run a byte-stream connection (TCP, TLS): a reader task framing messages by `Content-Length` and a
+    /// writer task draining the queue.
+    pub(super) fn run<S>(self, io: S, rx: mpsc::Receiver<Bytes>)
+    where
+        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let (rd, wr) = tokio::io::split(io);
+        tokio::spawn(write_loop(
+            wr,
+            rx,
+            Arc::clone(&self.kill),
+            self.tr.streams.write_timeout,
+        ));
+        tokio::spawn(self.read_loop(rd));
+    }
+
+    async fn read_loop<R: AsyncRead + Unpin>(mut self, mut rd: R) {
+        let limits = self.tr.limits;
+        let message_timeout = self.tr.streams.message_timeout;
+        let mut buf = BytesMut::new();
+        // When the first byte of the message in progress arrived.
+        let mut started: Option<Instant> = None;
+        'conn: loop {
+            let deadline = match started {
+                Some(t) => t + message_timeout,
+                None => self.last + self.idle_limit(),
+            };
+            buf.reserve(2_048);
+            let read = tokio::select! {
+                r = rd.read_buf(&mut buf) => r,
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    closed("sip", if started.is_some() { "slow" } else { "idle" });
+                    break;
+                }
+                () = self.kill.notified() => break,
+            };
+            match read {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            loop {
+                match frame_len(&buf, limits) {
+                    Ok(Some(n)) => {
+                        let msg = buf.split_to(n).freeze();
+                        started = None;
+                        if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
+                            // RFC 5626 §4.4.1 keep-alive: answer a double CRLF with one CRLF.
+                            self.last = Instant::now();
+                            if msg.len() >= 4 {
+                                let _ = self.tr.push(self.id, Bytes::from_static(b"\r\n"));
+                            }
+                            continue;
+                        }
+                        self.deliver(msg).await;
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        debug!(peer = %self.peer, error = %e, "closing a connection with an unframeable message");
+                        metrics::counter!("registrar_sip_parse_errors_total").increment(1);
+                        closed("sip", "frame");
+                        break 'conn;
+                    }
+                }
+            }
+            if buf.is_empty() {
+                started = None;
+                if buf.capacity() > 16_384 {
+                    // Give back what a large message took.
+                    buf = BytesMut::new();
+                }
+            } else if started.is_none() {
+                started = Some(Instant::now());
+            }
+        }
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let (id, peer, proto) = (self.id, self.peer, self.proto);
+        self.tr.conns.remove(&id);
+        self.tr.by_addr.remove_if(&(proto, peer), |_, v| *v == id);
+        // The writer stops when its queue's sender (in `conns`) is gone; wake it in case it waits on a write.
+        self.kill.notify_one();
+        let ep = Arc::clone(&self.ep);
+        // The outbound bindings registered over this connection end with it.
+        if ep.is_flow(id) {
+            tokio::spawn(async move {
+                match ep.connection_closed(ep.service().now(), id).await {
+                    Ok(n) if n > 0 => {
+                        debug!(%peer, bindings = n, "flow closed: its bindings ended")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        warn!(%peer, error = %e, "flow closed: its bindings could not be ended")
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Write what is queued for a connection until the queue closes, a write fails or takes too long, or the
+/// connection is killed.
+pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
+    mut wr: W,
+    mut rx: mpsc::Receiver<Bytes>,
+    kill: Arc<tokio::sync::Notify>,
+    timeout: Duration,
+) {
+    loop {
+        let b = tokio::select! {
+            b = rx.recv() => match b {
+                Some(b) => b,
+                None => break,
+            },
+            () = kill.notified() => break,
+        };
+        let write = async {
+            wr.write_all(&b).await?;
+            wr.flush().await
+        };
+        match tokio::time::timeout(timeout, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => break,
+            Err(_) => {
+                closed("sip", "write_timeout");
+                break;
+            }
+        }
+    }
+    // Tell the reader too (a reader blocked in `read` stops at its next wake-up or deadline otherwise).
+    kill.notify_one();
+    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
+}
