@@ -294,6 +294,9 @@ struct BindingView {
     /// Where the REGISTER came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<String>,
+    /// The transport it came over (`UDP`, `TCP`, `TLS`, `WS`, `WSS`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    transport: Option<String>,
     /// The Path, first hop first.
     path: Vec<String>,
     /// User-Agent.
@@ -327,6 +330,7 @@ async fn get_registration(
                 instance: b.instance_id.as_ref().map(ToString::to_string),
                 reg_id: b.reg_id.as_ref().map(ToString::to_string),
                 source: b.source.map(|s| s.to_string()),
+                transport: b.transport.as_ref().map(|t| t.as_str().to_owned()),
                 path: b.path.iter().map(ToString::to_string).collect(),
                 user_agent: b.user_agent.as_deref().map(str::to_owned),
             })

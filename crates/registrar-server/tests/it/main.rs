@@ -20,3 +20,4 @@ mod shared;
 mod sipp;
 mod storage;
 mod support;
+mod transports;

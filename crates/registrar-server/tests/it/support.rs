@@ -15,7 +15,18 @@ pub struct Server {
     pub http: SocketAddr,
     /// Whether the HTTP API is HTTPS (with the test certificate of `tests/fixtures/tls`).
     pub tls: bool,
+    /// The extra SIP listeners asked for (`tls`, `ws`, `wss`) and their addresses.
+    pub listeners: Vec<(String, SocketAddr)>,
     _dir: TempDir,
+}
+
+/// How to start a server beyond its configuration text.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Extra SIP listeners, by transport (`tls`, `ws`, `wss`), each on a port of its own.
+    pub listeners: Vec<&'static str>,
+    /// Run under this open-file limit (soft and hard), as `prlimit` sets it.
+    pub nofile: Option<u32>,
 }
 
 /// A temporary directory removed on drop.
@@ -60,11 +71,30 @@ impl Server {
     /// between choosing and binding it (tests run in parallel) means another try on other ports.
     pub fn start(sip_extra: &str, rest: &str) -> Self {
         for _ in 0..8 {
-            if let Some(s) = Self::try_start(sip_extra, rest, None, "") {
+            if let Some(s) = Self::try_start(sip_extra, rest, None, "", &Options::default()) {
                 return s;
             }
         }
         panic!("the server did not start on any port");
+    }
+
+    /// [`Self::start`] with extra listeners or a file limit.
+    pub fn start_with(opts: &Options, sip_extra: &str, rest: &str) -> Self {
+        for _ in 0..8 {
+            if let Some(s) = Self::try_start(sip_extra, rest, None, "", opts) {
+                return s;
+            }
+        }
+        panic!("the server did not start on any port");
+    }
+
+    /// The address of the extra listener of transport `kind`.
+    pub fn listener(&self, kind: &str) -> SocketAddr {
+        self.listeners
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, a)| *a)
+            .unwrap_or_else(|| panic!("no {kind} listener"))
     }
 
     /// Start with the HTTP API on `http_port` (for configurations that name each other's ports).
@@ -76,7 +106,9 @@ impl Server {
     /// test certificate).
     pub fn start_on_with(http_port: u16, http_extra: &str, rest: &str) -> Self {
         for _ in 0..8 {
-            if let Some(s) = Self::try_start("", rest, Some(http_port), http_extra) {
+            if let Some(s) =
+                Self::try_start("", rest, Some(http_port), http_extra, &Options::default())
+            {
                 return s;
             }
         }
@@ -88,9 +120,36 @@ impl Server {
         rest: &str,
         http_port: Option<u16>,
         http_extra: &str,
+        opts: &Options,
     ) -> Option<Self> {
         let dir = TempDir::new("srv");
         let port = free_port();
+        let listeners: Vec<(String, SocketAddr)> = opts
+            .listeners
+            .iter()
+            .map(|k| {
+                (
+                    (*k).to_owned(),
+                    SocketAddr::from(([127, 0, 0, 1], free_port())),
+                )
+            })
+            .collect();
+        let extra_listen: String = listeners
+            .iter()
+            .map(|(k, a)| format!(", \"{k}:{a}\""))
+            .collect();
+        let sip_tls = if listeners.iter().any(|(k, _)| k == "tls" || k == "wss")
+            && !sip_extra.contains("tls_cert")
+        {
+            let f = fixtures().join("tls");
+            format!(
+                "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
+                f.join("cert.pem").display(),
+                f.join("key.pem").display()
+            )
+        } else {
+            String::new()
+        };
         let http_port = http_port.unwrap_or_else(free_port);
         // Embedded storage (the default mode) in the test's own directory, unless the test sets [storage].
         let storage = if rest.contains("[storage]") {
@@ -113,12 +172,20 @@ impl Server {
             http_extra.to_owned()
         };
         let config = format!(
-            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n{http_extra}\n{storage}\n{rest}\n"
+            "[sip]\nlisten = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"{extra_listen}]\n{sip_tls}{sip_extra}\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n{http_extra}\n{storage}\n{rest}\n"
         );
         let path = dir.0.join("registrar.toml");
         std::fs::write(&path, config).unwrap();
         let log = std::fs::File::create(dir.0.join("server.log")).unwrap();
-        let child = Command::new(bin())
+        let mut cmd = match opts.nofile {
+            None => Command::new(bin()),
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}")).arg("--").arg(bin());
+                c
+            }
+        };
+        let child = cmd
             .args(["serve", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info")
@@ -131,6 +198,7 @@ impl Server {
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
             tls,
+            listeners,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -141,7 +209,8 @@ impl Server {
             if !s.alive() {
                 let log = s.log();
                 assert!(
-                    log.contains("Address already in use"),
+                    log.contains("Address already in use")
+                        || log.contains("address already in use"),
                     "the server did not start: {log}"
                 );
                 return None;
@@ -163,6 +232,23 @@ impl Server {
     /// Whether the process is still running.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Send a signal (`HUP`, `TERM`, …) to the process.
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Whether the process is still running (without reaping it).
+    pub fn alive_now(&self) -> bool {
+        Command::new("kill")
+            .args(["-0".to_owned(), self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// `kill -9`: no chance to flush or clean up.
@@ -321,12 +407,19 @@ pub fn fixtures() -> PathBuf {
 }
 
 /// A TLS client session to 127.0.0.1 trusting only the test certificate.
-fn tls_client() -> rustls::ClientConnection {
+pub fn tls_client() -> rustls::ClientConnection {
+    tls_client_trusting(&["cert.pem"])
+}
+
+/// A TLS client session to 127.0.0.1 trusting the test certificates named (files of `fixtures/tls`).
+pub fn tls_client_trusting(names: &[&str]) -> rustls::ClientConnection {
     let mut roots = rustls::RootCertStore::empty();
-    let pem = std::fs::read(fixtures().join("tls/cert.pem")).unwrap();
     use rustls::pki_types::pem::PemObject as _;
-    for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
-        roots.add(c.unwrap()).unwrap();
+    for name in names {
+        let pem = std::fs::read(fixtures().join("tls").join(name)).unwrap();
+        for c in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            roots.add(c.unwrap()).unwrap();
+        }
     }
     let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
