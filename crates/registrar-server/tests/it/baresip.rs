@@ -1,13 +1,13 @@
 //! Two real phones (baresip) register with the running server, subscribe to each other's presence
 //! (`;presence=p2p` contacts), and see a presence change: bob goes offline and online again, alice's phone
-//! shows it.
+//! shows it. Once over UDP, once over TLS (`;transport=tls`, trusting the test certificate).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Server, TempDir, free_port, require};
+use crate::support::{Options, Server, TempDir, fixtures, free_port, require};
 
 struct Phone {
     child: Child,
@@ -16,7 +16,9 @@ struct Phone {
 }
 
 impl Phone {
-    fn start(user: &str, buddy: &str, server: &Server) -> Self {
+    /// A phone for `user` watching `buddy`, both at `s` (the server's UDP address, or its TLS listener with
+    /// `tls`).
+    fn start(user: &str, buddy: &str, s: std::net::SocketAddr, tls: bool) -> Self {
         let dir = TempDir::new(user);
         // baresip binds TLS on its SIP port + 1: take a port whose neighbour is free too.
         let sip = loop {
@@ -26,11 +28,22 @@ impl Phone {
             }
         };
         let ctrl = free_port();
-        let s = server.sip;
+        let (transports, param, tls_lines) = if tls {
+            (
+                "udp,tls",
+                ";transport=tls",
+                format!(
+                    "sip_cafile {}\n",
+                    fixtures().join("tls/cert.pem").display()
+                ),
+            )
+        } else {
+            ("udp", "", String::new())
+        };
         std::fs::write(
             dir.0.join("config"),
             format!(
-                "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nsip_transports udp\nnet_interface 127.0.0.1\n\
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nsip_transports {transports}\n{tls_lines}net_interface 127.0.0.1\n\
                  module_path /usr/lib/baresip/modules\nmodule_app account.so\nmodule_app contact.so\n\
                  module_app menu.so\nmodule_app presence.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n"
             ),
@@ -38,12 +51,20 @@ impl Phone {
         .unwrap();
         std::fs::write(
             dir.0.join("accounts"),
-            format!("<sip:{user}@{s}>;regint=600;pubint=600\n"),
+            // Over TLS every request (PUBLISH too, whose Request-URI is the AoR) goes through the TLS
+            // listener as the outbound proxy, as a mobile client is set up.
+            if tls {
+                format!(
+                    "<sip:{user}@{s}{param}>;outbound=\"sip:{s}{param}\";regint=600;pubint=600\n"
+                )
+            } else {
+                format!("<sip:{user}@{s}>;regint=600;pubint=600\n")
+            },
         )
         .unwrap();
         std::fs::write(
             dir.0.join("contacts"),
-            format!("\"{buddy}\" <sip:{buddy}@{s}>;presence=p2p\n"),
+            format!("\"{buddy}\" <sip:{buddy}@{s}{param}>;presence=p2p\n"),
         )
         .unwrap();
         let log = std::fs::File::create(dir.0.join("baresip.log")).unwrap();
@@ -118,13 +139,33 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool, context: impl Fn() -> S
 
 #[test]
 fn two_phones_register_subscribe_and_see_a_presence_change() {
+    two_phones(false);
+}
+
+#[test]
+fn two_phones_over_tls_register_subscribe_and_see_a_presence_change() {
+    two_phones(true);
+}
+
+fn two_phones(tls: bool) {
     if !require("baresip") {
         return;
     }
-    let mut server = Server::start("", "[presence]\ndefault_watcher_policy = \"allow\"\n");
-    let alice = Phone::start("alice", "bob", &server);
-    let bob = Phone::start("bob", "alice", &server);
-    let s = server.sip;
+    let mut server = Server::start_with(
+        &Options {
+            listeners: if tls { vec!["tls"] } else { Vec::new() },
+            ..Options::default()
+        },
+        "",
+        "[presence]\ndefault_watcher_policy = \"allow\"\n",
+    );
+    let s = if tls {
+        server.listener("tls")
+    } else {
+        server.sip
+    };
+    let alice = Phone::start("alice", "bob", s, tls);
+    let bob = Phone::start("bob", "alice", s, tls);
     let ctx = || {
         format!(
             "alice:\n{}\nbob:\n{}\nserver:\n{}",
@@ -142,6 +183,10 @@ fn two_phones_register_subscribe_and_see_a_presence_change() {
         },
         ctx,
     );
+    if tls {
+        let (_, b) = server.http("GET", &format!("/v1/registrations/alice@{s}"));
+        assert!(b.contains("\"TLS\""), "alice registered over TLS: {b}");
+    }
     for (watcher, presentity) in [("alice", "bob"), ("bob", "alice")] {
         wait_for(
             &format!("{watcher} watching {presentity}"),
