@@ -32,10 +32,7 @@ impl Phone {
             (
                 "udp,tls",
                 ";transport=tls",
-                format!(
-                    "sip_cafile {}\n",
-                    fixtures().join("tls/cert.pem").display()
-                ),
+                format!("sip_cafile {}\n", fixtures().join("tls/cert.pem").display()),
             )
         } else {
             ("udp", "", String::new())

@@ -8,6 +8,7 @@
 )]
 
 mod baresip;
+mod browser;
 mod directory;
 mod directory_hardening;
 mod directory_shared;

@@ -1,9 +1,13 @@
 //! sipp scenarios (`tests/sipp/*.xml`) against the running server: REGISTER (RFC 3261 §10.3, Path, GRUU),
-//! PUBLISH (RFC 3903), SUBSCRIBE/NOTIFY (RFC 6665, 3856) and digest authentication, over UDP and TCP.
+//! PUBLISH (RFC 3903), SUBSCRIBE/NOTIFY (RFC 6665, 3856) and digest authentication, over UDP, TCP and TLS.
+//!
+//! Debian's sipp is built without TLS (`-t l1` is not there), so the TLS runs put OpenSSL (socat's) between
+//! sipp over TCP and the server's `tls:` listener: the server sees a TLS client and answers (and sends its
+//! NOTIFYs) over that TLS connection.
 
 use std::process::Command;
 
-use crate::support::{Server, TempDir, require};
+use crate::support::{Options, Server, TempDir, fixtures, free_port, require};
 
 fn scenario(name: &str) -> String {
     format!("{}/tests/sipp/{name}.xml", env!("CARGO_MANIFEST_DIR"))
@@ -11,10 +15,45 @@ fn scenario(name: &str) -> String {
 
 /// Run one scenario once; panic with sipp's error log when it fails.
 fn sipp(server: &Server, name: &str, transport: &str, extra: &[&str]) {
+    sipp_to(server, server.sip, name, transport, extra);
+}
+
+/// Run one scenario once over TLS: sipp over TCP to a socat that speaks TLS (trusting the test
+/// certificate) to the server's `tls:` listener.
+fn sipp_over_tls(server: &Server, name: &str) {
+    let port = free_port();
+    let cafile = fixtures().join("tls/cert.pem");
+    // `fork`: one TLS connection per TCP connection (the readiness probe's and sipp's).
+    let mut bridge = Command::new("socat")
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!(
+            "OPENSSL:{},cafile={},commonname=127.0.0.1",
+            server.listener("tls"),
+            cafile.display()
+        ))
+        .spawn()
+        .expect("start socat");
+    let to = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(to).is_err() {
+        assert!(std::time::Instant::now() < deadline, "socat did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    sipp_to(server, to, name, "t1", &[]);
+    let _ = bridge.kill();
+    let _ = bridge.wait();
+    let (_, metrics) = server.http("GET", "/metrics");
+    assert!(
+        metrics.contains("registrar_connections{listener=\"sip\"}"),
+        "the TLS connection was counted"
+    );
+}
+
+fn sipp_to(server: &Server, to: std::net::SocketAddr, name: &str, transport: &str, extra: &[&str]) {
     let dir = TempDir::new("sipp");
     let err = dir.0.join("errors.log");
     let out = Command::new("sipp")
-        .arg(server.sip.to_string())
+        .arg(to.to_string())
         .args([
             "-sf",
             &scenario(name),
@@ -55,7 +94,11 @@ fn sipp(server: &Server, name: &str, transport: &str, extra: &[&str]) {
 }
 
 fn server() -> Server {
-    Server::start(
+    Server::start_with(
+        &Options {
+            listeners: vec!["tls"],
+            ..Options::default()
+        },
         "domains = [\"example.com\"]",
         "[registrar]\nmax_contacts = 2\n[presence]\ndefault_watcher_policy = \"allow\"\n",
     )
@@ -68,6 +111,15 @@ fn rfc3261_10_3_register_over_udp_and_tcp() {
     }
     sipp(&server(), "register", "u1", &[]);
     sipp(&server(), "register", "t1", &[]);
+}
+
+#[test]
+fn rfc3261_26_register_and_subscribe_over_tls() {
+    if !require("sipp") || !require("socat") {
+        return;
+    }
+    sipp_over_tls(&server(), "register");
+    sipp_over_tls(&server(), "subscribe");
 }
 
 #[test]

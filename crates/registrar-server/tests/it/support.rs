@@ -393,7 +393,7 @@ pub fn require(program: &str) -> bool {
     }
     assert!(
         std::env::var("REGISTRAR_SKIP_INTEROP").is_ok_and(|v| v == "1"),
-        "`{program}` is not installed (apt-get install sip-tester baresip), or set REGISTRAR_SKIP_INTEROP=1"
+        "`{program}` is not installed (apt-get install sip-tester baresip socat chromium), or set REGISTRAR_SKIP_INTEROP=1"
     );
     skipped(
         &format!("a test that needs {program}"),
