@@ -223,6 +223,10 @@ pub(crate) struct SipSection {
     pub(crate) write_queue: usize,
     /// A write that the peer does not take within this closes the connection.
     pub(crate) write_timeout_ms: u64,
+    /// Seconds between OPTIONS pings to devices registered over UDP without outbound; 0: no pings.
+    pub(crate) nat_ping_interval_secs: u64,
+    /// Pings a device may leave unanswered in a row before its binding ends.
+    pub(crate) nat_ping_failures: u32,
 }
 
 impl Default for SipSection {
@@ -252,6 +256,8 @@ impl Default for SipSection {
             flow_timer_secs: 120,
             write_queue: 256,
             write_timeout_ms: 10_000,
+            nat_ping_interval_secs: 0,
+            nat_ping_failures: 3,
         }
     }
 }

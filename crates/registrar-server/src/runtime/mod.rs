@@ -214,6 +214,14 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
             }
         });
     }
+    if cfg.sip.nat_ping_interval_secs > 0
+        && let Some((local, _)) = udp.first()
+    {
+        let every = Duration::from_secs(cfg.sip.nat_ping_interval_secs);
+        // A ping is missed when it is not answered before the next one is due (or within 64·T1).
+        let wait_ms = (cfg.sip.nat_ping_interval_secs * 1_000).min(64 * cfg.sip.t1_ms);
+        ping_devices(&ep, &transports, *local, every, wait_ms);
+    }
     follow_other_nodes(&ep, &stores);
     resume_subscriptions(&ep, &stores).await?;
     let http_addr: SocketAddr = cfg
@@ -285,6 +293,47 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())
+}
+
+/// Every `every`, an OPTIONS ping to each binding registered over UDP without outbound (`sip.nat_ping_*`).
+fn ping_devices(
+    ep: &Arc<Ep>,
+    tr: &Arc<Transports>,
+    local: SocketAddr,
+    every: Duration,
+    wait_ms: u64,
+) {
+    let (ep, tr) = (Arc::clone(ep), Arc::clone(tr));
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let mut after = None;
+            loop {
+                let svc = ep.service();
+                let Ok(page) = svc.registered_users(after.as_ref(), 1_000).await else {
+                    break;
+                };
+                let Ok(all) = svc.lookup_many(&page.users).await else {
+                    break;
+                };
+                let now = svc.now();
+                for (aor, bindings) in page.users.iter().zip(all) {
+                    for b in bindings.iter() {
+                        if let Some(o) = ep.ping(now, aor, b, local, wait_ms) {
+                            metrics::counter!("registrar_nat_pings_total").increment(1);
+                            tr.send(&ep, o).await;
+                        }
+                    }
+                }
+                match page.next {
+                    Some(n) => after = Some(n),
+                    None => break,
+                }
+            }
+        }
+    });
 }
 
 /// The certificate of the `tls:`/`wss:` listeners, when there is one.

@@ -217,7 +217,8 @@ pub(crate) async fn build(
         .domains(&cfg.sip.domains)
         .limits(Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers))
         .timers(cfg.sip.t1_ms, cfg.sip.t1_ms * 8)
-        .flow_timer(cfg.sip.flow_timer_secs);
+        .flow_timer(cfg.sip.flow_timer_secs)
+        .ping_failures(cfg.sip.nat_ping_failures);
     if let Some(a) = &cfg.sip.advertise {
         sc = sc.advertise(a);
     }

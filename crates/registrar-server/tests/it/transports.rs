@@ -555,6 +555,78 @@ mod rfc5626_keepalives {
     }
 }
 
+mod nat_pings {
+    use super::*;
+
+    /// REGISTER `user` over UDP from `sock`, its own address as Contact.
+    fn register_udp(s: &Server, sock: &std::net::UdpSocket, user: &str) {
+        let me = sock.local_addr().unwrap();
+        let r = format!(
+            "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKping{user};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{user}@example.com>;tag={user}\r\nTo: <sip:{user}@example.com>\r\n\
+             Call-ID: ping-{user}\r\nCSeq: 1 REGISTER\r\nContact: <sip:{user}@{me}>\r\nExpires: 600\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        sock.send_to(r.as_bytes(), s.sip).unwrap();
+        let mut b = vec![0u8; 4096];
+        loop {
+            let (n, _) = sock.recv_from(&mut b).expect("the REGISTER's answer");
+            let m = String::from_utf8_lossy(&b[..n]).to_string();
+            if m.starts_with("SIP/2.0") && m.contains("REGISTER") {
+                assert_eq!(status_of(&m), 200, "{m}");
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_device_that_stops_answering_options_pings_loses_its_binding() {
+        let s = Server::start("nat_ping_interval_secs = 1\nnat_ping_failures = 2", "");
+        let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let answering = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for sock in [&quiet, &answering] {
+            sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        }
+        register_udp(&s, &quiet, "quiet");
+        register_udp(&s, &answering, "answering");
+        assert!(bindings(&s, "quiet").contains("sip:quiet@127.0.0.1"));
+        // The answering device answers every ping, until the test ends.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let phone = {
+            let (stop, answered) = (stop.clone(), answered.clone());
+            let sock = answering.try_clone().unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+            std::thread::spawn(move || {
+                let mut b = vec![0u8; 4096];
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    if let Ok((n, from)) = sock.recv_from(&mut b) {
+                        let m = String::from_utf8_lossy(&b[..n]).to_string();
+                        if m.starts_with("OPTIONS ") {
+                            sock.send_to(ok_to(&m).as_bytes(), from).unwrap();
+                            answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        };
+        wait_until("the silent device's binding to end", 20, || {
+            !bindings(&s, "quiet").contains("sip:quiet@127.0.0.1")
+        });
+        wait_until("pings answered", 10, || {
+            answered.load(std::sync::atomic::Ordering::Relaxed) >= 3
+        });
+        assert!(
+            bindings(&s, "answering").contains("sip:answering@127.0.0.1"),
+            "the answering device keeps its binding"
+        );
+        assert!(metric(&s, "registrar_nat_pings_total", "") >= 3.0);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        phone.join().unwrap();
+    }
+}
+
 mod limits {
     use super::*;
 

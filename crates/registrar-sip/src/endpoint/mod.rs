@@ -27,11 +27,13 @@ use crate::{Error, lenient};
 mod flows;
 mod methods;
 mod notifications;
+mod pings;
 mod responses;
 mod timers;
 
 use flows::Flow;
 use notifications::{ClientTx, Route};
+use pings::{PingState, PingTx};
 use responses::response_target;
 use timers::ExpiryQueue;
 
@@ -200,6 +202,8 @@ pub struct SipConfig {
     /// The `Flow-Timer` (seconds) of the 200 OK to an outbound REGISTER over a connection (RFC 5626 §4.4.1):
     /// how often the device should send its keep-alive. 0: none sent.
     pub flow_timer: u32,
+    /// OPTIONS pings ([`Endpoint::ping`]) a binding may leave unanswered in a row before it ends.
+    pub ping_failures: u32,
 }
 
 impl Default for SipConfig {
@@ -214,6 +218,7 @@ impl Default for SipConfig {
             t2_ms: 4_000,
             advertise: None,
             flow_timer: 120,
+            ping_failures: 3,
         }
     }
 }
@@ -262,6 +267,13 @@ impl SipConfig {
         self
     }
 
+    /// How many OPTIONS pings in a row a binding may leave unanswered before it ends.
+    #[must_use]
+    pub const fn ping_failures(mut self, n: u32) -> Self {
+        self.ping_failures = n;
+        self
+    }
+
     /// The host\[:port\] for our Via and Contact when listening on a wildcard address.
     #[must_use]
     pub fn advertise(mut self, a: &str) -> Self {
@@ -306,6 +318,10 @@ pub struct Endpoint<L: LocationStore + 'static, P: PresenceStore + 'static> {
     dialogs: DashMap<DialogId, Route>,
     /// The outbound flows (RFC 5626): per connection, the AoRs that registered an outbound binding over it.
     flows: DashMap<u64, Flow>,
+    /// OPTIONS pings waiting for their answers, by branch, and each pinged binding's state.
+    pings: DashMap<String, PingTx>,
+    ping_state: DashMap<(Aor, Arc<str>), PingState>,
+    next_ping_deadline: AtomicU64,
     client_tx: DashMap<String, ClientTx>,
     stats: Stats,
     counter: AtomicU64,
@@ -334,6 +350,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             tx_hash: (std::hash::RandomState::new(), std::hash::RandomState::new()),
             dialogs: DashMap::new(),
             flows: DashMap::new(),
+            pings: DashMap::new(),
+            ping_state: DashMap::new(),
+            next_ping_deadline: AtomicU64::new(u64::MAX),
             client_tx: DashMap::new(),
             stats: Stats::default(),
             counter: AtomicU64::new(1),

@@ -74,12 +74,19 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
     }
 
     pub(super) async fn on_response(&self, now: Timestamp, msg: &Message, status: u16) {
-        if status < 200 || msg.cseq_method() != "NOTIFY" {
+        if status < 200 {
             return;
         }
         let Some(branch) = msg.top_via().branch.as_deref() else {
             return;
         };
+        if msg.cseq_method() == "OPTIONS" {
+            self.on_ping_response(branch);
+            return;
+        }
+        if msg.cseq_method() != "NOTIFY" {
+            return;
+        }
         let Some((_, tx)) = self.client_tx.remove(branch) else {
             return;
         };

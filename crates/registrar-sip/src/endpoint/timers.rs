@@ -37,6 +37,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             self.stats.notifies_failed.fetch_add(1, Ordering::Relaxed);
             self.end_subscription(now, &dialog).await;
         }
+        self.ping_timeouts(now).await;
         // Forget the nonce counts of expired nonces once a minute.
         if let Some(a) = &self.cfg.auth {
             let last = self.last_auth_sweep.load(Ordering::Relaxed);
