@@ -361,3 +361,77 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
     kill.notify_one();
     let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn transports(write_queue: usize) -> (Arc<Transports>, Arc<Ep>) {
+        let mut cfg = Config::default();
+        cfg.storage.mode = StorageMode::Memory;
+        let (ep, _notify, _stores) = build(&cfg).await.unwrap();
+        let tr = Arc::new(Transports {
+            udp: Vec::new(),
+            conns: dashmap::DashMap::new(),
+            by_addr: dashmap::DashMap::new(),
+            next_conn: AtomicU64::new(1),
+            limits: Limits::default(),
+            streams: StreamLimits {
+                admission: super::super::limits::Admission::new("test", 10, 10),
+                handshake_timeout: Duration::from_secs(1),
+                message_timeout: Duration::from_secs(1),
+                idle_timeout: Duration::from_secs(1),
+                registered_idle_timeout: Duration::from_secs(2),
+                write_queue,
+                write_timeout: Duration::from_secs(1),
+            },
+            response_first: tokio::sync::RwLock::new(()),
+        });
+        (tr, ep)
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_lets_its_write_queue_fill_is_disconnected_not_buffered() {
+        let (tr, ep) = transports(2).await;
+        let peer: SocketAddr = "127.0.0.2:5060".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5060".parse().unwrap();
+        let (conn, rx) = tr.register(&ep, Proto::Tcp, peer, local, None);
+        let (id, kill) = (conn.id, Arc::clone(&conn.kill));
+        // Nothing drains `rx`: the peer does not read.
+        assert!(tr.push(id, Bytes::from_static(b"one")));
+        assert!(tr.push(id, Bytes::from_static(b"two")));
+        assert!(!tr.push(id, Bytes::from_static(b"three")), "a full queue takes no more");
+        // The connection is told to close.
+        tokio::time::timeout(Duration::from_secs(1), kill.notified())
+            .await
+            .expect("the connection is killed");
+        drop(conn);
+        assert!(!tr.conns.contains_key(&id), "gone from the senders' map");
+        assert!(!tr.by_addr.contains_key(&(Proto::Tcp, peer)));
+        assert!(!tr.push(id, Bytes::from_static(b"four")));
+        drop(rx);
+    }
+
+    #[tokio::test]
+    async fn a_write_the_peer_does_not_take_in_time_ends_the_writer() {
+        // A pipe whose other end is never read: the writer's write blocks once the pipe is full.
+        let (_reader, writer) = tokio::io::duplex(64);
+        let (tx, rx) = mpsc::channel(4);
+        let kill = Arc::new(tokio::sync::Notify::new());
+        tx.send(Bytes::from(vec![b'x'; 1_024])).await.unwrap();
+        let w = tokio::spawn(write_loop(
+            writer,
+            rx,
+            Arc::clone(&kill),
+            Duration::from_millis(100),
+        ));
+        tokio::time::timeout(Duration::from_secs(2), w)
+            .await
+            .expect("the writer gave up on the write")
+            .unwrap();
+        // It tells the reader to stop too.
+        tokio::time::timeout(Duration::from_secs(1), kill.notified())
+            .await
+            .expect("the reader is told");
+    }
+}
