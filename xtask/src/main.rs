@@ -10,12 +10,14 @@ use std::env;
 use std::process::{Command, ExitCode};
 
 mod sipload;
+mod tlsload;
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") if args.get(1).is_some_and(|a| a == "sip") => sip_load(&args[2..]),
+        Some("bench") if args.get(1).is_some_and(|a| a == "tls") => tls_load(&args[2..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "directory") => directory_bench(),
         Some("bench") if args.get(1).is_some_and(|a| a == "directory-http") => {
             directory_http_bench()
@@ -23,7 +25,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench directory|bench directory-http>"
+                "usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench tls [quick]|bench directory|bench directory-http>"
             );
             return ExitCode::from(2);
         }
@@ -269,7 +271,18 @@ fn bench(args: &[String]) -> Result<(), String> {
             "modes",
         ]),
     )?;
-    sip_load(args)
+    sip_load(args)?;
+    tls_load(args)
+}
+
+/// SIP over TLS and WebSocket against the server and Kamailio with its tls module (`bench tls`).
+fn tls_load(args: &[String]) -> Result<(), String> {
+    let quick = args.iter().any(|a| a == "quick");
+    run(
+        "release build of the server",
+        cargo().args(["build", "--release", "--locked", "-p", "registrar-server"]),
+    )?;
+    tlsload::run(&tlsload::Plan::from_env(quick))
 }
 
 /// The directory over 1 M synthetic participants with each search index (`bench directory` runs only this).

@@ -53,13 +53,13 @@ struct Outcome {
     p99_us: f64,
 }
 
-fn free_udp_port() -> u16 {
+pub(crate) fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())
         .map_or(15060, |a| a.port())
 }
 
-fn work_dir() -> Result<PathBuf, String> {
+pub(crate) fn work_dir() -> Result<PathBuf, String> {
     let d = PathBuf::from("target/sipload");
     std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
     // Absolute: Kamailio changes its working directory before writing its pid file.
@@ -248,7 +248,7 @@ fn wait_answering(addr: SocketAddr) -> Result<(), String> {
 }
 
 /// utime + stime, in clock ticks, of `pid` and every process whose parent it is.
-fn cpu_ticks(pid: u32) -> u64 {
+pub(crate) fn cpu_ticks(pid: u32) -> u64 {
     let mut total = 0;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
@@ -276,7 +276,7 @@ fn cpu_ticks(pid: u32) -> u64 {
     total
 }
 
-fn ticks_per_second() -> u64 {
+pub(crate) fn ticks_per_second() -> u64 {
     Command::new("getconf")
         .arg("CLK_TCK")
         .output()
@@ -291,7 +291,7 @@ fn ticks_per_second() -> u64 {
 /// the generator run out its time slice while a request waits for the server, so the probe measures the
 /// generator's slices as much as the server. Every target (registrar and Kamailio) gets the same treatment;
 /// the probe runs at the default priority. 0 runs everything at the same priority.
-fn generator_nice() -> i32 {
+pub(crate) fn generator_nice() -> i32 {
     std::env::var("SIP_BENCH_GENERATOR_NICE")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -299,7 +299,7 @@ fn generator_nice() -> i32 {
 }
 
 /// Lower the calling thread's priority to [`generator_nice`] (Linux: `renice` on its thread id).
-fn lower_this_thread() {
+pub(crate) fn lower_this_thread() {
     let tid = std::fs::read_link("/proc/thread-self")
         .ok()
         .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()));

@@ -76,7 +76,11 @@ impl ServerFiles {
             .with_single_cert(chain, key)
             .map_err(|e| format!("{section}.tls_cert / {section}.tls_key: {e}"))?;
         c.alpn_protocols.clone_from(&self.alpn);
-        // Resumption without a full handshake: session ids (TLS 1.2 and 1.3) for returning devices.
+        // Resumption without a full handshake for returning devices: stateless tickets (encrypted with keys
+        // that rotate every few hours, nothing kept per session), and a small session-id cache for TLS 1.2
+        // clients without tickets. (A large stateful cache costs a linear scan per resumption in rustls.)
+        c.ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| format!("{section}: TLS session tickets: {e}"))?;
         c.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSIONS);
         Ok(Arc::new(c))
     }
@@ -87,8 +91,8 @@ impl ServerFiles {
     }
 }
 
-/// Sessions kept for resumption.
-const SESSIONS: usize = 20_000;
+/// Sessions kept by id for resumption (TLS 1.2 clients that do not take tickets).
+const SESSIONS: usize = 1_024;
 
 /// A server certificate that is replaced while the server runs: every new connection takes the current
 /// one; connections already up keep theirs.

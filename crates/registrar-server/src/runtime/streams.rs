@@ -400,7 +400,10 @@ mod tests {
         // Nothing drains `rx`: the peer does not read.
         assert!(tr.push(id, Bytes::from_static(b"one")));
         assert!(tr.push(id, Bytes::from_static(b"two")));
-        assert!(!tr.push(id, Bytes::from_static(b"three")), "a full queue takes no more");
+        assert!(
+            !tr.push(id, Bytes::from_static(b"three")),
+            "a full queue takes no more"
+        );
         // The connection is told to close.
         tokio::time::timeout(Duration::from_secs(1), kill.notified())
             .await
