@@ -201,9 +201,16 @@ impl Registered {
         }
     }
 
-    /// Hand one complete message (or keep-alive) to the endpoint and send what it answers.
-    pub(super) async fn deliver(&mut self, msg: Bytes) {
+    /// Hand one complete message to the endpoint; what it answers to this connection is written to `here`
+    /// at once (the byte streams) or queued (`None`: WebSocket), the rest is sent by the transports.
+    /// `false` when the connection is to close.
+    async fn handle<W: AsyncWrite + Unpin>(
+        &mut self,
+        msg: Bytes,
+        mut here: Option<&mut W>,
+    ) -> bool {
         self.last = Instant::now();
+        // Held until the response is out: the NOTIFY pump waits for it (see `Transports::response_first`).
         let gate = self.tr.response_first.read().await;
         let now = self.ep.service().now();
         let h = self
@@ -222,29 +229,45 @@ impl Registered {
         {
             self.registered = true;
         }
-        self.tr.finish(&self.ep, h).await;
+        super::transport::count(&h);
+        let mut ok = true;
+        for o in h.out {
+            if o.to.conn == Some(self.id) {
+                ok = ok
+                    && match here.as_deref_mut() {
+                        Some(w) => write(w, &o.bytes, self.tr.streams.write_timeout).await,
+                        None => self.tr.push(self.id, o.bytes),
+                    };
+            } else {
+                self.tr.send(&self.ep, o).await;
+            }
+        }
         drop(gate);
+        ok
     }
 
-    /// Run a byte-stream connection (TCP, TLS): a reader task framing messages by `Content-Length` and a
-    /// writer task draining the queue.
+    /// Hand one complete message to the endpoint and queue what it answers (WebSocket).
+    pub(super) async fn deliver(&mut self, msg: Bytes) {
+        self.handle::<tokio::io::Sink>(msg, None).await;
+    }
+
+    /// Run a byte-stream connection (TCP, TLS) in one task: messages framed by `Content-Length` in,
+    /// answers written at once, and what other tasks queue for it (NOTIFYs) written in between.
     pub(super) fn run<S>(self, io: S, rx: mpsc::Receiver<Bytes>)
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
-        let (rd, wr) = tokio::io::split(io);
-        tokio::spawn(write_loop(
-            wr,
-            rx,
-            Arc::clone(&self.kill),
-            self.tr.streams.write_timeout,
-        ));
-        tokio::spawn(self.read_loop(rd));
+        tokio::spawn(self.serve(io, rx));
     }
 
-    async fn read_loop<R: AsyncRead + Unpin>(mut self, mut rd: R) {
+    async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+        mut self,
+        mut io: S,
+        mut rx: mpsc::Receiver<Bytes>,
+    ) {
         let limits = self.tr.limits;
         let message_timeout = self.tr.streams.message_timeout;
+        let write_timeout = self.tr.streams.write_timeout;
         let mut buf = BytesMut::new();
         // When the first byte of the message in progress arrived.
         let mut started: Option<Instant> = None;
@@ -254,17 +277,24 @@ impl Registered {
                 None => self.last + self.idle_limit(),
             };
             buf.reserve(2_048);
-            let read = tokio::select! {
-                r = rd.read_buf(&mut buf) => r,
+            let event = tokio::select! {
+                r = io.read_buf(&mut buf) => Event::Read(r.map_or(0, |n| n)),
+                b = rx.recv() => b.map_or(Event::Stop, Event::Queued),
                 () = tokio::time::sleep_until(deadline.into()) => {
                     closed("sip", if started.is_some() { "slow" } else { "idle" });
-                    break;
+                    Event::Stop
                 }
-                () = self.kill.notified() => break,
+                () = self.kill.notified() => Event::Stop,
             };
-            match read {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
+            match event {
+                Event::Stop | Event::Read(0) => break,
+                Event::Queued(b) => {
+                    if !write(&mut io, &b, write_timeout).await {
+                        break;
+                    }
+                    continue;
+                }
+                Event::Read(_) => {}
             }
             loop {
                 match frame_len(&buf, limits) {
@@ -274,12 +304,14 @@ impl Registered {
                         if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
                             // RFC 5626 §4.4.1 keep-alive: answer a double CRLF with one CRLF.
                             self.last = Instant::now();
-                            if msg.len() >= 4 {
-                                let _ = self.tr.push(self.id, Bytes::from_static(b"\r\n"));
+                            if msg.len() >= 4 && !write(&mut io, b"\r\n", write_timeout).await {
+                                break 'conn;
                             }
                             continue;
                         }
-                        self.deliver(msg).await;
+                        if !self.handle(msg, Some(&mut io)).await {
+                            break 'conn;
+                        }
                     }
                     Ok(None) => break,
                     Err(e) => {
@@ -299,6 +331,33 @@ impl Registered {
             } else if started.is_none() {
                 started = Some(Instant::now());
             }
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+    }
+}
+
+/// What woke a connection.
+enum Event {
+    /// Bytes read (0: the peer closed).
+    Read(usize),
+    /// A message another task queued for the peer.
+    Queued(Bytes),
+    /// Closed, killed or timed out.
+    Stop,
+}
+
+/// Write `b` and flush, within `timeout`; `false` when the connection is to close.
+async fn write<S: AsyncWrite + Unpin>(io: &mut S, b: &[u8], timeout: Duration) -> bool {
+    let done = async {
+        io.write_all(b).await?;
+        io.flush().await
+    };
+    match tokio::time::timeout(timeout, done).await {
+        Ok(Ok(())) => true,
+        Ok(Err(_)) => false,
+        Err(_) => {
+            closed("sip", "write_timeout");
+            false
         }
     }
 }
@@ -326,40 +385,6 @@ impl Drop for Registered {
             });
         }
     }
-}
-
-/// Write what is queued for a connection until the queue closes, a write fails or takes too long, or the
-/// connection is killed.
-pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut rx: mpsc::Receiver<Bytes>,
-    kill: Arc<tokio::sync::Notify>,
-    timeout: Duration,
-) {
-    loop {
-        let b = tokio::select! {
-            b = rx.recv() => match b {
-                Some(b) => b,
-                None => break,
-            },
-            () = kill.notified() => break,
-        };
-        let write = async {
-            wr.write_all(&b).await?;
-            wr.flush().await
-        };
-        match tokio::time::timeout(timeout, write).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => break,
-            Err(_) => {
-                closed("sip", "write_timeout");
-                break;
-            }
-        }
-    }
-    // Tell the reader too (a reader blocked in `read` stops at its next wake-up or deadline otherwise).
-    kill.notify_one();
-    let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
 }
 
 #[cfg(test)]
@@ -416,25 +441,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_write_the_peer_does_not_take_in_time_ends_the_writer() {
-        // A pipe whose other end is never read: the writer's write blocks once the pipe is full.
-        let (_reader, writer) = tokio::io::duplex(64);
-        let (tx, rx) = mpsc::channel(4);
-        let kill = Arc::new(tokio::sync::Notify::new());
-        tx.send(Bytes::from(vec![b'x'; 1_024])).await.unwrap();
-        let w = tokio::spawn(write_loop(
-            writer,
-            rx,
-            Arc::clone(&kill),
-            Duration::from_millis(100),
-        ));
-        tokio::time::timeout(Duration::from_secs(2), w)
-            .await
-            .expect("the writer gave up on the write")
-            .unwrap();
-        // It tells the reader to stop too.
-        tokio::time::timeout(Duration::from_secs(1), kill.notified())
-            .await
-            .expect("the reader is told");
+    async fn a_write_the_peer_does_not_take_in_time_closes_the_connection() {
+        let (tr, ep) = transports(4).await;
+        // A pipe whose other end is never read: a write blocks once its 64 bytes are full.
+        let (_client, server) = tokio::io::duplex(64);
+        let peer: SocketAddr = "127.0.0.2:5061".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:5061".parse().unwrap();
+        let (conn, rx) = tr.register(&ep, Proto::Tls, peer, local, None);
+        let id = conn.id;
+        conn.run(server, rx);
+        assert!(tr.push(id, Bytes::from(vec![b'x'; 1_024])));
+        // write_timeout is 1 s here.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while tr.conns.contains_key(&id) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the connection is closed after the write timeout");
     }
 }
