@@ -341,6 +341,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Start a target and wait until it takes TLS connections; on other ports again when its ports were taken
+/// meanwhile (the generator's own connections use ephemeral ports too).
+fn started(start: fn(&Path) -> Result<Target, String>, dir: &Path) -> Result<Target, String> {
+    let rt = runtime()?;
+    let mut last = String::new();
+    for _ in 0..5 {
+        let t = start(dir)?;
+        match wait_tls(&t, &rt) {
+            Ok(()) => return Ok(t),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// Wait until the target takes TLS connections.
 fn wait_tls(t: &Target, rt: &tokio::runtime::Runtime) -> Result<(), String> {
     let config = client_config(false)?;
@@ -349,7 +364,7 @@ fn wait_tls(t: &Target, rt: &tokio::runtime::Runtime) -> Result<(), String> {
         if rt.block_on(connect(t.tls, &config)).is_ok() {
             return Ok(());
         }
-        if Instant::now() > deadline {
+        if Instant::now() > deadline || !alive(t.pid) {
             return Err(format!("{} takes no TLS connection on {}", t.name, t.tls));
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -597,6 +612,13 @@ fn handshakes(rt: &tokio::runtime::Runtime, t: &Target, resume: bool) -> Result<
     )?;
     let secs = cpu_ticks(t.pid).saturating_sub(ticks0) as f64 / ticks_per_second() as f64;
     let (done, all) = (done.load(Ordering::Relaxed), all.load(Ordering::Relaxed));
+    if secs < 0.1 {
+        // Workers that died take their CPU time with them.
+        return Err(format!(
+            "{} used no CPU time for {all} handshakes: its workers died",
+            t.name
+        ));
+    }
     if done * 10 < all * 9 {
         return Err(format!(
             "only {done} of {all} connections had the {} handshake asked for",
@@ -663,7 +685,7 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         if !only.split(',').any(|t| t.trim() == name) {
             continue;
         }
-        let t = start(&dir)?;
+        let t = started(start, &dir)?;
         let o = match measure(&t, plan) {
             Ok(o) => o,
             Err(e) => {
@@ -682,8 +704,7 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         if t.ws.is_some() {
             // On a fresh process: memory freed by the TLS connections would be reused and hide the cost.
             drop(t);
-            let fresh = start(&dir)?;
-            wait_tls(&fresh, &runtime()?)?;
+            let fresh = started(start, &dir)?;
             if let Some(ws) = fresh.ws {
                 let per = websocket_memory(&fresh, ws, plan.connections)?;
                 println!(
