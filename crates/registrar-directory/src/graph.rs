@@ -106,7 +106,33 @@ impl Graph {
     /// Add or replace the relationship `r.from → r.to` (its `mutual` flag is not taken: see [`Graph`]).
     pub fn put(&mut self, r: &Relationship) {
         let (a, b) = (self.slot_or_new(&r.from), self.slot_or_new(&r.to));
-        self.declared.insert(pair(a, b), r.kind);
+        self.link(a, b, r.kind);
+    }
+
+    /// The graph of a start-up: `people` numbered first, so each relationship then costs two lookups
+    /// (a relationship naming someone not among them is skipped), and the slots of those left without a
+    /// link freed again.
+    pub fn load<'a>(
+        &mut self,
+        people: impl ExactSizeIterator<Item = &'a ParticipantId>,
+        relationships: Vec<Relationship>,
+    ) {
+        self.reserve(people.len(), relationships.len());
+        for id in people {
+            self.slot_or_new(id);
+        }
+        for r in relationships {
+            if let (Some(a), Some(b)) = (self.slot(&r.from), self.slot(&r.to)) {
+                self.link(a, b, r.kind);
+            }
+        }
+        for s in 0..self.ids.len() {
+            self.release_if_alone(u32::try_from(s).unwrap_or(u32::MAX));
+        }
+    }
+
+    fn link(&mut self, a: u32, b: u32, kind: RelationshipKind) {
+        self.declared.insert(pair(a, b), kind);
         for (x, y) in [(a, b), (b, a)] {
             let n = &mut self.adj[x as usize];
             if !n.contains(&y) {

@@ -35,7 +35,7 @@ impl<I: SearchIndex> Directory<I> {
                     id: Some(id.clone()),
                     ..Requester::default()
                 },
-                Requester::from_profile,
+                |p| Requester::from_profile(p),
             ),
             None => Requester::anonymous(),
         }

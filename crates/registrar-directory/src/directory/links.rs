@@ -56,6 +56,7 @@ impl<I: SearchIndex> Directory<I> {
     pub fn known_to(&self, req: &Requester, id: &ParticipantId) -> Result<&Participant, Error> {
         self.participants
             .get(id)
+            .map(|p| &**p)
             .filter(|p| self.decide(p, req, How::ExactId).visible)
             .ok_or_else(|| Error::UnknownParticipant(id.to_string()))
     }

@@ -230,7 +230,7 @@ pub mod ranking {
 
 /// The directory's state and rules.
 pub struct Directory<I: SearchIndex> {
-    participants: HashMap<ParticipantId, Participant>,
+    participants: HashMap<ParticipantId, Box<Participant>>,
     graph: Graph,
     ratings: Ratings,
     topics: HashMap<String, HashMap<ParticipantId, TopicSubscription>>,
@@ -299,7 +299,7 @@ impl<I: SearchIndex> Directory<I> {
             contacts,
         } = snapshot;
         d.participants.reserve(participants.len());
-        // Topics first go into the maps, so each participant is indexed once with its topics.
+        d.by_aor.reserve(participants.len());
         for p in participants {
             if let Some(o) = p.organization() {
                 d.by_org
@@ -308,26 +308,13 @@ impl<I: SearchIndex> Directory<I> {
                     .insert(p.id.clone());
             }
             d.list_aor(&p);
-            d.participants.insert(p.id.clone(), p);
+            d.participants.insert(p.id.clone(), Box::new(p));
         }
-        for mut t in topics {
-            if !d.participants.contains_key(&t.participant) {
-                continue;
-            }
-            t.topic = t.topic.trim().to_lowercase();
-            d.topics_of
-                .entry(t.participant.clone())
-                .or_default()
-                .push(t.topic.clone());
-            d.topics
-                .entry(t.topic.clone())
-                .or_default()
-                .insert(t.participant.clone(), t);
-        }
-        // The search index on one thread, the graph and ratings on this one: they share nothing but the
-        // participants, which both only read.
+        // Two threads, sharing nothing but the participants, which both only read: topics and then the
+        // search index (whose documents hold the topics) on one; the graph and ratings on this one.
         let Self {
             participants: people,
+            topics: by_topic,
             topics_of,
             index,
             graph,
@@ -335,19 +322,28 @@ impl<I: SearchIndex> Directory<I> {
             ..
         } = &mut d;
         let people = &*people;
-        let topics_of = &*topics_of;
         std::thread::scope(|scope| {
             let indexing = scope.spawn(move || {
+                topics_of.reserve(people.len());
+                for mut t in topics {
+                    if !people.contains_key(&t.participant) {
+                        continue;
+                    }
+                    t.topic = t.topic.trim().to_lowercase();
+                    topics_of
+                        .entry(t.participant.clone())
+                        .or_default()
+                        .push(t.topic.clone());
+                    by_topic
+                        .entry(t.topic.clone())
+                        .or_default()
+                        .insert(t.participant.clone(), t);
+                }
                 for p in people.values() {
                     index.upsert(&index_doc(p, topics_of));
                 }
             });
-            graph.reserve(people.len(), relationships.len());
-            for r in relationships {
-                if people.contains_key(&r.from) && people.contains_key(&r.to) {
-                    graph.put(&r);
-                }
-            }
+            graph.load(people.keys(), relationships);
             for r in ratings {
                 if people.contains_key(&r.rater) && people.contains_key(&r.ratee) {
                     rated.put(&r);

@@ -16,7 +16,7 @@ impl<I: SearchIndex> Directory<I> {
     /// A participant's full record (for the participant themself and the storage layer; requesters get
     /// [`Self::view`]).
     pub fn participant(&self, id: &ParticipantId) -> Option<&Participant> {
-        self.participants.get(id)
+        self.participants.get(id).map(|p| &**p)
     }
 
     pub(super) fn doc(&self, p: &Participant) -> IndexDoc {
@@ -34,6 +34,7 @@ impl<I: SearchIndex> Directory<I> {
         self.by_aor
             .get(aor)
             .and_then(|id| self.participants.get(id))
+            .map(|p| &**p)
     }
 
     /// Whether `watcher` may follow `target`'s presence: `target` is visible to them and they are related
@@ -93,6 +94,6 @@ impl<I: SearchIndex> Directory<I> {
                 .insert(p.id.clone());
         }
         self.list_aor(&p);
-        self.participants.insert(p.id.clone(), p);
+        self.participants.insert(p.id.clone(), Box::new(p));
     }
 }

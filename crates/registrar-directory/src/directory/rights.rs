@@ -34,7 +34,7 @@ impl<I: SearchIndex> Directory<I> {
         let mut ratings_given = self.ratings.by(id);
         ratings_given.sort_by_key(key);
         let export = Export {
-            participant: p.clone(),
+            participant: (**p).clone(),
             relationships,
             topics,
             ratings_received,
