@@ -150,6 +150,7 @@ fn fuzz_briefly() -> Result<(), String> {
     let seconds = env::var("FUZZ_SECONDS").unwrap_or_else(|_| "30".into());
     for target in [
         "pidf_parse",
+        "message_summary",
         "sip_uri",
         "sip_message",
         "federation_lookup",

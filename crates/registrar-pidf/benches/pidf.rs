@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use registrar_pidf::{Document, Presence, Source, compose};
+use registrar_pidf::{DialogInfo, Document, MessageSummary, Presence, Source, compose};
 
 /// About 1 KiB: what a desk phone or softphone publishes.
 const TYPICAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -68,9 +68,55 @@ fn parse_and_build(c: &mut Criterion) {
     g.finish();
 }
 
+/// What a PBX publishes for a receptionist's line with a call up and one ringing (about 1 KiB).
+const DIALOG_INFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="42" state="full" entity="sip:reception@example.com">
+  <dialog id="as7d900as8" call-id="a84b4c76e66710@pc33.example.com" local-tag="1928301774" remote-tag="456887766" direction="recipient">
+    <state>confirmed</state>
+    <duration>274</duration>
+    <local>
+      <identity display="Reception">sip:reception@example.com</identity>
+      <target uri="sip:reception@192.0.2.10:5060;transport=udp"><param pname="+sip.rendering" pval="yes"/></target>
+    </local>
+    <remote>
+      <identity display="Bob Stone">sip:bob@example.org</identity>
+      <target uri="sip:bob@198.51.100.7:5060"/>
+    </remote>
+  </dialog>
+  <dialog id="zxcvbnm3" call-id="7b2a9f5c01@pbx.example.com" local-tag="8bd7e3" direction="recipient">
+    <state>early</state>
+    <local>
+      <identity>sip:reception@example.com</identity>
+    </local>
+    <remote>
+      <identity display="Carol Diaz">sip:carol@example.net</identity>
+    </remote>
+  </dialog>
+</dialog-info>
+"#;
+
+fn event_packages(c: &mut Criterion) {
+    let bytes = DIALOG_INFO.as_bytes();
+    let mut g = c.benchmark_group("dialog_info");
+    g.throughput(Throughput::Bytes(bytes.len() as u64));
+    g.bench_function("parse_1k", |b| {
+        b.iter(|| DialogInfo::parse(black_box(bytes)).unwrap())
+    });
+    let doc = DialogInfo::parse(bytes).unwrap();
+    g.bench_function("build_1k", |b| b.iter(|| black_box(&doc).to_xml()));
+    g.finish();
+    let summary = b"Messages-Waiting: yes\r\nMessage-Account: sip:alice@vmail.example.com\r\nVoice-Message: 2/8 (0/2)\r\nFax-Message: 0/1\r\n";
+    let mut g = c.benchmark_group("message_summary");
+    g.throughput(Throughput::Bytes(summary.len() as u64));
+    g.bench_function("parse", |b| {
+        b.iter(|| MessageSummary::parse(black_box(summary)).unwrap())
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = parse_and_build
+    targets = parse_and_build, event_packages
 }
 criterion_main!(benches);

@@ -1,6 +1,7 @@
 //! Any document this crate reads, told apart by its root element's expanded name.
 
 use crate::Error;
+use crate::dialoginfo::DialogInfo;
 use crate::ns;
 use crate::pidf::Presence;
 use crate::reginfo::RegInfo;
@@ -20,18 +21,20 @@ pub enum Document {
     RegInfo(RegInfo),
     /// `application/rlmi+xml` (RFC 4662).
     Rlmi(ResourceList),
+    /// `application/dialog-info+xml` (RFC 4235).
+    DialogInfo(DialogInfo),
 }
 
 impl Document {
-    /// Parse any of the four kinds with default limits.
+    /// Parse any of the five kinds with default limits.
     ///
     /// # Errors
-    /// See [`Error`]; a root that is none of the four is [`Error::WrongRoot`].
+    /// See [`Error`]; a root that is none of the five is [`Error::WrongRoot`].
     pub fn parse(input: &[u8]) -> Result<Self, Error> {
         Self::parse_with(input, &Limits::default())
     }
 
-    /// Parse any of the four kinds with the given limits.
+    /// Parse any of the five kinds with the given limits.
     ///
     /// # Errors
     /// See [`Error`].
@@ -46,10 +49,12 @@ impl Document {
             RegInfo::from_element(root).map(Self::RegInfo)
         } else if name.is(ns::RLMI, "list") {
             ResourceList::from_element(root).map(Self::Rlmi)
+        } else if name.is(ns::DIALOG_INFO, "dialog-info") {
+            DialogInfo::from_element(root).map(Self::DialogInfo)
         } else {
             Err(Error::WrongRoot {
                 found: name.expanded(),
-                expected: "PIDF presence, watcherinfo, reginfo or RLMI list",
+                expected: "PIDF presence, watcherinfo, reginfo, RLMI list or dialog-info",
             })
         }
     }
@@ -61,6 +66,7 @@ impl Document {
             Self::WatcherInfo(_) => "watcherinfo",
             Self::RegInfo(_) => "reginfo",
             Self::Rlmi(_) => "rlmi",
+            Self::DialogInfo(_) => "dialog-info",
         }
     }
 
@@ -71,6 +77,7 @@ impl Document {
             Self::WatcherInfo(_) => "application/watcherinfo+xml",
             Self::RegInfo(_) => "application/reginfo+xml",
             Self::Rlmi(_) => "application/rlmi+xml",
+            Self::DialogInfo(_) => "application/dialog-info+xml",
         }
     }
 
@@ -81,6 +88,7 @@ impl Document {
             Self::WatcherInfo(w) => w.to_element(),
             Self::RegInfo(r) => r.to_element(),
             Self::Rlmi(l) => l.to_element(),
+            Self::DialogInfo(d) => d.to_element(),
         })
     }
 }

@@ -121,6 +121,14 @@ pub enum Error {
         /// What is allowed.
         expected: &'static str,
     },
+    /// A message summary (RFC 3842) that does not follow its grammar.
+    #[error("line {line}: {message}")]
+    Summary {
+        /// Where.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// Two elements share an id that must be unique.
     #[error("{at}: duplicate id {id:?}")]
     DuplicateId {

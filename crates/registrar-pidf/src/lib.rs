@@ -3,7 +3,8 @@
 //! What it does:
 //! - Reads PIDF (RFC 3863) with the data model (RFC 4479), RPID (RFC 4480), CIPID (RFC 4482) and capabilities
 //!   (RFC 5196); watcher information (RFC 3858); registration information (RFC 3680); resource list
-//!   meta-information (RFC 4662). Elements are matched by namespace URI, never by prefix.
+//!   meta-information (RFC 4662); dialog state (RFC 4235, [`DialogInfo`]); message summaries (RFC 3842,
+//!   [`MessageSummary`], plain text). Elements are matched by namespace URI, never by prefix.
 //! - Lenient where real clients are: elements out of schema order, tuple ids that are not XML names, persons
 //!   and devices without ids, no XML declaration, unused or legacy namespaces (kept as extensions, never mapped),
 //!   `priority="1.00"`, CRLF line ends, ISO-8859-1.
@@ -30,8 +31,10 @@
 mod caps;
 mod common;
 mod compose;
+mod dialoginfo;
 mod document;
 mod error;
+mod mwi;
 pub mod ns;
 mod pidf;
 mod reginfo;
@@ -44,8 +47,10 @@ mod xml;
 pub use caps::{CapValue, Capability, Caps};
 pub use common::Note;
 pub use compose::{Source, compose};
+pub use dialoginfo::{Dialog, DialogEvent, DialogInfo, DialogParticipant, DialogState, Direction};
 pub use document::Document;
 pub use error::Error;
+pub use mwi::{MessageClass, MessageCounts, MessageSummary};
 pub use pidf::{Contact, Device, Person, Presence, Status, Tuple};
 pub use reginfo::{
     ContactEvent, ContactState, RegContact, RegInfo, Registration, RegistrationState,

@@ -18,6 +18,8 @@ pub const WATCHERINFO: &str = "urn:ietf:params:xml:ns:watcherinfo";
 pub const REGINFO: &str = "urn:ietf:params:xml:ns:reginfo";
 /// Resource list meta-information (RFC 4662).
 pub const RLMI: &str = "urn:ietf:params:xml:ns:rlmi";
+/// Dialog state (RFC 4235).
+pub const DIALOG_INFO: &str = "urn:ietf:params:xml:ns:dialog-info";
 /// The `xml:` namespace (for `xml:lang`).
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
 

@@ -16,6 +16,8 @@ fn every_valid_document_parses_and_round_trips() {
             "reginfo"
         } else if name.contains("rlmi") {
             "rlmi"
+        } else if name.contains("dialog-info") {
+            "dialog-info"
         } else {
             "pidf"
         };
@@ -100,7 +102,7 @@ fn invalid_documents_fail_for_the_right_reason() {
                 }
             )
         }),
-        ("bad-wrong-root-dialog-info.xml", |e| {
+        ("bad-wrong-root-conference-info.xml", |e| {
             matches!(e, Error::WrongRoot { .. })
         }),
         (

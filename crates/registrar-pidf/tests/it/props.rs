@@ -8,6 +8,10 @@ use registrar_pidf::{
     Resource, ResourceList, RpidSet, Source, Tuple, Watcher, WatcherEvent, WatcherInfo,
     WatcherList, WatcherStatus, compose,
 };
+use registrar_pidf::{
+    Dialog, DialogEvent, DialogInfo, DialogParticipant, DialogState, Direction, MessageClass,
+    MessageCounts, MessageSummary,
+};
 
 /// Text without characters XML forbids, including markup characters and line ends.
 fn text() -> impl Strategy<Value = String> {
@@ -214,7 +218,162 @@ fn rlmi() -> impl Strategy<Value = ResourceList> {
         })
 }
 
+fn side() -> impl Strategy<Value = Option<DialogParticipant>> {
+    proptest::option::of((
+        proptest::option::of(value()),
+        proptest::option::of(value()),
+        proptest::option::of(value()),
+        proptest::collection::vec((value(), value()), 0..2),
+    ))
+    .prop_map(|p| {
+        p.map(|(identity, display, target, params)| {
+            let mut s = DialogParticipant::default();
+            // A display name belongs to an identity; target parameters to a target.
+            s.display = identity.as_ref().and(display);
+            s.identity = identity;
+            s.target_params = if target.is_some() { params } else { Vec::new() };
+            s.target = target;
+            s
+        })
+    })
+}
+
+fn dialog_info() -> impl Strategy<Value = DialogInfo> {
+    const STATES: [DialogState; 5] = [
+        DialogState::Trying,
+        DialogState::Proceeding,
+        DialogState::Early,
+        DialogState::Confirmed,
+        DialogState::Terminated,
+    ];
+    const EVENTS: [DialogEvent; 7] = [
+        DialogEvent::Cancelled,
+        DialogEvent::Rejected,
+        DialogEvent::Replaced,
+        DialogEvent::LocalBye,
+        DialogEvent::RemoteBye,
+        DialogEvent::Error,
+        DialogEvent::Timeout,
+    ];
+    (
+        0u64..1000,
+        any::<bool>(),
+        value(),
+        proptest::collection::vec(
+            (
+                proptest::option::of(value()),
+                proptest::option::of(value()),
+                proptest::option::of(any::<bool>()),
+                0..STATES.len(),
+                proptest::option::of(0..EVENTS.len()),
+                proptest::option::of(100u16..700),
+                proptest::option::of(0u32..100_000),
+                side(),
+                side(),
+            ),
+            0..4,
+        ),
+    )
+        .prop_map(|(v, full, entity, ds)| {
+            let state = if full {
+                DocState::Full
+            } else {
+                DocState::Partial
+            };
+            let mut d = DialogInfo::new(v, state, &entity);
+            for (i, (call_id, tag, dir, st, ev, code, dur, local, remote)) in
+                ds.into_iter().enumerate()
+            {
+                let mut x = Dialog::new(&format!("d{i}"), STATES[st]);
+                x.call_id = call_id;
+                x.local_tag = tag;
+                x.direction = dir.map(|a| {
+                    if a {
+                        Direction::Initiator
+                    } else {
+                        Direction::Recipient
+                    }
+                });
+                x.event = ev.map(|e| EVENTS[e]);
+                x.code = code;
+                x.duration = dur.map(|s| s.to_string());
+                x.local = local;
+                x.remote = remote;
+                d.dialogs.push(x);
+            }
+            d
+        })
+}
+
+fn message_summary() -> impl Strategy<Value = MessageSummary> {
+    const CLASSES: [MessageClass; 6] = [
+        MessageClass::Voice,
+        MessageClass::Fax,
+        MessageClass::Pager,
+        MessageClass::Multimedia,
+        MessageClass::Text,
+        MessageClass::None,
+    ];
+    (
+        any::<bool>(),
+        proptest::option::of("sip:[a-z]{1,8}@[a-z]{1,8}\\.example"),
+        proptest::sample::subsequence((0..CLASSES.len()).collect::<Vec<_>>(), 0..4),
+        proptest::collection::vec(
+            (
+                any::<u32>(),
+                any::<u32>(),
+                proptest::option::of((any::<u32>(), any::<u32>())),
+            ),
+            6,
+        ),
+        proptest::collection::vec(("[A-Z][a-zA-Z-]{0,12}", "[ -~]{0,20}"), 0..3),
+    )
+        .prop_map(|(waiting, account, classes, counts, headers)| {
+            let mut s = MessageSummary::from_counts(
+                account.as_deref(),
+                classes
+                    .into_iter()
+                    .map(|c| {
+                        MessageCounts::new(
+                            CLASSES[c].clone(),
+                            counts[c].0,
+                            counts[c].1,
+                            counts[c].2,
+                        )
+                    })
+                    .collect(),
+            );
+            s.waiting = waiting;
+            s.headers = headers
+                .into_iter()
+                .map(|(n, v)| (n, v.trim().to_owned()))
+                .collect();
+            s
+        })
+}
+
 proptest! {
+    #[test]
+    fn dialog_info_build_then_parse_is_identity(d in dialog_info()) {
+        let xml = d.to_xml();
+        prop_assert_eq!(Document::parse(xml.as_bytes()).unwrap(), Document::DialogInfo(d));
+    }
+
+    #[test]
+    fn message_summary_build_then_parse_is_identity(s in message_summary()) {
+        let text = s.to_text();
+        let back = MessageSummary::parse(text.as_bytes());
+        prop_assert!(back.is_ok(), "{:?}\n{}", back, text);
+        prop_assert_eq!(back.unwrap(), s);
+    }
+
+    #[test]
+    fn message_summary_parser_survives_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        if let Ok(s) = MessageSummary::parse(&bytes) {
+            prop_assert_eq!(MessageSummary::parse(s.to_text().as_bytes()).unwrap(), s);
+        }
+    }
+
     #[test]
     fn pidf_build_then_parse_is_identity(p in presence()) {
         let xml = p.to_xml();

@@ -85,3 +85,40 @@ fn rlmi() {
     l.resources.push(r);
     insta::assert_snapshot!(l.to_xml());
 }
+
+#[test]
+fn dialog_info_of_a_blf_key() {
+    use registrar_pidf::{
+        Dialog, DialogEvent, DialogInfo, DialogParticipant, DialogState, Direction,
+    };
+    let mut d = DialogInfo::new(7, DocState::Full, "sip:reception@example.com");
+    let mut x = Dialog::new("call-1", DialogState::Confirmed);
+    x.call_id = Some("a84b4c76e66710@pc33".into());
+    x.local_tag = Some("1928301774".into());
+    x.remote_tag = Some("456887766".into());
+    x.direction = Some(Direction::Recipient);
+    x.duration = Some("42".into());
+    let mut remote = DialogParticipant::default();
+    remote.identity = Some("sip:bob@example.org".into());
+    remote.display = Some("Bob & Co".into());
+    x.remote = Some(remote);
+    d.dialogs.push(x);
+    let mut y = Dialog::new("call-0", DialogState::Terminated);
+    y.event = Some(DialogEvent::Rejected);
+    y.code = Some(486);
+    d.dialogs.push(y);
+    insta::assert_snapshot!(d.to_xml());
+}
+
+#[test]
+fn message_summary_of_a_mailbox() {
+    use registrar_pidf::{MessageClass, MessageCounts, MessageSummary};
+    let s = MessageSummary::from_counts(
+        Some("sip:alice@vmail.example.com"),
+        vec![
+            MessageCounts::new(MessageClass::Voice, 2, 8, Some((0, 2))),
+            MessageCounts::new(MessageClass::Fax, 0, 1, None),
+        ],
+    );
+    insta::assert_snapshot!(s.to_text());
+}

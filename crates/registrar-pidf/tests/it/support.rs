@@ -11,6 +11,11 @@ pub(crate) fn fixture(rel: &str) -> Vec<u8> {
 
 /// Every file of a conformance directory: the copy in this crate, plus the shared corpus when it is beside
 /// the repository (it may have grown since the copy was taken).
+/// Shared fixtures whose verdict changed here: the shared corpus has dialog-info (RFC 4235) as a wrong root,
+/// written before this crate read dialog state; our corpus has the same document as valid
+/// (`valid/dialog-info-minimal-confirmed.xml`).
+const SUPERSEDED: [&str; 1] = ["bad-wrong-root-dialog-info.xml"];
+
 pub(crate) fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
     let mut dirs = vec![fixtures().join("conformance").join(kind)];
     let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -29,7 +34,7 @@ pub(crate) fn corpus(kind: &str) -> Vec<(String, Vec<u8>)> {
         for p in entries {
             if p.extension().and_then(|e| e.to_str()) == Some("xml") {
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
-                if !out.iter().any(|(n, _)| *n == name) {
+                if !out.iter().any(|(n, _)| *n == name) && !SUPERSEDED.contains(&name.as_str()) {
                     out.push((name, std::fs::read(&p).unwrap()));
                 }
             }

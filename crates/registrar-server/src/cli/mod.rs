@@ -371,25 +371,37 @@ fn out(line: &str) {
 
 fn pidf(command: &PidfCommand) -> ExitCode {
     let (PidfCommand::Check { file } | PidfCommand::Parse { file }) = command;
-    let result = read(file).and_then(|bytes| Document::parse(&bytes).map_err(|e| e.to_string()));
+    // XML documents by their root; anything else is read as a message summary (RFC 3842, plain text).
+    let result = read(file).and_then(|bytes| {
+        let xml = bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF)
+            .is_some_and(|b| *b == b'<');
+        if xml {
+            Document::parse(&bytes)
+                .map(|d| pidf_json::to_json(&d))
+                .map_err(|e| e.to_string())
+        } else {
+            registrar_pidf::MessageSummary::parse(&bytes)
+                .map(|s| pidf_json::summary_json(&s))
+                .map_err(|e| format!("message-summary: {e}"))
+        }
+    });
     match (command, result) {
         (PidfCommand::Check { .. }, Ok(_)) => {
             out("ok");
             ExitCode::SUCCESS
         }
-        (PidfCommand::Parse { .. }, Ok(doc)) => {
-            let json = pidf_json::to_json(&doc);
-            match serde_json::to_string_pretty(&json) {
-                Ok(text) => {
-                    out(&text);
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        (PidfCommand::Parse { .. }, Ok(json)) => match serde_json::to_string_pretty(&json) {
+            Ok(text) => {
+                out(&text);
+                ExitCode::SUCCESS
             }
-        }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         (PidfCommand::Check { .. }, Err(e)) => {
             out(&one_line(&e));
             ExitCode::FAILURE

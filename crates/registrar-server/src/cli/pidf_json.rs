@@ -5,7 +5,10 @@
 //! (`activities`, `mood`, `place-type`) are the local names of their token elements and appear only when the
 //! element does.
 
-use registrar_pidf::{Document, Note, Presence, RegInfo, ResourceList, RpidSet, WatcherInfo};
+use registrar_pidf::{
+    DialogInfo, DialogParticipant, Document, MessageSummary, Note, Presence, RegInfo, ResourceList,
+    RpidSet, WatcherInfo,
+};
 use serde_json::{Map, Value, json};
 
 /// The JSON of a document: an object with `kind` and the fields of that kind.
@@ -17,6 +20,7 @@ pub(crate) fn to_json(doc: &Document) -> Value {
         Document::WatcherInfo(w) => watcherinfo(w, &mut out),
         Document::RegInfo(r) => reginfo(r, &mut out),
         Document::Rlmi(l) => rlmi(l, &mut out),
+        Document::DialogInfo(d) => dialog_info(d, &mut out),
         // Document is non-exhaustive: a kind added later prints at least its name.
         _ => {}
     }
@@ -175,6 +179,77 @@ fn reginfo(r: &RegInfo, out: &mut Map<String, Value>) {
         })
         .collect();
     out.insert("registrations".into(), Value::Array(regs));
+}
+
+fn dialog_info(d: &DialogInfo, out: &mut Map<String, Value>) {
+    out.insert("version".into(), d.version.clone().into());
+    out.insert("state".into(), d.state.as_str().into());
+    out.insert("entity".into(), d.entity.clone().into());
+    let side = |p: &DialogParticipant| {
+        let mut o = Map::new();
+        put(&mut o, "identity", p.identity.as_deref());
+        put(&mut o, "display", p.display.as_deref());
+        put(&mut o, "target", p.target.as_deref());
+        Value::Object(o)
+    };
+    let dialogs = d
+        .dialogs
+        .iter()
+        .map(|x| {
+            let mut o = Map::new();
+            o.insert("id".into(), x.id.clone().into());
+            put(&mut o, "call-id", x.call_id.as_deref());
+            put(&mut o, "local-tag", x.local_tag.as_deref());
+            put(&mut o, "remote-tag", x.remote_tag.as_deref());
+            put(&mut o, "direction", x.direction.map(|v| v.as_str()));
+            o.insert("state".into(), x.state.as_str().into());
+            put(&mut o, "event", x.event.map(|v| v.as_str()));
+            if let Some(c) = x.code {
+                o.insert("code".into(), c.into());
+            }
+            put(&mut o, "duration", x.duration.as_deref());
+            if let Some(p) = &x.local {
+                o.insert("local".into(), side(p));
+            }
+            if let Some(p) = &x.remote {
+                o.insert("remote".into(), side(p));
+            }
+            Value::Object(o)
+        })
+        .collect();
+    out.insert("dialogs".into(), Value::Array(dialogs));
+}
+
+/// The JSON of a message summary (RFC 3842): `kind` "message-summary", `waiting`, `account` when given, one
+/// object per summary line and the optional headers.
+pub(crate) fn summary_json(s: &MessageSummary) -> Value {
+    let mut out = Map::new();
+    out.insert("kind".into(), "message-summary".into());
+    out.insert("waiting".into(), s.waiting.into());
+    put(&mut out, "account", s.account.as_deref());
+    let counts = s
+        .counts
+        .iter()
+        .map(|c| {
+            let mut o = Map::new();
+            o.insert("class".into(), c.class.as_str().into());
+            o.insert("new".into(), c.new.into());
+            o.insert("old".into(), c.old.into());
+            if let Some((n, old)) = c.urgent {
+                o.insert("urgent_new".into(), n.into());
+                o.insert("urgent_old".into(), old.into());
+            }
+            Value::Object(o)
+        })
+        .collect();
+    out.insert("counts".into(), Value::Array(counts));
+    let headers = s
+        .headers
+        .iter()
+        .map(|(n, v)| json!({ "name": n, "value": v }))
+        .collect();
+    out.insert("headers".into(), Value::Array(headers));
+    Value::Object(out)
 }
 
 fn rlmi(l: &ResourceList, out: &mut Map<String, Value>) {

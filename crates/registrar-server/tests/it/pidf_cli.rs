@@ -170,3 +170,50 @@ fn watcher_language_is_printed() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["watcher_lists"][0]["watchers"][0]["lang"], "de", "{v}");
 }
+
+/// RFC 4235: a dialog-info document prints its dialogs.
+#[test]
+fn rfc4235_dialog_info() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../registrar-pidf/tests/fixtures/rfc/rfc4235-s4-two-dialogs.xml");
+    let out = registrar(&["pidf", "parse", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    insta::assert_json_snapshot!(v);
+}
+
+/// RFC 3842: a message summary (plain text, not XML) is read too; a bad one is one line naming its line.
+#[test]
+fn rfc3842_message_summary() {
+    let dir = std::env::temp_dir().join(format!("registrar-mwi-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("summary.txt");
+    std::fs::write(
+        &good,
+        "Messages-Waiting: yes\r\nMessage-Account: sip:alice@vmail.example.com\r\nVoice-Message: 4/8 (1/2)\r\n",
+    )
+    .unwrap();
+    let out = registrar(&["pidf", "parse", good.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "message-summary");
+    assert_eq!(v["waiting"], true);
+    assert_eq!(v["counts"][0]["class"], "Voice-Message");
+    assert_eq!(v["counts"][0]["new"], 4);
+    assert_eq!(v["counts"][0]["urgent_old"], 2);
+    let bad = dir.join("bad.txt");
+    std::fs::write(&bad, "Messages-Waiting: yes\nVoice-Message: four/8\n").unwrap();
+    let out = registrar(&["pidf", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("message-summary: line 2:"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
