@@ -292,6 +292,7 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
     let mut root: Option<Element> = None;
     let mut count = 0usize;
     let mut pending = String::new();
+    let mut ns_cache = NsCache::default();
 
     loop {
         let here = reader.buffer_position();
@@ -305,10 +306,14 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
             }
         };
         // Resolve the element's namespace now: the result borrows the reader.
-        let element_ns = match res {
-            ResolveResult::Bound(n) => Ok(Some(namespace_value(n.0, &|| line(here))?)),
-            ResolveResult::Unbound => Ok(None),
-            ResolveResult::Unknown(p) => Err(p),
+        let element_ns = if matches!(event, Event::Start(_) | Event::Empty(_)) {
+            match res {
+                ResolveResult::Bound(n) => Ok(Some(ns_cache.get(n.0, &|| line(here))?)),
+                ResolveResult::Unbound => Ok(None),
+                ResolveResult::Unknown(p) => Err(p),
+            }
+        } else {
+            Ok(None)
         };
         if matches!(event, Event::Start(_) | Event::Empty(_) | Event::End(_)) {
             // Whitespace between tags: indentation.
@@ -374,7 +379,7 @@ pub fn parse_tree(input: &[u8], limits: &Limits) -> Result<Element, Error> {
                         });
                     }
                     let ans = match r {
-                        ResolveResult::Bound(n) => Some(namespace_value(n.0, &|| line(here))?),
+                        ResolveResult::Bound(n) => Some(ns_cache.get(n.0, &|| line(here))?),
                         ResolveResult::Unbound => None,
                         ResolveResult::Unknown(p) if p == "xml" => Some(Cow::Borrowed(ns::XML)),
                         ResolveResult::Unknown(p) => {
@@ -506,6 +511,25 @@ fn close(mut el: Element, stack: &mut [Element], root: &mut Option<Element>) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(Node::Element(el)),
         None => *root = Some(el),
+    }
+}
+
+/// The namespaces of one parse, by the address of their declaration in the input: every element of a
+/// document names one of a few declarations, so each is normalized and interned once.
+#[derive(Default)]
+struct NsCache(Vec<(usize, usize, Cow<'static, str>)>);
+
+impl NsCache {
+    fn get(&mut self, raw: &str, line: &dyn Fn() -> usize) -> Result<Cow<'static, str>, Error> {
+        let key = (raw.as_ptr() as usize, raw.len());
+        if let Some((_, _, v)) = self.0.iter().find(|(p, l, _)| (*p, *l) == key) {
+            return Ok(v.clone());
+        }
+        let v = namespace_value(raw, line)?;
+        if self.0.len() < 8 {
+            self.0.push((key.0, key.1, v.clone()));
+        }
+        Ok(v)
     }
 }
 
