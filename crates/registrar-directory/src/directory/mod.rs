@@ -329,15 +329,28 @@ impl<I: SearchIndex> Directory<I> {
                     if !people.contains_key(&t.participant) {
                         continue;
                     }
-                    t.topic = t.topic.trim().to_lowercase();
-                    topics_of
-                        .entry(t.participant.clone())
-                        .or_default()
-                        .push(t.topic.clone());
-                    by_topic
-                        .entry(t.topic.clone())
-                        .or_default()
-                        .insert(t.participant.clone(), t);
+                    // Stored topics are already trimmed and lower-cased: a copy only when not.
+                    let trimmed = t.topic.trim();
+                    let plain = trimmed.len() == t.topic.len()
+                        && trimmed
+                            .bytes()
+                            .all(|b| b.is_ascii() && !b.is_ascii_uppercase());
+                    if !plain {
+                        t.topic = trimmed.to_lowercase();
+                    }
+                    let mine = topics_of.entry(t.participant.clone()).or_default();
+                    if !mine.contains(&t.topic) {
+                        mine.push(t.topic.clone());
+                    }
+                    // The topic's key is copied once, when the topic is first seen.
+                    if let Some(members) = by_topic.get_mut(&t.topic) {
+                        members.insert(t.participant.clone(), t);
+                    } else {
+                        let mut members = HashMap::new();
+                        let key = t.topic.clone();
+                        members.insert(t.participant.clone(), t);
+                        by_topic.insert(key, members);
+                    }
                 }
                 for p in people.values() {
                     index.upsert(&index_doc(p, topics_of));
