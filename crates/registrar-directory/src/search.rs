@@ -305,8 +305,9 @@ impl MemorySearchIndex {
         for &t in self.variants.get(self.variants.hash(token, "")) {
             fuzzy(t);
         }
+        let mut d = String::with_capacity(token.len());
         for (prefix, suffix) in deletions(token) {
-            let mut d = String::with_capacity(prefix.len() + suffix.len());
+            d.clear();
             d.push_str(prefix);
             d.push_str(suffix);
             // A term equals a deletion of the token (the query has an extra character) …

@@ -103,15 +103,8 @@ impl<I: SearchIndex> Directory<I> {
     }
 
     pub(super) fn insert_topic(&mut self, t: TopicSubscription) {
-        let mine = self.topics_of.entry(t.participant.clone()).or_default();
-        if !mine.contains(&t.topic) {
-            mine.push(t.topic.clone());
-        }
         let participant = t.participant.clone();
-        self.topics
-            .entry(t.topic.clone())
-            .or_default()
-            .insert(participant.clone(), t);
+        file_topic(&mut self.topics_of, &mut self.topics, t);
         if let Some(p) = self.participants.get(&participant) {
             let doc = self.doc(p);
             self.index.upsert(&doc);
@@ -145,5 +138,27 @@ impl<I: SearchIndex> Directory<I> {
     ) -> Result<Vec<DirectoryChange>, Error> {
         self.known_to(req, &r.ratee)?;
         self.put_rating(r)
+    }
+}
+
+/// File `t` under its participant and under its topic (the search index is the caller's to update). The
+/// topic's key is copied once, when the topic is first seen.
+pub(super) fn file_topic(
+    topics_of: &mut HashMap<ParticipantId, Vec<String>>,
+    topics: &mut HashMap<String, HashMap<ParticipantId, TopicSubscription>>,
+    t: TopicSubscription,
+) {
+    let mine = topics_of.entry(t.participant.clone()).or_default();
+    if !mine.contains(&t.topic) {
+        mine.push(t.topic.clone());
+    }
+    if let Some(members) = topics.get_mut(&t.topic) {
+        members.insert(t.participant.clone(), t);
+    } else {
+        let key = t.topic.clone();
+        topics
+            .entry(key)
+            .or_default()
+            .insert(t.participant.clone(), t);
     }
 }

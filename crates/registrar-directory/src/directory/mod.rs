@@ -338,19 +338,7 @@ impl<I: SearchIndex> Directory<I> {
                     if !plain {
                         t.topic = trimmed.to_lowercase();
                     }
-                    let mine = topics_of.entry(t.participant.clone()).or_default();
-                    if !mine.contains(&t.topic) {
-                        mine.push(t.topic.clone());
-                    }
-                    // The topic's key is copied once, when the topic is first seen.
-                    if let Some(members) = by_topic.get_mut(&t.topic) {
-                        members.insert(t.participant.clone(), t);
-                    } else {
-                        let mut members = HashMap::new();
-                        let key = t.topic.clone();
-                        members.insert(t.participant.clone(), t);
-                        by_topic.insert(key, members);
-                    }
+                    links::file_topic(topics_of, by_topic, t);
                 }
                 for p in people.values() {
                     index.upsert(&index_doc(p, topics_of));

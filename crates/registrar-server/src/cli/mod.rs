@@ -373,10 +373,8 @@ fn pidf(command: &PidfCommand) -> ExitCode {
     let (PidfCommand::Check { file } | PidfCommand::Parse { file }) = command;
     // XML documents by their root; anything else is read as a message summary (RFC 3842, plain text).
     let result = read(file).and_then(|bytes| {
-        let xml = bytes
-            .iter()
-            .find(|b| !b.is_ascii_whitespace() && **b != 0xEF && **b != 0xBB && **b != 0xBF)
-            .is_some_and(|b| *b == b'<');
+        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+        let xml = body.trim_ascii_start().starts_with(b"<");
         if xml {
             Document::parse(&bytes)
                 .map(|d| pidf_json::to_json(&d))
