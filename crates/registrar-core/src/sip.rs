@@ -59,13 +59,13 @@ impl Error {
                 r = r.with("Require", "eventlist".to_owned());
             }
             S::Presence(registrar_presence::Error::BadEvent(_)) => {
-                r = r.with("Allow-Events", "presence, presence.winfo, reg".to_owned());
+                r = r.with("Allow-Events", ALLOW_EVENTS.to_owned());
             }
             S::Presence(registrar_presence::Error::NotAcceptable(t)) => {
                 r = r.with("Accept", (*t).to_owned());
             }
-            S::Presence(registrar_presence::Error::UnsupportedMediaType(_)) => {
-                r = r.with("Accept", "application/pidf+xml".to_owned());
+            S::Presence(registrar_presence::Error::UnsupportedMediaType { want, .. }) => {
+                r = r.with("Accept", (*want).to_owned());
             }
             S::Registry(registrar_registry::Error::Storage(_))
             | S::Presence(registrar_presence::Error::Storage(_)) => {
@@ -125,6 +125,9 @@ impl Response {
             .map(|(_, v)| v.as_str())
     }
 }
+
+/// The event packages this server serves, for `Allow-Events` (RFC 6665 §8.2.2).
+pub const ALLOW_EVENTS: &str = "presence, presence.winfo, reg, dialog, message-summary";
 
 /// The reason phrase for a status this registrar sends (RFC 3261 §21 and the extensions it implements). The
 /// one table of the workspace.
@@ -551,7 +554,7 @@ pub fn notify_headers(n: &NotifyIntent) -> Vec<(&'static str, String)> {
     if let Some(ct) = n.content_type() {
         h.push(("Content-Type", ct.to_owned()));
     }
-    let len = n.body.as_ref().map_or(0, |b| b.len());
+    let len = n.body_text().map_or(0, |b| b.len());
     h.push(("Content-Length", len.to_string()));
     h
 }

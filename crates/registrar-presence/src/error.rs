@@ -17,11 +17,16 @@ pub enum Error {
     /// `Expires: 0` without `SIP-If-Match` names nothing to remove.
     #[error("removing a publication needs SIP-If-Match")]
     RemoveWithoutETag,
-    /// A body type other than `application/pidf+xml` (415).
-    #[error("body type {0:?} is not accepted; use application/pidf+xml")]
-    UnsupportedMediaType(String),
-    /// The body is not a valid PIDF document (400).
-    #[error("invalid PIDF body: {0}")]
+    /// A body type other than the package's one type (415 with `Accept`).
+    #[error("body type {got:?} is not accepted; use {want}")]
+    UnsupportedMediaType {
+        /// The `Content-Type` sent.
+        got: String,
+        /// The package's body type, for `Accept`.
+        want: &'static str,
+    },
+    /// The body is not a valid document of its package (400).
+    #[error("invalid body: {0}")]
     InvalidDocument(#[from] registrar_pidf::Error),
     /// A non-zero expiry below the minimum (423 with `Min-Expires`).
     #[error("interval too brief: the minimum is {min} seconds")]
@@ -84,7 +89,7 @@ impl Error {
             Self::NotAcceptable(_) => 406,
             Self::EventlistRequired => 421,
             Self::UnknownETag(_) => 412,
-            Self::UnsupportedMediaType(_) => 415,
+            Self::UnsupportedMediaType { .. } => 415,
             Self::IntervalTooBrief { .. } => 423,
             Self::NoSuchSubscription => 481,
             Self::BadEvent(_) => 489,

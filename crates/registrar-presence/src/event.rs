@@ -10,6 +10,10 @@ pub enum EventPackage {
     PresenceWinfo,
     /// `reg` (RFC 3680).
     Reg,
+    /// `dialog` (RFC 4235): the busy lamp field of desk phones.
+    Dialog,
+    /// `message-summary` (RFC 3842): message waiting indication.
+    MessageSummary,
     /// Any other package, lower-cased.
     Other(String),
 }
@@ -27,6 +31,8 @@ impl EventPackage {
             "presence" => Self::Presence,
             "presence.winfo" => Self::PresenceWinfo,
             "reg" => Self::Reg,
+            "dialog" => Self::Dialog,
+            "message-summary" => Self::MessageSummary,
             _ => Self::Other(token),
         }
     }
@@ -37,8 +43,28 @@ impl EventPackage {
             Self::Presence => "presence",
             Self::PresenceWinfo => "presence.winfo",
             Self::Reg => "reg",
+            Self::Dialog => "dialog",
+            Self::MessageSummary => "message-summary",
             Self::Other(s) => s,
         }
+    }
+
+    /// The body type of the package's NOTIFYs (and of its PUBLISH bodies where it can be published); `None`
+    /// for a package this server does not serve.
+    pub const fn body_type(&self) -> Option<&'static str> {
+        match self {
+            Self::Presence => Some("application/pidf+xml"),
+            Self::PresenceWinfo => Some("application/watcherinfo+xml"),
+            Self::Reg => Some("application/reginfo+xml"),
+            Self::Dialog => Some("application/dialog-info+xml"),
+            Self::MessageSummary => Some("application/simple-message-summary"),
+            Self::Other(_) => None,
+        }
+    }
+
+    /// Whether a PUBLISH may carry this package (RFC 3903): `presence`, `dialog` and `message-summary`.
+    pub const fn is_publishable(&self) -> bool {
+        matches!(self, Self::Presence | Self::Dialog | Self::MessageSummary)
     }
 }
 

@@ -57,11 +57,14 @@ pub use error::Error;
 pub use event::EventPackage;
 pub use policy::PresencePolicy;
 pub use publish::{
-    Origin, Publication, PublishKind, PublishOutcome, PublishPlan, PublishRequest,
-    compose_publications, plan_publish,
+    DIALOG_VERSION_SLOT, Origin, Publication, PublishKind, PublishOutcome, PublishPlan,
+    PublishRequest, Published, compose_dialogs, compose_publications, compose_summary,
+    plan_publish,
 };
 pub use rls::{ListContext, ListSubscription, ResourceLists};
-pub use server::{ComposedPresence, ExpiredPresence, Presences, PublishResult};
+pub use server::{
+    CallStateResult, ComposedPresence, EventBody, ExpiredPresence, Presences, PublishResult,
+};
 pub use store::{MemoryPresenceStore, PresenceStore, UpdateFn};
 pub use store::{StoredPresence, SubscriptionChange, SubscriptionStore};
 pub use subscribe::{

@@ -2,12 +2,83 @@
 
 use std::sync::Arc;
 
-use registrar_pidf::{Presence, Source, compose};
+use registrar_pidf::{DialogInfo, DocState, MessageSummary, Presence, Source, compose};
 use registrar_types::{Aor, ETag, Timestamp};
 
 use crate::Error;
 use crate::event::EventPackage;
 use crate::policy::PresencePolicy;
+
+/// What a publication carries: a document of one of the packages a PUBLISH may carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Published {
+    /// A PIDF document (`presence`).
+    Presence(Arc<Presence>),
+    /// A dialog-info document (`dialog`, RFC 4235): the publisher's dialogs.
+    Dialogs(Arc<DialogInfo>),
+    /// A message summary (`message-summary`, RFC 3842).
+    Summary(Arc<MessageSummary>),
+}
+
+impl Published {
+    /// The package the document belongs to.
+    pub const fn event(&self) -> EventPackage {
+        match self {
+            Self::Presence(_) => EventPackage::Presence,
+            Self::Dialogs(_) => EventPackage::Dialog,
+            Self::Summary(_) => EventPackage::MessageSummary,
+        }
+    }
+
+    /// The PIDF document, for a `presence` publication.
+    pub fn presence(&self) -> Option<&Arc<Presence>> {
+        match self {
+            Self::Presence(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The document as its package writes it (XML, or the text of a message summary): what a durable store
+    /// keeps; [`Published::parse_stored`] reads it back.
+    pub fn to_text(&self) -> String {
+        match self {
+            Self::Presence(p) => p.to_xml(),
+            Self::Dialogs(d) => d.to_xml(),
+            Self::Summary(s) => s.to_text(),
+        }
+    }
+
+    /// Read back what [`Published::to_text`] wrote: an XML document is PIDF or dialog-info by its root
+    /// element, anything else a message summary.
+    ///
+    /// # Errors
+    /// The document does not parse.
+    pub fn parse_stored(text: &str) -> Result<Self, registrar_pidf::Error> {
+        if text.trim_start().starts_with('<') {
+            match registrar_pidf::Document::parse(text.as_bytes())? {
+                registrar_pidf::Document::DialogInfo(d) => Ok(Self::Dialogs(Arc::new(d))),
+                _ => Ok(Self::Presence(Arc::new(Presence::parse(text.as_bytes())?))),
+            }
+        } else {
+            Ok(Self::Summary(Arc::new(MessageSummary::parse(
+                text.as_bytes(),
+            )?)))
+        }
+    }
+}
+
+impl From<Arc<Presence>> for Published {
+    fn from(p: Arc<Presence>) -> Self {
+        Self::Presence(p)
+    }
+}
+
+impl From<Presence> for Published {
+    fn from(p: Presence) -> Self {
+        Self::Presence(Arc::new(p))
+    }
+}
 
 /// One live publication: what one device (or the API) says about a presentity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,7 +87,7 @@ pub struct Publication {
     /// The entity-tag that names it now (a new one after every refresh or change).
     pub etag: ETag,
     /// The published document.
-    pub document: Arc<Presence>,
+    pub document: Published,
     /// When it expires.
     pub expires_at: Timestamp,
     /// When it was first published.
@@ -29,9 +100,9 @@ pub struct Publication {
 
 impl Publication {
     /// A publication as a durable store saved it (for storage engines restoring state).
-    pub const fn restore(
+    pub fn restore(
         etag: ETag,
-        document: Arc<Presence>,
+        document: impl Into<Published>,
         expires_at: Timestamp,
         published_at: Timestamp,
         changed_at: Timestamp,
@@ -39,7 +110,7 @@ impl Publication {
     ) -> Self {
         Self {
             etag,
-            document,
+            document: document.into(),
             expires_at,
             published_at,
             changed_at,
@@ -59,8 +130,12 @@ impl Publication {
 pub enum Origin {
     /// A SIP PUBLISH.
     Sip,
-    /// The HTTP/Rust API (`update_presence`): at most one per presentity, replaced on each update.
+    /// The HTTP/Rust API (`update_presence`, `set_message_summary`): at most one per presentity and
+    /// package, replaced on each update.
     Api,
+    /// Call state the SIP stack reported (`report_call`): the user's dialogs, and while one is confirmed the
+    /// person's on-the-phone activity; at most one per presentity and package.
+    Call,
 }
 
 /// One PUBLISH, as the SIP layer hands it over.
@@ -198,7 +273,7 @@ pub(crate) fn plan(
     origin: Origin,
 ) -> Result<PublishPlan, Error> {
     // Step 2: the event package.
-    if req.event != EventPackage::Presence {
+    if !req.event.is_publishable() {
         return Err(Error::BadEvent(req.event.as_str().to_owned()));
     }
     let mut live: Vec<Publication> = current.iter().filter(|p| p.is_live(now)).cloned().collect();
@@ -216,16 +291,7 @@ pub(crate) fn plan(
     // Step 5 (body type and content) before any change.
     let document = match &req.body {
         None => None,
-        Some((content_type, bytes)) => {
-            let ct = content_type.split(';').next().unwrap_or("").trim();
-            if !ct.eq_ignore_ascii_case("application/pidf+xml") {
-                return Err(Error::UnsupportedMediaType(content_type.clone()));
-            }
-            Some(Arc::new(Presence::parse_with(
-                bytes,
-                &policy.document_limits,
-            )?))
-        }
+        Some((content_type, bytes)) => Some(parse_body(&req.event, content_type, bytes, policy)?),
     };
 
     // Step 4: SIP-If-Match names a live publication, or the request fails with 412.
@@ -236,7 +302,12 @@ pub(crate) fn plan(
         let Some(document) = document else {
             return Err(Error::MissingBody);
         };
-        if live.len() >= policy.max_publications {
+        if live
+            .iter()
+            .filter(|p| p.document.event() == req.event)
+            .count()
+            >= policy.max_publications
+        {
             return Err(Error::TooManyPublications {
                 max: policy.max_publications,
             });
@@ -259,7 +330,11 @@ pub(crate) fn plan(
             state_changed: true,
         });
     };
-    let Some(i) = live.iter().position(|p| &p.etag == tag) else {
+    // An entity-tag of another package's publication names nothing for this one.
+    let Some(i) = live
+        .iter()
+        .position(|p| &p.etag == tag && p.document.event() == req.event)
+    else {
         return Err(Error::UnknownETag(tag.to_string()));
     };
 
@@ -298,17 +373,102 @@ pub(crate) fn plan(
     })
 }
 
+/// The body of a PUBLISH of `event`, checked against the package's one body type and parsed with the
+/// policy's limits.
+fn parse_body(
+    event: &EventPackage,
+    content_type: &str,
+    bytes: &[u8],
+    policy: &PresencePolicy,
+) -> Result<Published, Error> {
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    let want = event.body_type().unwrap_or("application/pidf+xml");
+    if !ct.eq_ignore_ascii_case(want) {
+        return Err(Error::UnsupportedMediaType {
+            got: content_type.to_owned(),
+            want,
+        });
+    }
+    Ok(match event {
+        EventPackage::Dialog => Published::Dialogs(Arc::new(DialogInfo::parse_with(
+            bytes,
+            &policy.document_limits,
+        )?)),
+        EventPackage::MessageSummary => Published::Summary(Arc::new(MessageSummary::parse(bytes)?)),
+        _ => Published::Presence(Arc::new(Presence::parse_with(
+            bytes,
+            &policy.document_limits,
+        )?)),
+    })
+}
+
 /// The composed document of a presentity: every live publication merged by the policy of
 /// [`registrar_pidf::compose`], with the AoR as `entity`. Does not depend on the order of `publications`.
 pub fn compose_publications(aor: &Aor, publications: &[Publication], now: Timestamp) -> Presence {
     let sources: Vec<Source<'_>> = publications
         .iter()
         .filter(|p| p.is_live(now))
-        .map(|p| Source {
-            presence: &p.document,
-            updated: p.changed_at.as_millis(),
-            tag: p.etag.as_str(),
+        .filter_map(|p| {
+            Some(Source {
+                presence: p.document.presence()?,
+                updated: p.changed_at.as_millis(),
+                tag: p.etag.as_str(),
+            })
         })
         .collect();
     compose(aor.as_str(), &sources)
+}
+
+/// The version a composed dialog-info document is written with before each subscription's own version is
+/// put in its place (see [`crate::NotifyIntent::body_text`]): `u64::MAX`, which no subscription reaches.
+pub const DIALOG_VERSION_SLOT: &str = "version=\"18446744073709551615\"";
+
+/// The composed dialog state of a presentity (RFC 4235, `state="full"`): every dialog of every live `dialog`
+/// publication, the newest publication first; a dialog id that two publications report is taken from the
+/// newer one. Written at version `u64::MAX`, the slot each NOTIFY fills with its subscription's version.
+pub fn compose_dialogs(aor: &Aor, publications: &[Publication], now: Timestamp) -> DialogInfo {
+    let mut ranked: Vec<(&Publication, &DialogInfo)> = publications
+        .iter()
+        .filter(|p| p.is_live(now))
+        .filter_map(|p| match &p.document {
+            Published::Dialogs(d) => Some((p, &**d)),
+            _ => None,
+        })
+        .collect();
+    ranked.sort_by(|a, b| {
+        b.0.changed_at
+            .cmp(&a.0.changed_at)
+            .then_with(|| a.0.etag.as_str().cmp(b.0.etag.as_str()))
+    });
+    let mut out = DialogInfo::new(u64::MAX, DocState::Full, aor.as_str());
+    for (_, doc) in ranked {
+        for d in &doc.dialogs {
+            if !out.dialogs.iter().any(|o| o.id == d.id) {
+                out.dialogs.push(d.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The composed message summary of a presentity (RFC 3842): that of its newest live `message-summary`
+/// publication (counts are not added up: a mailbox has one truth, its newest report); with none,
+/// `Messages-Waiting: no`.
+pub fn compose_summary(publications: &[Publication], now: Timestamp) -> MessageSummary {
+    publications
+        .iter()
+        .filter(|p| p.is_live(now))
+        .filter_map(|p| match &p.document {
+            Published::Summary(s) => Some((p, s)),
+            _ => None,
+        })
+        .max_by(|a, b| {
+            a.0.changed_at
+                .cmp(&b.0.changed_at)
+                .then_with(|| b.0.etag.as_str().cmp(a.0.etag.as_str()))
+        })
+        .map_or_else(
+            || MessageSummary::from_counts(None, Vec::new()),
+            |(_, s)| (**s).clone(),
+        )
 }

@@ -328,6 +328,10 @@ pub struct NotifyIntent {
     /// The `Content-Type` of a resource list NOTIFY (RFC 4662 `multipart/related` with its `type`, `start`
     /// and `boundary` parameters); `None` for the package's own type.
     pub list_content_type: Option<Arc<str>>,
+    /// For a `dialog` NOTIFY: the subscription's document version (RFC 4235 §4.1), which
+    /// [`body_text`](Self::body_text) writes into the shared body in place of
+    /// [`crate::DIALOG_VERSION_SLOT`].
+    pub version: Option<u64>,
 }
 
 impl NotifyIntent {
@@ -335,13 +339,23 @@ impl NotifyIntent {
     /// `presence.winfo`, `application/reginfo+xml` for `reg` — exactly, without parameters (some phones refuse
     /// them) —, the `multipart/related` type of a resource list NOTIFY, or none without body.
     pub fn content_type(&self) -> Option<&str> {
-        let ct = match (&self.list_content_type, &self.event) {
-            (Some(list), _) => list,
-            (None, EventPackage::PresenceWinfo) => "application/watcherinfo+xml",
-            (None, EventPackage::Reg) => "application/reginfo+xml",
-            (None, _) => "application/pidf+xml",
+        let ct = match &self.list_content_type {
+            Some(list) => list,
+            None => self.event.body_type().unwrap_or("application/pidf+xml"),
         };
         self.body.as_ref().map(|_| ct)
+    }
+
+    /// The body as sent: the shared body, with this subscription's version in the slot of a `dialog`
+    /// document (one copy made per NOTIFY, while it is written out anyway).
+    pub fn body_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let body = self.body.as_deref()?;
+        Some(match self.version {
+            Some(v) if body.contains(crate::DIALOG_VERSION_SLOT) => std::borrow::Cow::Owned(
+                body.replacen(crate::DIALOG_VERSION_SLOT, &format!("version=\"{v}\""), 1),
+            ),
+            _ => std::borrow::Cow::Borrowed(body),
+        })
     }
 
     /// Whether the NOTIFY belongs to a resource list subscription and must carry `Require: eventlist`
@@ -450,12 +464,9 @@ pub fn plan_subscribe(
     presence: &Arc<str>,
     closed: &Arc<str>,
 ) -> Result<SubscribeOutcome, Error> {
-    if !matches!(
-        req.event,
-        EventPackage::Presence | EventPackage::PresenceWinfo | EventPackage::Reg
-    ) {
+    let Some(body_type) = req.event.body_type() else {
         return Err(Error::BadEvent(req.event.as_str().to_owned()));
-    }
+    };
     let asked = req.expires.unwrap_or(policy.default_expires);
     if asked != 0 && asked < policy.min_expires {
         return Err(Error::IntervalTooBrief {
@@ -463,11 +474,6 @@ pub fn plan_subscribe(
         });
     }
     let expires = asked.min(policy.max_expires);
-    let body_type = match req.event {
-        EventPackage::PresenceWinfo => "application/watcherinfo+xml",
-        EventPackage::Reg => "application/reginfo+xml",
-        _ => "application/pidf+xml",
-    };
     if !req.accepts(body_type) {
         return Err(Error::NotAcceptable(body_type));
     }
@@ -508,6 +514,11 @@ pub fn plan_subscribe(
                 state: SubState::Terminated(Reason::Timeout),
                 expires: None,
             },
+            version: dialog_version(
+                &req.event,
+                &body,
+                existing.map_or(0, |s| s.version.saturating_add(1)),
+            ),
             body,
             cseq,
             list_content_type: None,
@@ -549,6 +560,7 @@ pub fn plan_subscribe(
             state,
             expires: Some(u64::from(expires)),
         },
+        version: dialog_version(&sub.event, &body, sub.version),
         body,
         cseq,
         list_content_type: None,
@@ -561,6 +573,15 @@ pub fn plan_subscribe(
         also_notify: Vec::new(),
         eventlist: false,
     })
+}
+
+/// The version a `dialog` NOTIFY with a body carries.
+pub(crate) fn dialog_version(
+    event: &EventPackage,
+    body: &Option<Arc<str>>,
+    version: u64,
+) -> Option<u64> {
+    (*event == EventPackage::Dialog && body.is_some()).then_some(version)
 }
 
 /// The document a politely blocked watcher sees: the presentity, closed.

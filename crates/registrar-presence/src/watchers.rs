@@ -13,7 +13,8 @@ use crate::Error;
 use crate::event::EventPackage;
 use crate::subscribe::{
     DialogId, NotifyIntent, Reason, SubState, SubscribeOutcome, SubscribeRequest, Subscription,
-    SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision, closed_document, plan_subscribe,
+    SubscriptionPolicy, SubscriptionStateHeader, WatcherDecision, closed_document, dialog_version,
+    plan_subscribe,
 };
 
 /// How far a restored subscription's NOTIFY CSeq and document version jump ahead of the stored ones (see
@@ -31,9 +32,12 @@ pub struct Subscriptions {
     by_presentity: DashMap<Aor, Vec<DialogId>>,
     winfo_by_presentity: DashMap<Aor, Vec<DialogId>>,
     reg_by_aor: DashMap<Aor, Vec<DialogId>>,
+    dialog_by_presentity: DashMap<Aor, Vec<DialogId>>,
+    mwi_by_presentity: DashMap<Aor, Vec<DialogId>>,
     by_watcher: DashMap<Aor, Vec<DialogId>>,
     rules: DashMap<(Aor, Aor), WatcherDecision>,
     closed: DashMap<Aor, Arc<str>>,
+    closed_dialogs: DashMap<Aor, Arc<str>>,
     expiry: ExpiryIndex<DialogId>,
     deferred: ExpiryIndex<DialogId>,
 }
@@ -81,8 +85,10 @@ impl Subscriptions {
         }
         let winfo = req.event == EventPackage::PresenceWinfo;
         let existing = self.by_dialog.get(&req.dialog).map(|s| s.clone());
-        // Only the presentity may see who watches it (RFC 3857 §5.1.1 leaves the policy to us).
-        let decision = if winfo {
+        // Only the presentity may see who watches it (RFC 3857 §5.1.1 leaves the policy to us), and only the
+        // mailbox's owner its message summary (voicemail counts are nobody else's business).
+        let owner_only = winfo || req.event == EventPackage::MessageSummary;
+        let decision = if owner_only {
             if req.watcher == req.presentity {
                 WatcherDecision::Allow
             } else {
@@ -91,7 +97,7 @@ impl Subscriptions {
         } else {
             self.decision(&req.presentity, &req.watcher)
         };
-        let closed = self.closed_for(&req.presentity);
+        let closed = self.closed_body(&req.event, &req.presentity);
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
         let body = if winfo {
             Arc::from(self.full_winfo(&req.presentity, version, now))
@@ -110,7 +116,7 @@ impl Subscriptions {
         match &mut outcome.subscription {
             Some(sub) => {
                 let changed = existing.as_ref().is_none_or(|e| e.state != sub.state);
-                if !winfo && changed {
+                if sub.event == EventPackage::Presence && changed {
                     outcome.also_notify =
                         self.winfo_changes(&sub.presentity, &[(sub.clone(), sub.state)], now);
                 }
@@ -118,7 +124,7 @@ impl Subscriptions {
             None => {
                 if let Some(old) = existing {
                     self.remove(&req.dialog);
-                    if !winfo {
+                    if old.event == EventPackage::Presence {
                         let state = SubState::Terminated(Reason::Timeout);
                         let presentity = old.presentity.clone();
                         outcome.also_notify = self.winfo_changes(&presentity, &[(old, state)], now);
@@ -139,7 +145,19 @@ impl Subscriptions {
         presence: &Arc<str>,
         now: Timestamp,
     ) -> Vec<NotifyIntent> {
-        let Some(dialogs) = self.by_presentity.get(presentity).map(|d| d.clone()) else {
+        self.notify_event(&EventPackage::Presence, presentity, presence, now)
+    }
+
+    /// [`notify_change`](Self::notify_change) for the subscriptions of `event` (`presence`, `dialog`,
+    /// `message-summary`), all sharing `body`; a `dialog` NOTIFY carries its subscription's next version.
+    pub fn notify_event(
+        &self,
+        event: &EventPackage,
+        presentity: &Aor,
+        body: &Arc<str>,
+        now: Timestamp,
+    ) -> Vec<NotifyIntent> {
+        let Some(dialogs) = self.index_of(event).get(presentity).map(|d| d.clone()) else {
             return Vec::new();
         };
         let mut out = Vec::with_capacity(dialogs.len());
@@ -164,7 +182,8 @@ impl Subscriptions {
             sub.notify_cseq = sub.notify_cseq.saturating_add(1);
             sub.last_notify_at = now;
             sub.deferred = false;
-            out.push(intent(&sub, now, Some(Arc::clone(presence))));
+            next_version(&mut sub);
+            out.push(intent(&sub, now, Some(Arc::clone(body))));
         }
         out
     }
@@ -175,6 +194,16 @@ impl Subscriptions {
         &self,
         now: Timestamp,
         presence_of: &dyn Fn(&Aor) -> Arc<str>,
+    ) -> Vec<NotifyIntent> {
+        self.flush_deferred_with(now, &|_, a| presence_of(a))
+    }
+
+    /// [`flush_deferred`](Self::flush_deferred) for every package: `body_of(event, presentity)` gives the
+    /// current state of the presentity in the subscription's package.
+    pub fn flush_deferred_with(
+        &self,
+        now: Timestamp,
+        body_of: &dyn Fn(&EventPackage, &Aor) -> Arc<str>,
     ) -> Vec<NotifyIntent> {
         let mut due = self.deferred.take_due(now);
         due.sort_unstable();
@@ -202,7 +231,8 @@ impl Subscriptions {
             }
             sub.notify_cseq = sub.notify_cseq.saturating_add(1);
             sub.last_notify_at = now;
-            let body = presence_of(&sub.presentity);
+            next_version(&mut sub);
+            let body = body_of(&sub.event, &sub.presentity);
             out.push(intent(&sub, now, Some(body)));
         }
         out
@@ -223,13 +253,42 @@ impl Subscriptions {
         presence: &Arc<str>,
         now: Timestamp,
     ) -> Vec<NotifyIntent> {
+        let closed_dialogs = self.closed_body(&EventPackage::Dialog, presentity);
+        self.authorize_watcher_with(
+            presentity,
+            watcher,
+            decision,
+            &|e| {
+                if *e == EventPackage::Dialog {
+                    Arc::clone(&closed_dialogs)
+                } else {
+                    Arc::clone(presence)
+                }
+            },
+            now,
+        )
+    }
+
+    /// [`authorize_watcher`](Self::authorize_watcher) for the watcher's `presence` and `dialog`
+    /// subscriptions of `presentity`; `body_of(event)` is the presentity's current state in that package.
+    pub fn authorize_watcher_with(
+        &self,
+        presentity: &Aor,
+        watcher: &Aor,
+        decision: WatcherDecision,
+        body_of: &dyn Fn(&EventPackage) -> Arc<str>,
+        now: Timestamp,
+    ) -> Vec<NotifyIntent> {
         self.rules
             .insert((presentity.clone(), watcher.clone()), decision);
-        let dialogs = self
+        let mut dialogs = self
             .by_presentity
             .get(presentity)
             .map(|d| d.clone())
             .unwrap_or_default();
+        if let Some(d) = self.dialog_by_presentity.get(presentity) {
+            dialogs.extend(d.iter().cloned());
+        }
         let mut out = Vec::new();
         let mut ended = Vec::new();
         for d in dialogs {
@@ -246,11 +305,11 @@ impl Subscriptions {
             let body = match decision {
                 WatcherDecision::Allow => {
                     sub.state = SubState::Active;
-                    Some(Arc::clone(presence))
+                    Some(body_of(&sub.event))
                 }
                 WatcherDecision::PoliteBlock => {
                     sub.state = SubState::Active;
-                    Some(self.closed_for(presentity))
+                    Some(self.closed_body(&sub.event, presentity))
                 }
                 WatcherDecision::Confirm => {
                     sub.state = SubState::Pending;
@@ -262,6 +321,9 @@ impl Subscriptions {
                     None
                 }
             };
+            if body.is_some() {
+                next_version(&mut sub);
+            }
             out.push(intent(&sub, now, body));
         }
         for d in ended {
@@ -269,6 +331,7 @@ impl Subscriptions {
         }
         let changed: Vec<(Subscription, SubState)> = out
             .iter()
+            .filter(|n| n.event == EventPackage::Presence)
             .filter_map(|n| {
                 let sub = self
                     .by_dialog
@@ -438,7 +501,9 @@ impl Subscriptions {
                 bindings,
                 now,
             ))),
-            (_, _, WatcherDecision::PoliteBlock) => Some(self.closed_for(&snapshot.presentity)),
+            (event, _, WatcherDecision::PoliteBlock) => {
+                Some(self.closed_body(event, &snapshot.presentity))
+            }
             _ => Some(Arc::clone(presence)),
         };
         let mut sub = self.by_dialog.get_mut(dialog)?;
@@ -467,6 +532,23 @@ impl Subscriptions {
         Some(sub)
     }
 
+    /// What a politely blocked watcher of `presentity` sees in `event`: closed presence, or no dialog.
+    pub(crate) fn closed_body(&self, event: &EventPackage, presentity: &Aor) -> Arc<str> {
+        if *event != EventPackage::Dialog {
+            return self.closed_for(presentity);
+        }
+        Arc::clone(
+            self.closed_dialogs
+                .entry(presentity.clone())
+                .or_insert_with(|| {
+                    Arc::from(
+                        crate::compose_dialogs(presentity, &[], Timestamp::from_millis(0)).to_xml(),
+                    )
+                })
+                .value(),
+        )
+    }
+
     /// The document a politely blocked watcher of `presentity` sees, built once per presentity.
     pub(crate) fn closed_for(&self, presentity: &Aor) -> Arc<str> {
         Arc::clone(
@@ -483,6 +565,8 @@ impl Subscriptions {
         match event {
             EventPackage::PresenceWinfo => &self.winfo_by_presentity,
             EventPackage::Reg => &self.reg_by_aor,
+            EventPackage::Dialog => &self.dialog_by_presentity,
+            EventPackage::MessageSummary => &self.mwi_by_presentity,
             _ => &self.by_presentity,
         }
     }
@@ -540,6 +624,9 @@ impl Subscriptions {
         if let Some(sub) = &mut outcome.subscription {
             sub.version = version;
             self.store(sub, existing.is_none());
+        }
+        if outcome.notify.version.is_some() {
+            outcome.notify.version = Some(version);
         }
         Ok(outcome)
     }
@@ -753,6 +840,14 @@ fn watcher_id(d: &DialogId) -> String {
     short_hash(&[d.call_id.as_str(), &d.remote_tag, &d.local_tag])
 }
 
+/// A `dialog` subscription's next document version, before a NOTIFY with a body (RFC 4235 §4.1: it grows by
+/// one per document sent in the subscription).
+fn next_version(sub: &mut Subscription) {
+    if sub.event == EventPackage::Dialog {
+        sub.version = sub.version.saturating_add(1);
+    }
+}
+
 pub(crate) fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>) -> NotifyIntent {
     let expires = match sub.state {
         SubState::Terminated(_) => None,
@@ -767,6 +862,7 @@ pub(crate) fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>)
             state: sub.state,
             expires,
         },
+        version: dialog_version(&sub.event, &body, sub.version),
         body,
         cseq: sub.notify_cseq,
         list_content_type: None,

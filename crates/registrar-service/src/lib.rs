@@ -23,4 +23,4 @@ mod service;
 
 pub use error::Error;
 pub use notifier::{ChannelNotifier, NoNotifier, Notifier};
-pub use service::{Mode, RegistrarService, ServiceBuilder, UsersPage};
+pub use service::{CallReport, Mode, RegistrarService, ServiceBuilder, UsersPage};

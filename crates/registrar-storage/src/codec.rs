@@ -9,9 +9,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use registrar_pidf::Presence;
 use registrar_presence::{
-    Buddy, DialogId, EventPackage, Origin, Publication, Reason, SubState, Subscription,
+    Buddy, DialogId, EventPackage, Origin, Publication, Published, Reason, SubState, Subscription,
     WatcherDecision,
 };
 use registrar_types::{Binding, RegId, TempGruu, Timestamp};
@@ -245,12 +244,13 @@ pub(crate) fn encode_publications(set: &[Publication]) -> Vec<u8> {
     w.len(set.len());
     for p in set {
         w.str(p.etag.as_str());
-        w.str(&p.document.to_xml());
+        w.str(&p.document.to_text());
         w.time(p.expires_at);
         w.time(p.published_at);
         w.time(p.changed_at);
         w.u8(match p.origin {
             Origin::Api => 1,
+            Origin::Call => 2,
             _ => 0,
         });
     }
@@ -268,20 +268,21 @@ pub(crate) fn decode_publications(bytes: &[u8]) -> Result<Vec<Publication>, Erro
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let etag = r.parse("entity-tag")?;
-        let xml = r.str()?;
-        let document = Presence::parse(xml.as_bytes())
-            .map_err(|e| Error::Corrupt(format!("stored PIDF: {e}")))?;
+        let text = r.str()?;
+        let document = Published::parse_stored(text)
+            .map_err(|e| Error::Corrupt(format!("stored publication: {e}")))?;
         let expires_at = r.time()?;
         let published_at = r.time()?;
         let changed_at = r.time()?;
         let origin = match r.u8()? {
             0 => Origin::Sip,
             1 => Origin::Api,
+            2 => Origin::Call,
             b => return Err(Error::Corrupt(format!("origin {b}"))),
         };
         out.push(Publication::restore(
             etag,
-            Arc::new(document),
+            document,
             expires_at,
             published_at,
             changed_at,
@@ -552,13 +553,34 @@ mod tests {
 </presence>"#;
         let p = Publication::restore(
             "abc123".parse().unwrap(),
-            Arc::new(Presence::parse(xml.as_bytes()).unwrap()),
+            Arc::new(registrar_pidf::Presence::parse(xml.as_bytes()).unwrap()),
             Timestamp::from_millis(5_000),
             Timestamp::from_millis(1_000),
             Timestamp::from_millis(2_000),
             Origin::Api,
         );
-        let set = vec![p];
+        // A dialog-info and a message-summary publication are kept beside it, each read back as its kind.
+        let dialogs = r#"<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="3" state="full" entity="sip:alice@example.com"><dialog id="d1" call-id="c1" local-tag="l" remote-tag="r" direction="initiator"><state>confirmed</state></dialog></dialog-info>"#;
+        let d = Publication::restore(
+            "def456".parse().unwrap(),
+            Published::parse_stored(dialogs).unwrap(),
+            Timestamp::from_millis(5_000),
+            Timestamp::from_millis(1_000),
+            Timestamp::from_millis(2_000),
+            Origin::Call,
+        );
+        assert!(matches!(d.document, Published::Dialogs(_)));
+        let summary = "Messages-Waiting: yes\r\nMessage-Account: sip:alice@example.com\r\nVoice-Message: 2/8 (0/2)\r\n";
+        let m = Publication::restore(
+            "0a1b2c".parse().unwrap(),
+            Published::parse_stored(summary).unwrap(),
+            Timestamp::from_millis(5_000),
+            Timestamp::from_millis(1_000),
+            Timestamp::from_millis(3_000),
+            Origin::Sip,
+        );
+        assert!(matches!(m.document, Published::Summary(_)));
+        let set = vec![p, d, m];
         assert_eq!(
             decode_publications(&encode_publications(&set)).unwrap(),
             set

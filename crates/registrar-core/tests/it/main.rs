@@ -162,7 +162,7 @@ async fn publish_and_subscribe_end_to_end() {
     let r = handle_subscribe(&svc, &list).await;
     assert_eq!((r.status, r.header("Require")), (421, Some("eventlist")));
     let other = SubscribeHeaders {
-        event: "dialog",
+        event: "conference",
         call_id: "sub-3",
         ..s.clone()
     };

@@ -225,11 +225,11 @@ async fn expiry_limits() {
     assert_eq!(r.outcome.expires, 3600, "default expiry");
 }
 
-/// Step 2: only the presence package is published here: 489 otherwise.
+/// Step 2: `presence`, `dialog` and `message-summary` are published here: 489 otherwise.
 #[tokio::test]
 async fn other_event_packages_are_489() {
     let p = presences();
-    for event in ["dialog", "presence.winfo", "reg", "message-summary"] {
+    for event in ["conference", "presence.winfo", "reg", "refer"] {
         let req = PublishRequest::initial(aor(ALICE), &pidf("t1", "open"))
             .event(EventPackage::from_header(event));
         let err = p.publish(T0, &req).await.unwrap_err();

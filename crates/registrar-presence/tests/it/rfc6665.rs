@@ -106,7 +106,7 @@ fn unsubscribe_sends_final_notify() {
 fn request_errors() {
     let s = subs();
     let req = SubscribeRequest::new(dialog(1), aor(BOB), aor(ALICE))
-        .event(EventPackage::from_header("dialog"));
+        .event(EventPackage::from_header("conference"));
     assert_eq!(
         s.subscribe(T0, &req, &doc("open"))
             .unwrap_err()

@@ -132,11 +132,16 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                     aor: e.aor.clone(),
                     etag: p.etag.clone(),
                 }));
-                events.push(RegistrarEvent::PresenceChanged {
-                    aor: e.aor.clone(),
-                    pidf: e.composed.xml.clone(),
-                });
-                intents.extend(self.fan_out(&e.aor, &e.composed.xml, now).await);
+                if e.presence_changed {
+                    events.push(RegistrarEvent::PresenceChanged {
+                        aor: e.aor.clone(),
+                        pidf: e.composed.xml.clone(),
+                    });
+                    intents.extend(self.fan_out(&e.aor, &e.composed.xml, now).await);
+                }
+                for b in &e.events {
+                    intents.extend(self.fan_out_event(&e.aor, b, now));
+                }
             }
             i.bus.publish_batch(now, events);
             self.deliver(intents).await;
@@ -152,7 +157,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             self.deliver(ended).await;
         }
         let presence_of = |a: &Aor| self.cached_xml(a);
-        let mut flushed = i.subs.flush_deferred(now, &presence_of);
+        let body_of = |e: &EventPackage, a: &Aor| self.cached_body(e, a);
+        let mut flushed = i.subs.flush_deferred_with(now, &body_of);
         let ctx = ListContext::new(&i.buddies, &i.subs, &presence_of);
         flushed.extend(i.lists.flush_deferred(now, ctx));
         if !flushed.is_empty() {

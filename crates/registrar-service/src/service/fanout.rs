@@ -131,6 +131,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             });
             intents = self.fan_out(aor, &composed.xml, now).await;
         }
+        if let Some(b) = &r.changed_event {
+            intents.extend(self.fan_out_event(aor, b, now));
+        }
         self.inner.bus.publish_batch(now, events);
         if !intents.is_empty() {
             self.deliver(intents).await;

@@ -10,11 +10,11 @@ use registrar_events::{
 };
 use registrar_pidf::{ContactEvent, ContactState, Presence};
 use registrar_presence::{
-    Buddy, BuddyLists, BuddyPresence, ComposedPresence, DialogId, EventPackage, ListContext,
-    MemoryPresenceStore, NotifyIntent, PresencePolicy, PresenceStore, Presences, PublishKind,
-    PublishRequest, PublishResult, ResourceLists, StoredPresence, SubState, SubscribeOutcome,
-    SubscribeRequest, Subscription, SubscriptionChange, SubscriptionPolicy, SubscriptionStore,
-    Subscriptions, WatcherDecision,
+    Buddy, BuddyLists, BuddyPresence, ComposedPresence, DialogId, EventBody, EventPackage,
+    ListContext, MemoryPresenceStore, NotifyIntent, PresencePolicy, PresenceStore, Presences,
+    PublishKind, PublishRequest, PublishResult, ResourceLists, StoredPresence, SubState,
+    SubscribeOutcome, SubscribeRequest, Subscription, SubscriptionChange, SubscriptionPolicy,
+    SubscriptionStore, Subscriptions, WatcherDecision,
 };
 use registrar_registry::{
     BindingChange, Bindings, ChangeKind, LocationStore, MemoryLocationStore, RegisterOutcome,
@@ -27,8 +27,11 @@ use tokio::task::JoinHandle;
 use crate::Error;
 use crate::notifier::{NoNotifier, Notifier};
 
+pub use calls::CallReport;
+
 mod background;
 mod buddies;
+mod calls;
 mod fanout;
 mod nodes;
 mod presence;
@@ -72,6 +75,8 @@ struct Settings {
     list_suffix: Option<String>,
     subscription_store: Option<Arc<dyn SubscriptionStore>>,
     max_sleep: Duration,
+    call_activity: Option<String>,
+    call_state_expires: u32,
 }
 
 impl<L, P> std::fmt::Debug for ServiceBuilder<L, P> {
@@ -190,6 +195,23 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
         self
     }
 
+    /// The RPID activity a user's composed presence shows while one of their reported calls is confirmed
+    /// (default `on-the-phone`; `None`: reported calls leave presence alone). See
+    /// [`RegistrarService::report_call`].
+    #[must_use]
+    pub fn call_activity(mut self, activity: Option<&str>) -> Self {
+        self.settings.call_activity = activity.map(str::to_owned);
+        self
+    }
+
+    /// How long reported call state lives after the last report of the user (default 43 200 s, 12 hours):
+    /// a SIP stack that died does not leave its users on the phone for ever.
+    #[must_use]
+    pub const fn call_state_expires(mut self, secs: u32) -> Self {
+        self.settings.call_state_expires = secs;
+        self
+    }
+
     /// The service.
     ///
     /// # Errors
@@ -224,6 +246,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
                 task: Mutex::new(None),
                 list_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
                 list_locks_hasher: std::collections::hash_map::RandomState::new(),
+                call_activity: self.settings.call_activity,
+                call_state_expires: self.settings.call_state_expires,
             }),
         })
     }
@@ -255,6 +279,10 @@ struct Inner<L, P> {
     /// Changes of one buddy list are stored one at a time (striped by owner).
     list_locks: Vec<tokio::sync::Mutex<()>>,
     list_locks_hasher: std::collections::hash_map::RandomState,
+    /// The RPID activity shown during a confirmed reported call.
+    call_activity: Option<String>,
+    /// How long reported call state lives after its last report.
+    call_state_expires: u32,
 }
 
 /// The registrar, presence server and buddy lists composed: the API a SIP stack calls. Cheap to clone (all
@@ -303,6 +331,8 @@ impl RegistrarService {
                 list_suffix: None,
                 subscription_store: None,
                 max_sleep: Duration::from_secs(3600),
+                call_activity: Some("on-the-phone".to_owned()),
+                call_state_expires: 43_200,
             },
         }
     }

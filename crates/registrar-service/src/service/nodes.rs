@@ -15,9 +15,21 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             || ComposedPresence::build(aor, &[], now).xml.clone(),
             |c| c.xml.clone(),
         );
+        let packages = [EventPackage::Dialog, EventPackage::MessageSummary];
+        let before_events = packages.clone().map(|e| self.cached_body(&e, aor));
         self.inner.presences.forget(aor);
         let after = self.inner.presences.presence(aor, now).await?;
+        let mut intents = Vec::new();
+        for (event, before) in packages.into_iter().zip(before_events) {
+            let body = self.inner.presences.event_body(&event, aor, now).await?;
+            if body != before {
+                intents.extend(self.fan_out_event(aor, &EventBody::new(event, body), now));
+            }
+        }
         if after.xml == before {
+            if !intents.is_empty() {
+                self.deliver(intents).await;
+            }
             return Ok(());
         }
         self.inner.bus.publish(
@@ -27,7 +39,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 pidf: after.xml.clone(),
             },
         );
-        let intents = self.fan_out(aor, &after.xml, now).await;
+        intents.extend(self.fan_out(aor, &after.xml, now).await);
         if !intents.is_empty() {
             self.deliver(intents).await;
         }

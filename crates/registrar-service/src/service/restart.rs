@@ -61,6 +61,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                     (Arc::from(""), b.to_vec())
                 }
                 EventPackage::PresenceWinfo => (Arc::from(""), Vec::new()),
+                EventPackage::Dialog | EventPackage::MessageSummary => (
+                    self.body_for(&sub.event, &sub.presentity, now).await?,
+                    Vec::new(),
+                ),
                 _ => {
                     let p = self.inner.presences.presence(&sub.presentity, now).await?;
                     (p.xml.clone(), Vec::new())

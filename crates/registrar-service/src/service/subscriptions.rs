@@ -54,14 +54,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 .lists
                 .subscribe(now, req, supports_eventlist, ctx)?
         } else {
-            let xml = self
-                .inner
-                .presences
-                .presence(&req.presentity, now)
-                .await?
-                .xml
-                .clone();
-            self.inner.subs.subscribe(now, req, &xml)?
+            let body = self.body_for(&req.event, &req.presentity, now).await?;
+            self.inner.subs.subscribe(now, req, &body)?
         };
         let sref = SubscriptionRef::new(
             req.dialog.call_id.clone(),
@@ -170,7 +164,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     ) -> Result<(), Error> {
         let now = self.now();
         // What the NOTIFYs will carry is read first, so that a read failure changes nothing.
-        let (xml, docs) = self.decision_inputs(presentity, watcher, now).await?;
+        let (bodies, docs) = self.decision_inputs(presentity, watcher, now).await?;
         // Durable before it takes effect: a decision that is not stored is not made.
         self.save_settings(&[SubscriptionChange::Rule {
             presentity: presentity.clone(),
@@ -178,7 +172,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             decision,
         }])
         .await?;
-        self.decided(presentity, watcher, decision, &xml, &docs, now)
+        self.decided(presentity, watcher, decision, &bodies, &docs, now)
             .await;
         Ok(())
     }
@@ -192,29 +186,28 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         decision: WatcherDecision,
     ) -> Result<(), Error> {
         let now = self.now();
-        let (xml, docs) = self.decision_inputs(presentity, watcher, now).await?;
-        self.decided(presentity, watcher, decision, &xml, &docs, now)
+        let (bodies, docs) = self.decision_inputs(presentity, watcher, now).await?;
+        self.decided(presentity, watcher, decision, &bodies, &docs, now)
             .await;
         Ok(())
     }
 
-    /// What a decision's NOTIFYs carry: the presentity's document, and the documents of the watcher's
-    /// buddies (for its buddy list subscribers).
+    /// What a decision's NOTIFYs carry: the presentity's presence and dialog state, and the documents of
+    /// the watcher's buddies (for its buddy list subscribers).
     async fn decision_inputs(
         &self,
         presentity: &Aor,
         watcher: &Aor,
         now: Timestamp,
-    ) -> Result<(Arc<str>, HashMap<Aor, Arc<str>>), Error> {
+    ) -> Result<([Arc<str>; 2], HashMap<Aor, Arc<str>>), Error> {
         let xml = self
-            .inner
-            .presences
-            .presence(presentity, now)
-            .await?
-            .xml
-            .clone();
+            .body_for(&EventPackage::Presence, presentity, now)
+            .await?;
+        let dialogs = self
+            .body_for(&EventPackage::Dialog, presentity, now)
+            .await?;
         let docs = self.list_documents_for(watcher, now).await?;
-        Ok((xml, docs))
+        Ok(([xml, dialogs], docs))
     }
 
     /// A stored decision takes effect in memory: its events, then its NOTIFYs (recorded, then sent: the
@@ -224,14 +217,22 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         presentity: &Aor,
         watcher: &Aor,
         decision: WatcherDecision,
-        xml: &Arc<str>,
+        bodies: &[Arc<str>; 2],
         docs: &HashMap<Aor, Arc<str>>,
         now: Timestamp,
     ) {
+        let [xml, dialogs] = bodies;
+        let body_of = |e: &EventPackage| {
+            if *e == EventPackage::Dialog {
+                Arc::clone(dialogs)
+            } else {
+                Arc::clone(xml)
+            }
+        };
         let mut intents = self
             .inner
             .subs
-            .authorize_watcher(presentity, watcher, decision, xml, now);
+            .authorize_watcher_with(presentity, watcher, decision, &body_of, now);
         let presence_of = |a: &Aor| lookup_doc(docs, a);
         let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
         intents.extend(

@@ -272,7 +272,7 @@ async fn errors_map_to_sip_statuses() {
     let e = h
         .svc
         .subscribe(
-            &subscribe(1, BOB, ALICE).event(EventPackage::from_header("dialog")),
+            &subscribe(1, BOB, ALICE).event(EventPackage::from_header("conference")),
             false,
         )
         .await

@@ -92,7 +92,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             body: msg.body(),
         };
         if h.event.is_empty() {
-            return Response::new(489).with("Allow-Events", "presence".to_owned());
+            return Response::new(489)
+                .with("Allow-Events", registrar_core::sip::ALLOW_EVENTS.to_owned());
         }
         helpers::handle_publish_at(&self.svc, now, &h).await
     }
@@ -108,7 +109,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         let event_raw = msg.header(Hdr::Event).unwrap_or("");
         if event_raw.is_empty() {
             return Response::new(489)
-                .with("Allow-Events", "presence, presence.winfo, reg".to_owned());
+                .with("Allow-Events", registrar_core::sip::ALLOW_EVENTS.to_owned());
         }
         if !self.serves(uri_host(ruri)) {
             return Response::warning(404, "not a domain served here");

@@ -553,9 +553,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         match method {
             Method::Options => Response::new(200)
                 .with("Allow", ALLOW.to_owned())
-                .with("Accept", "application/pidf+xml".to_owned())
+                .with(
+                    "Accept",
+                    "application/pidf+xml, application/dialog-info+xml, application/simple-message-summary"
+                        .to_owned(),
+                )
                 .with("Supported", SUPPORTED.to_owned())
-                .with("Allow-Events", "presence, presence.winfo, reg".to_owned()),
+                .with("Allow-Events", registrar_core::sip::ALLOW_EVENTS.to_owned()),
             Method::Cancel => Response::new(481),
             Method::Notify => Response::new(481),
             Method::Register => self.register(now, msg, from).await,

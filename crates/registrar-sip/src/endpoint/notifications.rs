@@ -16,7 +16,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             return None;
         }
         let branch = format!("z9hG4bK{}", self.token(now));
-        let mut s = String::with_capacity(512 + intent.body.as_ref().map_or(0, |b| b.len()));
+        let body = intent.body_text();
+        let mut s = String::with_capacity(512 + body.as_ref().map_or(0, |b| b.len()));
         let _ = write!(
             s,
             "NOTIFY {} SIP/2.0\r\nVia: SIP/2.0/{} {};branch={branch};rport\r\nMax-Forwards: 70\r\n",
@@ -47,7 +48,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             let _ = write!(s, "{name}: {value}\r\n");
         }
         let _ = write!(s, "Server: {}\r\n\r\n", self.cfg.server_name);
-        if let Some(b) = &intent.body {
+        if let Some(b) = &body {
             s.push_str(b);
         }
         let out = Outgoing {
