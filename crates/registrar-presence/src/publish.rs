@@ -286,7 +286,14 @@ pub(crate) fn plan(
             min: policy.min_expires,
         });
     }
-    let expires = asked.min(policy.max_expires);
+    // A voicemail system's summary set over the API holds as long as it says: mailbox state does not go
+    // stale the way a device's presence does.
+    let cap = if origin == Origin::Api && req.event == EventPackage::MessageSummary {
+        u32::MAX
+    } else {
+        policy.max_expires
+    };
+    let expires = asked.min(cap);
 
     // Step 5 (body type and content) before any change.
     let document = match &req.body {

@@ -204,9 +204,12 @@ impl<S: PresenceStore> Presences<S> {
         };
         if req.event != EventPackage::Presence {
             let key = (req.event.clone(), req.aor.clone());
-            let changed_event = if state_changed || !self.events.contains_key(&key) {
+            let before = self.events.get(&key).map(|b| Arc::clone(b.value()));
+            let changed_event = if state_changed || before.is_none() {
                 let body = self.compose_event(&req.event, &req.aor, &set, now);
-                state_changed.then(|| EventBody {
+                // A change watchers cannot see (a publication removed whose dialogs had already left, a
+                // summary published again as it was) sends nothing.
+                (state_changed && before.as_ref() != Some(&body)).then(|| EventBody {
                     event: req.event.clone(),
                     body,
                 })

@@ -20,6 +20,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::Ep;
 
+mod events;
+
+use events::{Counts, DialogView, Dialogs, Mwi, MwiUpdated, get_dialogs, get_mwi, put_mwi};
+
 #[derive(Clone)]
 struct AppState {
     ep: Arc<Ep>,
@@ -37,6 +41,8 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
             get(get_registration).delete(delete_registration),
         )
         .route("/v1/presence/{aor}", get(get_presence).put(put_presence))
+        .route("/v1/mwi/{aor}", get(get_mwi).put(put_mwi))
+        .route("/v1/dialogs/{aor}", get(get_dialogs))
         .route("/v1/subscriptions", get(list_subscriptions))
         .route("/v1/buddies/{aor}", get(get_buddies))
         .route(
@@ -72,7 +78,10 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
         put_buddy,
         delete_buddy,
         get_watchers,
-        put_decision
+        put_decision,
+        events::get_mwi,
+        events::put_mwi,
+        events::get_dialogs
     ),
     components(schemas(
         Health,
@@ -89,7 +98,12 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
         BuddyBody,
         Watchers,
         DecisionEntry,
-        DecisionBody
+        DecisionBody,
+        Counts,
+        Mwi,
+        MwiUpdated,
+        DialogView,
+        Dialogs
     ))
 )]
 struct ApiDoc;

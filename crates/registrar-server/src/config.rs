@@ -298,6 +298,10 @@ pub(crate) struct PresenceSection {
     pub(crate) max_expires: u32,
     pub(crate) default_watcher_policy: WatcherPolicy,
     pub(crate) mode: ServiceMode,
+    /// The RPID activity a user's presence shows during a confirmed call the SIP stack reported ("" for none).
+    pub(crate) call_activity: String,
+    /// Seconds reported call state lives after the user's last report.
+    pub(crate) call_state_expires: u32,
 }
 
 impl Default for PresenceSection {
@@ -307,6 +311,8 @@ impl Default for PresenceSection {
             max_expires: 7200,
             default_watcher_policy: WatcherPolicy::Allow,
             mode: ServiceMode::P2p,
+            call_activity: "on-the-phone".to_owned(),
+            call_state_expires: 43_200,
         }
     }
 }
@@ -568,6 +574,20 @@ impl Config {
                 "presence.min_expires ({}) is above presence.max_expires ({})",
                 p.min_expires, p.max_expires
             ));
+        }
+        if p.call_activity.len() > 64
+            || !p
+                .call_activity
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-')
+        {
+            return Err(format!(
+                "presence.call_activity: {:?} is not an RPID activity such as on-the-phone (or \"\" for none)",
+                p.call_activity
+            ));
+        }
+        if p.call_state_expires == 0 {
+            return Err("presence.call_state_expires: must be at least 1 second".into());
         }
         if self.auth.enabled {
             if self.auth.realm.is_empty() || self.auth.realm.contains('"') {

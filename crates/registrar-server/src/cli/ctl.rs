@@ -5,12 +5,22 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Empty};
+use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper::header::HOST;
 
 /// One API call: status and body.
 pub(crate) fn call(http: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
+    call_with(http, method, path, None)
+}
+
+/// One API call with an optional JSON body: status and body.
+pub(crate) fn call_with(
+    http: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<String>,
+) -> Result<(u16, String), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -25,11 +35,15 @@ pub(crate) fn call(http: SocketAddr, method: &str, path: &str) -> Result<(u16, S
                 .await
                 .map_err(|e| format!("HTTP: {e}"))?;
         let conn = tokio::spawn(conn);
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
-            .header(HOST, http.to_string())
-            .body(Empty::<Bytes>::new())
+            .header(HOST, http.to_string());
+        if json.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(json.unwrap_or_default())))
             .map_err(|e| format!("request: {e}"))?;
         let answer = async {
             let resp = sender

@@ -115,6 +115,19 @@ enum CtlCommand {
         /// `sip:user@domain` or `user@domain`.
         aor: String,
     },
+    /// Show a mailbox's message summary (RFC 3842), or set its voice message counts.
+    Mwi {
+        /// The mailbox: `sip:user@domain` or `user@domain`.
+        aor: String,
+        /// Set the voice messages: `NEW/OLD` (for example `2/5`).
+        #[arg(long)]
+        voice: Option<String>,
+    },
+    /// Show a user's dialogs (RFC 4235), as busy lamp field watchers see them.
+    Dialogs {
+        /// `sip:user@domain` or `user@domain`.
+        aor: String,
+    },
     /// List the subscriptions to a presentity (or held by a watcher).
     Subscriptions {
         /// The watched user.
@@ -279,6 +292,50 @@ fn ctl_command(http: SocketAddr, command: &CtlCommand) -> ExitCode {
             "DELETE",
             &format!("/v1/registrations/{}", ctl::encode(aor)),
         ),
+        CtlCommand::Mwi { aor, voice } => {
+            let path = format!("/v1/mwi/{}", ctl::encode(aor));
+            let call = match voice {
+                None => ctl::call(http, "GET", &path),
+                Some(v) => {
+                    let Some((new, old)) = v.split_once('/').and_then(|(n, o)| {
+                        Some((n.trim().parse::<u32>().ok()?, o.trim().parse::<u32>().ok()?))
+                    }) else {
+                        eprintln!("error: --voice takes NEW/OLD, for example 2/5");
+                        return ExitCode::from(2);
+                    };
+                    let body = serde_json::json!({ "voice": { "new": new, "old": old } });
+                    ctl::call_with(http, "PUT", &path, Some(body.to_string()))
+                }
+            };
+            call.map(|(st, b)| (st, pretty(b)))
+        }
+        CtlCommand::Dialogs { aor } => {
+            ctl::call(http, "GET", &format!("/v1/dialogs/{}", ctl::encode(aor))).map(|(st, b)| {
+                if st != 200 {
+                    return (st, b);
+                }
+                let v: serde_json::Value = serde_json::from_str(&b).unwrap_or_default();
+                let lines: Vec<String> = v["dialogs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        let f = |k: &str| d[k].as_str().unwrap_or("-").to_owned();
+                        format!(
+                            "{} {} {} {}",
+                            f("id"),
+                            f("state"),
+                            f("direction"),
+                            f("remote")
+                        )
+                    })
+                    .collect();
+                if lines.is_empty() {
+                    return (st, "no dialog".to_owned());
+                }
+                (st, lines.join("\n"))
+            })
+        }
         CtlCommand::Subscriptions {
             presentity,
             watcher,
@@ -314,6 +371,14 @@ fn ctl_command(http: SocketAddr, command: &CtlCommand) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// A JSON body indented, or as it came when it is not JSON.
+fn pretty(body: String) -> String {
+    serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or(body)
 }
 
 fn ha1(user: &str, realm: &str) -> ExitCode {

@@ -211,6 +211,8 @@ pub(crate) async fn build(
             ServiceMode::P2p => Mode::P2P,
             ServiceMode::B2bua => Mode::B2BUA,
         })
+        .call_activity(Some(cfg.presence.call_activity.as_str()).filter(|a| !a.is_empty()))
+        .call_state_expires(cfg.presence.call_state_expires)
         .build()
         .map_err(|e| format!("configuration: {e}"))?;
     let mut sc = SipConfig::default()

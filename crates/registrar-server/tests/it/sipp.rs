@@ -1,5 +1,6 @@
 //! sipp scenarios (`tests/sipp/*.xml`) against the running server: REGISTER (RFC 3261 §10.3, Path, GRUU),
-//! PUBLISH (RFC 3903), SUBSCRIBE/NOTIFY (RFC 6665, 3856) and digest authentication, over UDP, TCP and TLS.
+//! PUBLISH (RFC 3903), SUBSCRIBE/NOTIFY (RFC 6665, 3856), the dialog (RFC 4235) and message-summary
+//! (RFC 3842) packages and digest authentication, over UDP, TCP and TLS.
 //!
 //! Debian's sipp is built without TLS (`-t l1` is not there), so the TLS runs put OpenSSL (socat's) between
 //! sipp over TCP and the server's `tls:` listener: the server sees a TLS client and answers (and sends its
@@ -128,6 +129,24 @@ fn rfc3903_publish() {
         return;
     }
     sipp(&server(), "publish", "u1", &[]);
+}
+
+#[test]
+fn rfc4235_dialog_package_over_udp_and_tcp() {
+    if !require("sipp") {
+        return;
+    }
+    sipp(&server(), "dialog", "u1", &[]);
+    sipp(&server(), "dialog", "t1", &[]);
+}
+
+#[test]
+fn rfc3842_message_summary_over_udp_and_tcp() {
+    if !require("sipp") {
+        return;
+    }
+    sipp(&server(), "message-summary", "u1", &[]);
+    sipp(&server(), "message-summary", "t1", &[]);
 }
 
 #[test]
