@@ -403,13 +403,18 @@ impl Subscriptions {
         self.by_dialog.is_empty()
     }
 
-    /// The live subscriptions to `presentity` (its watchers).
+    /// The live subscriptions to `presentity` (its watchers) in `presence`, `dialog` and `message-summary`.
     pub fn watchers_of(&self, presentity: &Aor, now: Timestamp) -> Vec<Subscription> {
-        let dialogs = self
-            .by_presentity
-            .get(presentity)
-            .map(|d| d.clone())
-            .unwrap_or_default();
+        let mut dialogs = Vec::new();
+        for index in [
+            &self.by_presentity,
+            &self.dialog_by_presentity,
+            &self.mwi_by_presentity,
+        ] {
+            if let Some(d) = index.get(presentity) {
+                dialogs.extend(d.iter().cloned());
+            }
+        }
         dialogs
             .iter()
             .filter_map(|d| self.by_dialog.get(d).map(|s| s.clone()))

@@ -1,6 +1,9 @@
 //! Two real phones (baresip) register with the running server, subscribe to each other's presence
 //! (`;presence=p2p` contacts), and see a presence change: bob goes offline and online again, alice's phone
 //! shows it. Once over UDP, once over TLS (`;transport=tls`, trusting the test certificate).
+//!
+//! RFC 3842: baresip's `mwi` module subscribes to its own message summary; counts set over HTTP and then
+//! published over SIP by a voicemail server reach the phone.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -19,6 +22,17 @@ impl Phone {
     /// A phone for `user` watching `buddy`, both at `s` (the server's UDP address, or its TLS listener with
     /// `tls`).
     fn start(user: &str, buddy: &str, s: std::net::SocketAddr, tls: bool) -> Self {
+        Self::start_with(user, buddy, s, tls, "")
+    }
+
+    /// [`Phone::start`] with more application modules (`module_app` lines).
+    fn start_with(
+        user: &str,
+        buddy: &str,
+        s: std::net::SocketAddr,
+        tls: bool,
+        extra_modules: &str,
+    ) -> Self {
         let dir = TempDir::new(user);
         // baresip binds TLS on its SIP port + 1: take a port whose neighbour is free too.
         let sip = loop {
@@ -42,7 +56,7 @@ impl Phone {
             format!(
                 "poll_method epoll\nsip_listen 127.0.0.1:{sip}\nsip_transports {transports}\n{tls_lines}net_interface 127.0.0.1\n\
                  module_path /usr/lib/baresip/modules\nmodule_app account.so\nmodule_app contact.so\n\
-                 module_app menu.so\nmodule_app presence.so\nmodule ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n"
+                 module_app menu.so\nmodule_app presence.so\n{extra_modules}module ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{ctrl}\n"
             ),
         )
         .unwrap();
@@ -251,4 +265,62 @@ fn initial_publishes(log: &str) -> usize {
         .map(|block| block.split("\n\n").next().unwrap_or(""))
         .filter(|head| head.contains("SIP/2.0") && !head.contains("SIP-If-Match"))
         .count()
+}
+
+/// RFC 3842 with a real phone: baresip's `mwi` module subscribes to `message-summary` for its own account
+/// after registering; the summary set over HTTP (a voicemail system without SIP), then one a voicemail server
+/// PUBLISHes over SIP, each reach the phone, which prints what it was told.
+#[test]
+fn baresip_mwi_sees_counts_set_over_http_and_sip() {
+    if !require("baresip") {
+        return;
+    }
+    let server = Server::start_with(&Options::default(), "", "");
+    let s = server.sip;
+    let phone = Phone::start_with("ivan", "nobody", s, false, "module_app mwi.so\n");
+    let ctx = || format!("phone:\n{}\nserver:\n{}", phone.log(), server.log());
+    wait_for(
+        "ivan's message-summary subscription",
+        || {
+            let (_, body) =
+                server.http("GET", &format!("/v1/subscriptions?presentity=sip:ivan@{s}"));
+            body.contains("\"message-summary\"") && body.contains("\"active\"")
+        },
+        ctx,
+    );
+    let (st, body) = server
+        .try_http(
+            "PUT",
+            &format!("/v1/mwi/sip:ivan@{s}"),
+            "application/json",
+            r#"{"voice": {"new": 2, "old": 5, "urgent_new": 1}}"#,
+        )
+        .unwrap();
+    assert_eq!(st, 200, "{body}");
+    wait_for(
+        "the phone to be told of 2 new messages",
+        || phone.log().contains("Voice-Message: 2/5 (1/0)"),
+        ctx,
+    );
+    assert!(phone.log().contains("Messages-Waiting: yes"));
+
+    // A voicemail server PUBLISHes the next state over SIP: the newest summary wins.
+    let publish = format!(
+        "PUBLISH sip:ivan@{s} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bKmwi1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:vm@{s}>;tag=vm1\r\nTo: <sip:ivan@{s}>\r\nCall-ID: mwi-pub-1\r\n\
+         CSeq: 1 PUBLISH\r\nEvent: message-summary\r\nExpires: 3600\r\n\
+         Content-Type: application/simple-message-summary\r\nContent-Length: 48\r\n\r\n\
+         Messages-Waiting: no\r\nVoice-Message: 0/7 (0/1)\r\n"
+    );
+    let answer = server
+        .udp(publish.as_bytes(), Duration::from_secs(5))
+        .expect("an answer to the PUBLISH");
+    assert!(answer.starts_with("SIP/2.0 200"), "{answer}");
+    wait_for(
+        "the phone to be told the messages were heard",
+        || phone.log().contains("Voice-Message: 0/7 (0/1)"),
+        ctx,
+    );
+    let (_, mwi) = server.http("GET", &format!("/v1/mwi/sip:ivan@{s}"));
+    assert!(mwi.contains("\"messages_waiting\":false"), "{mwi}");
 }
