@@ -3,6 +3,7 @@
 
 mod background;
 mod buddies;
+mod calls;
 mod concurrency;
 mod journeys;
 mod restart;
