@@ -16,6 +16,9 @@ pub enum Error {
     /// The builder was given contradicting settings.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// The event coordinator refused the call-state bridge (feature `infra-common`).
+    #[error("event coordinator: {0}")]
+    Bridge(String),
 }
 
 impl Error {
@@ -25,7 +28,7 @@ impl Error {
             Self::Registry(e) => e.sip_status(),
             Self::Presence(e) => e.sip_status(),
             Self::NoSuchSubscription => 481,
-            Self::Config(_) => 500,
+            Self::Config(_) | Self::Bridge(_) => 500,
         }
     }
 }

@@ -14,9 +14,16 @@
 //!   [`RegistrarService::shutdown`] stops it after the sweep in progress. [`RegistrarService::run_due`] does
 //!   one sweep on demand (tests on a manual clock).
 //!
+//! - Call state: [`RegistrarService::report_call`] takes what the SIP stack says of a user's calls (RFC 4235
+//!   dialog state for BLF watchers, RPID on-the-phone in presence); with the `infra-common` feature,
+//!   `bridge::CallStateBridge` feeds it from rvoip's event coordinator. Message waiting without SIP:
+//!   [`RegistrarService::set_message_summary`].
+//!
 //! Not here: SIP parsing and transactions (the SIP adapter), durable storage (the storage crate provides
 //! stores), HTTP.
 
+#[cfg(feature = "infra-common")]
+pub mod bridge;
 mod error;
 mod notifier;
 mod service;

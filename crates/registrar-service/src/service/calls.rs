@@ -13,8 +13,11 @@ use super::*;
 #[derive(Clone, Debug, Eq, PartialEq)]
 #[non_exhaustive]
 pub struct CallReport {
-    /// The dialog's Call-ID.
-    pub call_id: String,
+    /// What names the call in the SIP stack (its Call-ID, or a session id): every report about one call
+    /// carries the same.
+    pub key: String,
+    /// The dialog's Call-ID, when the stack knows it (watchers use it for call pickup).
+    pub call_id: Option<String>,
     /// The user's tag in the dialog (From-tag of an INVITE the user sent, To-tag of one it answered), once
     /// known.
     pub local_tag: Option<String>,
@@ -33,10 +36,11 @@ pub struct CallReport {
 }
 
 impl CallReport {
-    /// A report that the call `call_id` is now in `state`.
-    pub fn new(call_id: &str, direction: Direction, state: DialogState) -> Self {
+    /// A report that the call the stack names `key` is now in `state`.
+    pub fn new(key: &str, direction: Direction, state: DialogState) -> Self {
         Self {
-            call_id: call_id.to_owned(),
+            key: key.to_owned(),
+            call_id: None,
             local_tag: None,
             remote_tag: None,
             direction,
@@ -45,6 +49,13 @@ impl CallReport {
             code: None,
             remote: None,
         }
+    }
+
+    /// Set the dialog's Call-ID.
+    #[must_use]
+    pub fn call_id(mut self, call_id: &str) -> Self {
+        self.call_id = Some(call_id.to_owned());
+        self
     }
 
     /// Set the tags.
@@ -70,15 +81,13 @@ impl CallReport {
         self
     }
 
-    /// The dialog element watchers see. Its id is a hash of the Call-ID and the user's tag, the same on
-    /// every node and across restarts (a forked call has one dialog per answering branch, so the Call-ID
-    /// alone is not unique).
+    /// The dialog element watchers see. Its id is a hash of the call's key, the same on every node and
+    /// across restarts, and revealing nothing of the key.
     pub fn to_dialog(&self) -> Dialog {
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.call_id.hash(&mut h);
-        self.local_tag.hash(&mut h);
+        self.key.hash(&mut h);
         let mut d = Dialog::new(&format!("{:016x}", h.finish()), self.state);
-        d.call_id = Some(self.call_id.clone());
+        d.call_id.clone_from(&self.call_id);
         d.local_tag.clone_from(&self.local_tag);
         d.remote_tag.clone_from(&self.remote_tag);
         d.direction = Some(self.direction);

@@ -54,6 +54,7 @@ async fn reported_call_state_reaches_blf_and_presence_watchers() {
     assert!(dialogs(blf).dialogs.is_empty());
 
     let call = CallReport::new("call-1@pbx", Direction::Recipient, DialogState::Early)
+        .call_id("call-1@pbx")
         .tags(Some("a-tag"), Some("c-tag"))
         .remote("sip:carol@example.com");
     h.svc.report_call(&aor(ALICE), &call).await.unwrap();

@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod background;
+#[cfg(feature = "infra-common")]
+mod bridge;
 mod buddies;
 mod calls;
 mod concurrency;
