@@ -6,6 +6,10 @@
 //! Every NOTIFY is `multipart/related` with the RLMI document as its root part and one
 //! `application/pidf+xml` part per visible buddy: full state on subscribe, refresh and list change, then only
 //! the buddies that changed.
+//!
+//! A list subscription to `Event: dialog` (the BLF lists of Yealink and Polycom desk phones: many keys, one
+//! SUBSCRIBE) works the same way with one `application/dialog-info+xml` part per visible buddy, each written
+//! at the RLMI document's version, so every buddy's dialog-info version grows with each NOTIFY.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -30,6 +34,7 @@ pub struct ListContext<'a> {
     lists: &'a BuddyLists,
     subscriptions: &'a Subscriptions,
     presence_of: &'a dyn Fn(&Aor) -> Arc<str>,
+    dialogs_of: Option<&'a dyn Fn(&Aor) -> Arc<str>>,
 }
 
 impl std::fmt::Debug for ListContext<'_> {
@@ -50,14 +55,31 @@ impl<'a> ListContext<'a> {
             lists,
             subscriptions,
             presence_of,
+            dialogs_of: None,
         }
     }
 
-    /// What `owner` sees of `buddy`.
-    fn view(&self, owner: &Aor, buddy: &Aor) -> View {
+    /// The same context, with `dialogs_of` giving a buddy's composed dialog state (the body of
+    /// [`crate::Presences::event_body`] for `dialog`) for `Event: dialog` lists. Without it, such lists
+    /// show every buddy idle.
+    #[must_use]
+    pub fn with_dialogs(mut self, dialogs_of: &'a dyn Fn(&Aor) -> Arc<str>) -> Self {
+        self.dialogs_of = Some(dialogs_of);
+        self
+    }
+
+    /// What `owner` sees of `buddy` in `event`.
+    fn view(&self, owner: &Aor, buddy: &Aor, event: &EventPackage) -> View {
+        let dialog = *event == EventPackage::Dialog;
         match self.subscriptions.decision(buddy, owner) {
+            WatcherDecision::Allow if dialog => View::Visible(match self.dialogs_of {
+                Some(f) => f(buddy),
+                None => self.subscriptions.closed_body(event, buddy),
+            }),
             WatcherDecision::Allow => View::Visible((self.presence_of)(buddy)),
-            WatcherDecision::PoliteBlock => View::Visible(self.subscriptions.closed_for(buddy)),
+            WatcherDecision::PoliteBlock => {
+                View::Visible(self.subscriptions.closed_body(event, buddy))
+            }
             WatcherDecision::Confirm => View::Pending,
             // Block, and any decision added later: never the real state.
             _ => View::Rejected,
@@ -118,8 +140,8 @@ impl ResourceLists {
     /// `Require: eventlist`; the first NOTIFY has the full state of the list.
     ///
     /// # Errors
-    /// 404 when the URI is not a list URI, 489 for a package other than `presence`, 421 without eventlist
-    /// support, 403 for anyone but the list's owner, and the errors of [`plan_subscribe`].
+    /// 404 when the URI is not a list URI, 489 for a package other than `presence` and `dialog`, 421
+    /// without eventlist support, 403 for anyone but the list's owner, and the errors of [`plan_subscribe`].
     pub fn subscribe(
         &self,
         now: Timestamp,
@@ -131,7 +153,7 @@ impl ResourceLists {
             .lists
             .owner_of_list(&req.presentity)
             .ok_or(Error::NoSuchList)?;
-        if req.event != EventPackage::Presence {
+        if !matches!(req.event, EventPackage::Presence | EventPackage::Dialog) {
             return Err(Error::BadEvent(req.event.as_str().to_owned()));
         }
         if !supports_eventlist {
@@ -152,7 +174,14 @@ impl ResourceLists {
         };
         let count = self.by_owner.get(&req.watcher).map_or(0, |d| d.len());
         let version = existing.as_ref().map_or(0, |s| s.version.saturating_add(1));
-        let (content_type, body) = full_state(&req.dialog, &req.presentity, &owner, version, ctx);
+        let (content_type, body) = full_state(
+            &req.dialog,
+            &req.presentity,
+            &owner,
+            &req.event,
+            version,
+            ctx,
+        );
         let mut outcome = plan_subscribe(
             now,
             req,
@@ -184,16 +213,33 @@ impl ResourceLists {
     }
 
     /// The NOTIFYs a change of `buddy`'s presence causes: a partial-state NOTIFY with that buddy to every
-    /// active list subscription whose list holds it.
+    /// active `presence` list subscription whose list holds it.
     pub fn buddy_changed(
         &self,
         now: Timestamp,
         buddy: &Aor,
         ctx: ListContext<'_>,
     ) -> Vec<NotifyIntent> {
+        self.buddy_changed_in(now, &EventPackage::Presence, buddy, ctx)
+    }
+
+    /// [`buddy_changed`](Self::buddy_changed) for the list subscriptions of `event` (`presence`, `dialog`).
+    pub fn buddy_changed_in(
+        &self,
+        now: Timestamp,
+        event: &EventPackage,
+        buddy: &Aor,
+        ctx: ListContext<'_>,
+    ) -> Vec<NotifyIntent> {
         let mut out = Vec::new();
         for owner in ctx.lists.holders_of(buddy) {
-            out.extend(self.resources_changed(now, &owner, std::slice::from_ref(buddy), ctx));
+            out.extend(self.resources_changed(
+                now,
+                &owner,
+                std::slice::from_ref(buddy),
+                Some(event),
+                ctx,
+            ));
         }
         out
     }
@@ -211,7 +257,7 @@ impl ResourceLists {
         if ctx.lists.get(watcher, presentity).is_none() {
             return Vec::new();
         }
-        self.resources_changed(now, watcher, std::slice::from_ref(presentity), ctx)
+        self.resources_changed(now, watcher, std::slice::from_ref(presentity), None, ctx)
     }
 
     /// The NOTIFYs a change of `owner`'s list (a buddy added, removed, renamed) causes: full state to each
@@ -384,12 +430,14 @@ impl ResourceLists {
         Some(send_full(&mut list, now, ctx))
     }
 
-    /// A partial-state NOTIFY about `buddies` to each of `owner`'s active list subscriptions, or a deferral.
+    /// A partial-state NOTIFY about `buddies` to each of `owner`'s active list subscriptions (of `event`
+    /// only, when given), or a deferral.
     fn resources_changed(
         &self,
         now: Timestamp,
         owner: &Aor,
         buddies: &[Aor],
+        event: Option<&EventPackage>,
         ctx: ListContext<'_>,
     ) -> Vec<NotifyIntent> {
         let mut out = Vec::new();
@@ -397,7 +445,9 @@ impl ResourceLists {
             let Some(mut list) = self.subs.get_mut(&d) else {
                 continue;
             };
-            if !is_live(&list.subscription, now) {
+            if !is_live(&list.subscription, now)
+                || event.is_some_and(|e| *e != list.subscription.event)
+            {
                 continue;
             }
             if self.hold_back(&mut list, now) {
@@ -464,8 +514,14 @@ fn is_live(sub: &Subscription, now: Timestamp) -> bool {
 fn send_full(list: &mut ListSubscription, now: Timestamp, ctx: ListContext<'_>) -> NotifyIntent {
     let sub = &mut list.subscription;
     sub.version = sub.version.saturating_add(1);
-    let (content_type, body) =
-        full_state(&sub.dialog, &sub.presentity, &list.owner, sub.version, ctx);
+    let (content_type, body) = full_state(
+        &sub.dialog,
+        &sub.presentity,
+        &list.owner,
+        &sub.event,
+        sub.version,
+        ctx,
+    );
     list.waiting.clear();
     list.full_state_due = false;
     next_notify(sub, now, content_type, body)
@@ -491,7 +547,7 @@ fn send_partial(
     let entries: Vec<(Buddy, View)> = on_list
         .into_iter()
         .map(|b| {
-            let view = ctx.view(&list.owner, &b.uri);
+            let view = ctx.view(&list.owner, &b.uri, &sub.event);
             (b, view)
         })
         .collect();
@@ -499,6 +555,7 @@ fn send_partial(
         &sub.dialog,
         &sub.presentity,
         &list.owner,
+        &sub.event,
         sub.version,
         false,
         &entries,
@@ -524,6 +581,7 @@ fn full_state(
     dialog: &DialogId,
     list_uri: &Aor,
     owner: &Aor,
+    event: &EventPackage,
     version: u64,
     ctx: ListContext<'_>,
 ) -> (Arc<str>, Arc<str>) {
@@ -532,11 +590,11 @@ fn full_state(
         .list(owner)
         .into_iter()
         .map(|b| {
-            let view = ctx.view(owner, &b.uri);
+            let view = ctx.view(owner, &b.uri, event);
             (b, view)
         })
         .collect();
-    multipart(dialog, list_uri, owner, version, true, &entries)
+    multipart(dialog, list_uri, owner, event, version, true, &entries)
 }
 
 /// A `multipart/related` body (RFC 2387) whose root is the RLMI document and whose further parts are the
@@ -545,6 +603,7 @@ fn multipart(
     dialog: &DialogId,
     list_uri: &Aor,
     owner: &Aor,
+    event: &EventPackage,
     version: u64,
     full: bool,
     entries: &[(Buddy, View)],
@@ -558,7 +617,10 @@ fn multipart(
     let tag = short_hash(&[dialog_key[0], dialog_key[1], dialog_key[2], &version_text]);
     let domain = owner.domain();
     let mut rlmi = ResourceList::new(list_uri.as_str(), version, full);
-    let mut parts: Vec<(String, &Arc<str>)> = Vec::new();
+    // A dialog-info part carries the RLMI document's version: it grows with every NOTIFY of the
+    // subscription, so each resource's documents are strictly increasing as RFC 4235 §4.1 asks.
+    let versioned = format!("version=\"{version}\"");
+    let mut parts: Vec<(String, std::borrow::Cow<'_, str>)> = Vec::new();
     for (i, (buddy, view)) in entries.iter().enumerate() {
         let mut resource = Resource::new(buddy.uri.as_str());
         if let Some(name) = &buddy.display_name {
@@ -576,6 +638,11 @@ fn multipart(
                 let cid = format!("{tag}.{i}@{domain}");
                 let mut inst = Instance::new(&id, InstanceState::Active);
                 inst.cid = Some(cid.clone());
+                let doc = if *event == EventPackage::Dialog {
+                    std::borrow::Cow::Owned(doc.replacen(crate::DIALOG_VERSION_SLOT, &versioned, 1))
+                } else {
+                    std::borrow::Cow::Borrowed(&**doc)
+                };
                 parts.push((cid, doc));
                 inst
             }
@@ -608,14 +675,12 @@ fn multipart(
         "application/rlmi+xml;charset=\"UTF-8\"",
         &root,
     );
+    let part_type = match event {
+        EventPackage::Dialog => "application/dialog-info+xml;charset=\"UTF-8\"",
+        _ => "application/pidf+xml;charset=\"UTF-8\"",
+    };
     for (cid, doc) in &parts {
-        write_part(
-            &mut body,
-            &boundary,
-            cid,
-            "application/pidf+xml;charset=\"UTF-8\"",
-            doc,
-        );
+        write_part(&mut body, &boundary, cid, part_type, doc);
     }
     let _ = write!(body, "--{boundary}--\r\n");
     let content_type = format!(
@@ -654,6 +719,7 @@ mod tests {
             &dialog(),
             &list,
             &owner,
+            &EventPackage::Presence,
             0,
             true,
             &[(buddy.clone(), View::Visible(Arc::clone(&plain)))],
@@ -669,6 +735,7 @@ mod tests {
             &dialog(),
             &list,
             &owner,
+            &EventPackage::Presence,
             0,
             true,
             &[(buddy, View::Visible(hostile))],
@@ -686,7 +753,15 @@ mod tests {
     fn empty_list_is_the_rlmi_part_alone() {
         let owner = aor("sip:alice@example.com");
         let list = aor("sip:alice-buddies@example.com");
-        let (_, body) = multipart(&dialog(), &list, &owner, 3, false, &[]);
+        let (_, body) = multipart(
+            &dialog(),
+            &list,
+            &owner,
+            &EventPackage::Presence,
+            3,
+            false,
+            &[],
+        );
         assert_eq!(body.matches("Content-ID:").count(), 1);
         assert!(body.contains("version=\"3\" fullState=\"false\""));
     }

@@ -493,3 +493,91 @@ fn snapshot_of_a_full_state_notify() {
     );
     insta::assert_snapshot!(text);
 }
+
+/// A BLF list (`Event: dialog` to the list URI, as Yealink and Polycom phones subscribe): one
+/// `application/dialog-info+xml` part per visible buddy, each at the RLMI version, so a buddy's versions grow
+/// with each NOTIFY; a buddy's dialog change is a partial NOTIFY to dialog lists only; blocked and politely
+/// blocked buddies never show a call.
+#[test]
+fn blf_lists_carry_dialog_info_parts() {
+    let w = World::new(SubscriptionPolicy::default());
+    let idle =
+        |who: &str| Arc::from(registrar_presence::compose_dialogs(&aor(who), &[], T0).to_xml());
+    let busy = |who: &str| -> Arc<str> {
+        let mut d = registrar_presence::compose_dialogs(&aor(who), &[], T0);
+        let mut dialog = registrar_pidf::Dialog::new("d1", registrar_pidf::DialogState::Confirmed);
+        dialog.call_id = Some(format!("call-of-{who}"));
+        d.dialogs.push(dialog);
+        Arc::from(d.to_xml())
+    };
+    let dialogs: Mutex<HashMap<Aor, Arc<str>>> = Mutex::new(HashMap::new());
+    for who in [BOB, CAROL, EVE, MALLORY, DAVE] {
+        dialogs.lock().unwrap().insert(aor(who), busy(who));
+    }
+    dialogs.lock().unwrap().insert(aor(CAROL), idle(CAROL));
+    let with = |f: &dyn Fn(ListContext<'_>) -> Vec<NotifyIntent>| {
+        let presence_of = |a: &Aor| Arc::from(Presence::new(a.as_str()).to_xml());
+        let dialogs_of = |a: &Aor| dialogs.lock().unwrap().get(a).cloned().unwrap();
+        f(ListContext::new(&w.lists, &w.subs, &presence_of).with_dialogs(&dialogs_of))
+    };
+    let req = list_request(7).event(EventPackage::Dialog);
+    let first = with(&|ctx| vec![w.rls.subscribe(T0, &req, true, ctx).unwrap().notify]);
+    let parts = parse_multipart(&first[0]);
+    assert!(parts.rlmi.full_state);
+    let dialog_of = |parts: &Parts, uri: &str| {
+        let inst = &parts.resource(uri).instances[0];
+        let (ctype, content) = &parts.by_cid[inst.cid.as_ref().unwrap()];
+        assert!(ctype.starts_with("application/dialog-info+xml"), "{ctype}");
+        registrar_pidf::DialogInfo::parse(content.as_bytes()).unwrap()
+    };
+    let bob = dialog_of(&parts, BOB);
+    assert_eq!(bob.version, "0");
+    assert_eq!(
+        bob.dialogs[0].call_id.as_deref(),
+        Some(&*format!("call-of-{BOB}"))
+    );
+    assert!(dialog_of(&parts, CAROL).dialogs.is_empty());
+    // Politely blocked: the part shows no call; blocked: no part at all.
+    assert!(dialog_of(&parts, DAVE).dialogs.is_empty());
+    assert_eq!(
+        parts.resource(MALLORY).instances[0].state,
+        InstanceState::Terminated
+    );
+    assert!(
+        !first[0]
+            .body
+            .as_ref()
+            .unwrap()
+            .contains("call-of-sip:mallory")
+    );
+
+    // Carol's line rings: a partial NOTIFY with Carol alone, at version 1.
+    dialogs.lock().unwrap().insert(aor(CAROL), busy(CAROL));
+    let presence_list = list_request(8);
+    with(&|ctx| {
+        vec![
+            w.rls
+                .subscribe(T0, &presence_list, true, ctx)
+                .unwrap()
+                .notify,
+        ]
+    });
+    let changed = with(&|ctx| {
+        w.rls
+            .buddy_changed_in(T0, &EventPackage::Dialog, &aor(CAROL), ctx)
+    });
+    assert_eq!(
+        changed.len(),
+        1,
+        "the presence list is not told of a dialog change"
+    );
+    assert_eq!(changed[0].event, EventPackage::Dialog);
+    let parts = parse_multipart(&changed[0]);
+    assert!(!parts.rlmi.full_state);
+    assert_eq!(parts.rlmi.resources.len(), 1);
+    assert_eq!(dialog_of(&parts, CAROL).version, "1");
+    // And a presence change does not reach the BLF list.
+    let presence_changed = with(&|ctx| w.rls.buddy_changed(T0, &aor(CAROL), ctx));
+    assert_eq!(presence_changed.len(), 1);
+    assert_eq!(presence_changed[0].event, EventPackage::Presence);
+}

@@ -141,6 +141,28 @@ fn rfc4235_dialog_package_over_udp_and_tcp() {
 }
 
 #[test]
+fn rfc4662_blf_list_with_dialog_info_parts() {
+    if !require("sipp") {
+        return;
+    }
+    for transport in ["u1", "t1"] {
+        let s = server();
+        for buddy in ["sip:lou@example.com", "sip:mia@example.com"] {
+            let (st, body) = s
+                .try_http(
+                    "PUT",
+                    &format!("/v1/buddies/sip:kim@example.com/{buddy}"),
+                    "",
+                    "",
+                )
+                .unwrap();
+            assert_eq!(st, 201, "{body}");
+        }
+        sipp(&s, "blf-list", transport, &[]);
+    }
+}
+
+#[test]
 fn rfc3842_message_summary_over_udp_and_tcp() {
     if !require("sipp") {
         return;

@@ -159,7 +159,8 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         let presence_of = |a: &Aor| self.cached_xml(a);
         let body_of = |e: &EventPackage, a: &Aor| self.cached_body(e, a);
         let mut flushed = i.subs.flush_deferred_with(now, &body_of);
-        let ctx = ListContext::new(&i.buddies, &i.subs, &presence_of);
+        let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+        let ctx = ListContext::new(&i.buddies, &i.subs, &presence_of).with_dialogs(&dialogs_of);
         flushed.extend(i.lists.flush_deferred(now, ctx));
         if !flushed.is_empty() {
             self.deliver(flushed).await;

@@ -187,14 +187,55 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         Ok(d)
     }
 
-    /// The NOTIFYs a new composed state of `aor` in a package other than `presence` causes.
+    /// The NOTIFYs a new composed state of `aor` in a package other than `presence` causes: its watchers,
+    /// and for `dialog` the BLF lists holding it.
     pub(super) fn fan_out_event(
         &self,
         aor: &Aor,
         b: &EventBody,
         now: Timestamp,
     ) -> Vec<NotifyIntent> {
-        self.inner.subs.notify_event(&b.event, aor, &b.body, now)
+        let mut intents = self.inner.subs.notify_event(&b.event, aor, &b.body, now);
+        if b.event == EventPackage::Dialog
+            && self
+                .inner
+                .buddies
+                .holders_of(aor)
+                .iter()
+                .any(|h| self.inner.lists.has_subscriptions(h))
+        {
+            let presence_of = |a: &Aor| self.cached_xml(a);
+            let dialogs_of = |a: &Aor| {
+                if a == aor {
+                    Arc::clone(&b.body)
+                } else {
+                    self.cached_body(&EventPackage::Dialog, a)
+                }
+            };
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+                .with_dialogs(&dialogs_of);
+            intents.extend(
+                self.inner
+                    .lists
+                    .buddy_changed_in(now, &EventPackage::Dialog, aor, ctx),
+            );
+        }
+        intents
+    }
+
+    /// Read the dialog state of every buddy on the list `list_uri` names into the cache, so that a
+    /// full-state BLF list NOTIFY shows what the store holds.
+    pub(super) async fn warm_dialogs(&self, list_uri: &Aor, now: Timestamp) -> Result<(), Error> {
+        let Some(owner) = self.inner.buddies.owner_of_list(list_uri) else {
+            return Ok(());
+        };
+        for b in self.inner.buddies.list(&owner) {
+            self.inner
+                .presences
+                .event_body(&EventPackage::Dialog, &b.uri, now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// The current state of `aor` in `event`, for a NOTIFY: the cached composition, or what a presentity

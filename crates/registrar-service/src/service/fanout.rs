@@ -103,7 +103,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             }
             if let Ok(docs) = self.list_documents_for(&owner, now).await {
                 let presence_of = |a: &Aor| lookup_doc(&docs, a);
-                let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+                let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+                let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+                    .with_dialogs(&dialogs_of);
                 intents.extend(self.inner.lists.list_changed(now, &owner, ctx));
             }
         }
@@ -161,7 +163,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                     self.cached_xml(a)
                 }
             };
-            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+            let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+                .with_dialogs(&dialogs_of);
             intents.extend(self.inner.lists.buddy_changed(now, aor, ctx));
         }
         intents
@@ -187,7 +191,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         }
         let docs = self.list_documents_for(owner, now).await?;
         let presence_of = |a: &Aor| lookup_doc(&docs, a);
-        let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+        let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+        let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+            .with_dialogs(&dialogs_of);
         let intents = self.inner.lists.list_changed(now, owner, ctx);
         self.inner.notifier.notify(intents).await;
         Ok(())

@@ -76,9 +76,15 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             let Some(list) = self.inner.lists.get(dialog) else {
                 continue;
             };
+            if list.subscription.event == EventPackage::Dialog {
+                self.warm_dialogs(&list.subscription.presentity, now)
+                    .await?;
+            }
             let docs = self.list_documents_for(&list.owner, now).await?;
             let presence_of = |a: &Aor| lookup_doc(&docs, a);
-            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+            let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+                .with_dialogs(&dialogs_of);
             intents.extend(self.inner.lists.resume(dialog, now, ctx));
         }
         self.persist(&intents).await?;

@@ -48,8 +48,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                 .subscribe_reg(now, req, &bindings.to_vec())?
         } else if self.is_list(req, now).await? {
             let docs = self.list_documents(&req.presentity, now).await?;
+            if req.event == EventPackage::Dialog {
+                self.warm_dialogs(&req.presentity, now).await?;
+            }
             let presence_of = |a: &Aor| lookup_doc(&docs, a);
-            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+            let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+            let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+                .with_dialogs(&dialogs_of);
             self.inner
                 .lists
                 .subscribe(now, req, supports_eventlist, ctx)?
@@ -234,7 +239,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             .subs
             .authorize_watcher_with(presentity, watcher, decision, &body_of, now);
         let presence_of = |a: &Aor| lookup_doc(docs, a);
-        let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of);
+        let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
+        let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)
+            .with_dialogs(&dialogs_of);
         intents.extend(
             self.inner
                 .lists
