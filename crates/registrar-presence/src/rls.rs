@@ -34,8 +34,11 @@ pub struct ListContext<'a> {
     lists: &'a BuddyLists,
     subscriptions: &'a Subscriptions,
     presence_of: &'a dyn Fn(&Aor) -> Arc<str>,
-    dialogs_of: Option<&'a dyn Fn(&Aor) -> Arc<str>>,
+    dialogs_of: Option<&'a DocumentOf<'a>>,
 }
+
+/// A function from a buddy to its current document.
+pub type DocumentOf<'a> = dyn Fn(&Aor) -> Arc<str> + 'a;
 
 impl std::fmt::Debug for ListContext<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -63,7 +66,7 @@ impl<'a> ListContext<'a> {
     /// [`crate::Presences::event_body`] for `dialog`) for `Event: dialog` lists. Without it, such lists
     /// show every buddy idle.
     #[must_use]
-    pub fn with_dialogs(mut self, dialogs_of: &'a dyn Fn(&Aor) -> Arc<str>) -> Self {
+    pub fn with_dialogs(mut self, dialogs_of: &'a DocumentOf<'a>) -> Self {
         self.dialogs_of = Some(dialogs_of);
         self
     }
