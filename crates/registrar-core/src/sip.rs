@@ -26,6 +26,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// The body is not what the request says it carries (400).
+    #[error("invalid body: {0}")]
+    InvalidBody(String),
     /// The service refused the request.
     #[error(transparent)]
     Service(#[from] registrar_service::Error),
@@ -468,12 +471,23 @@ pub struct SubscribeHeaders<'a> {
     pub accept: Option<&'a str>,
     /// Each Supported header value.
     pub supported: Vec<&'a str>,
+    /// Each Require header value (`recipient-list-subscribe` asks for an ad-hoc list, RFC 5367).
+    pub require: Vec<&'a str>,
+    /// Content-Type, if there is a body.
+    pub content_type: Option<&'a str>,
+    /// The body (empty for none): the resource list of an ad-hoc list subscription.
+    pub body: &'a [u8],
 }
 
 /// The presence layer's request for these headers, and whether the subscriber supports `eventlist`.
 ///
+/// A SUBSCRIBE with `Require: recipient-list-subscribe` (RFC 5367) carries its resource list in an
+/// `application/resource-lists+xml` body; the list's entries become the request's resources.
+///
 /// # Errors
-/// [`Error::InvalidHeader`] for a malformed Request-URI, From, Call-ID or Expires.
+/// [`Error::InvalidHeader`] for a malformed Request-URI, From, Call-ID or Expires; [`Error::InvalidBody`]
+/// for a recipient list that is missing, of another type, not a resource-lists document, or with an entry
+/// that is not a SIP URI.
 pub fn subscribe_request(h: &SubscribeHeaders<'_>) -> Result<(SubscribeRequest, bool), Error> {
     let presentity: Aor = h
         .request_uri
@@ -503,12 +517,48 @@ pub fn subscribe_request(h: &SubscribeHeaders<'_>) -> Result<(SubscribeRequest, 
     if h.to_tag.is_some() {
         req = req.in_dialog();
     }
+    let recipient_list = h
+        .require
+        .iter()
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("recipient-list-subscribe"));
+    if recipient_list && !h.body.is_empty() {
+        req = req.with_resources(recipient_list_of(h.content_type, h.body)?);
+    } else if recipient_list && h.to_tag.is_none() {
+        return Err(Error::InvalidBody(
+            "Require: recipient-list-subscribe without a resource list".to_owned(),
+        ));
+    }
     let eventlist = h
         .supported
         .iter()
         .flat_map(|v| v.split(','))
         .any(|t| t.trim().eq_ignore_ascii_case("eventlist"));
     Ok((req, eventlist))
+}
+
+/// The resources of an RFC 5367 recipient list body.
+fn recipient_list_of(content_type: Option<&str>, body: &[u8]) -> Result<Vec<Aor>, Error> {
+    let ct = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    if !ct.eq_ignore_ascii_case("application/resource-lists+xml") {
+        return Err(Error::InvalidBody(format!(
+            "a recipient list is application/resource-lists+xml, not {ct:?}"
+        )));
+    }
+    let limits = registrar_pidf::Limits::default().max_bytes(256 * 1024);
+    let uris = registrar_pidf::parse_resource_lists(body, &limits)
+        .map_err(|e| Error::InvalidBody(e.to_string()))?;
+    uris.iter()
+        .map(|u| {
+            u.parse::<Aor>()
+                .map_err(|e| Error::InvalidBody(format!("entry {u:?}: {e}")))
+        })
+        .collect()
 }
 
 /// The answer to an accepted SUBSCRIBE: 200 or 202, `Expires`, and `Require: eventlist` for a list.
@@ -545,7 +595,10 @@ where
 /// some phones fail on a bodiless NOTIFY without it).
 pub fn notify_headers(n: &NotifyIntent) -> Vec<(&'static str, String)> {
     let mut h = vec![
-        ("Event", n.event.as_str().to_owned()),
+        (
+            "Event",
+            n.event_header.unwrap_or(n.event.as_str()).to_owned(),
+        ),
         ("Subscription-State", n.state.to_string()),
     ];
     if n.requires_eventlist() {

@@ -38,6 +38,7 @@ mod mwi;
 pub mod ns;
 mod pidf;
 mod reginfo;
+mod reslists;
 mod rlmi;
 mod rpid;
 mod tokens;
@@ -55,6 +56,7 @@ pub use pidf::{Contact, Device, Person, Presence, Status, Tuple};
 pub use reginfo::{
     ContactEvent, ContactState, RegContact, RegInfo, Registration, RegistrationState,
 };
+pub use reslists::{MAX_ENTRIES as MAX_LIST_ENTRIES, parse_resource_lists};
 pub use rlmi::{Instance, InstanceState, Resource, ResourceList};
 pub use rpid::{Activity, Cipid, Rpid, RpidSet, TimeOffset, UserInput};
 pub use tokens::{Basic, DocState};

@@ -20,6 +20,8 @@ pub const REGINFO: &str = "urn:ietf:params:xml:ns:reginfo";
 pub const RLMI: &str = "urn:ietf:params:xml:ns:rlmi";
 /// Dialog state (RFC 4235).
 pub const DIALOG_INFO: &str = "urn:ietf:params:xml:ns:dialog-info";
+/// Resource lists (RFC 4826), as a SUBSCRIBE carries them for an ad-hoc list (RFC 5367).
+pub const RESOURCE_LISTS: &str = "urn:ietf:params:xml:ns:resource-lists";
 /// The `xml:` namespace (for `xml:lang`).
 pub const XML: &str = "http://www.w3.org/XML/1998/namespace";
 
@@ -38,6 +40,7 @@ pub(crate) fn intern(ns: &str) -> Cow<'static, str> {
         REGINFO => Cow::Borrowed(REGINFO),
         RLMI => Cow::Borrowed(RLMI),
         DIALOG_INFO => Cow::Borrowed(DIALOG_INFO),
+        RESOURCE_LISTS => Cow::Borrowed(RESOURCE_LISTS),
         XML => Cow::Borrowed(XML),
         other => Cow::Owned(other.to_owned()),
     }

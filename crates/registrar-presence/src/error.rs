@@ -62,6 +62,15 @@ pub enum Error {
     /// `Require: eventlist`).
     #[error("subscribing to a resource list needs the eventlist extension")]
     EventlistRequired,
+    /// An ad-hoc resource list (RFC 5367) with no entry (400).
+    #[error("the resource list in the body has no entry")]
+    EmptyResourceList,
+    /// An ad-hoc resource list with more entries than allowed (413).
+    #[error("too many resources: at most {max} per list")]
+    TooManyResources {
+        /// The limit.
+        max: usize,
+    },
     /// The request names a resource list that does not exist (404).
     #[error("no such resource list")]
     NoSuchList,
@@ -83,7 +92,11 @@ impl Error {
     /// The SIP status a presence server answers with for this error.
     pub const fn sip_status(&self) -> u16 {
         match self {
-            Self::MissingBody | Self::RemoveWithoutETag | Self::InvalidDocument(_) => 400,
+            Self::MissingBody
+            | Self::RemoveWithoutETag
+            | Self::InvalidDocument(_)
+            | Self::EmptyResourceList => 400,
+            Self::TooManyResources { .. } => 413,
             Self::Forbidden => 403,
             Self::NoSuchList => 404,
             Self::NotAcceptable(_) => 406,

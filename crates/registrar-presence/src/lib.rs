@@ -61,7 +61,7 @@ pub use publish::{
     PublishRequest, Published, compose_dialogs, compose_publications, compose_summary,
     plan_publish,
 };
-pub use rls::{DocumentOf, ListContext, ListSubscription, ResourceLists};
+pub use rls::{DocumentOf, ListContext, ListSubscription, MAX_ADHOC_RESOURCES, ResourceLists};
 pub use server::{
     CallStateResult, ComposedPresence, EventBody, ExpiredPresence, Presences, PublishResult,
 };

@@ -7,6 +7,12 @@
 //! `application/pidf+xml` part per visible buddy: full state on subscribe, refresh and list change, then only
 //! the buddies that changed.
 //!
+//! An ad-hoc list (RFC 5367, as Linphone subscribes to its friend list): a SUBSCRIBE with
+//! `Require: recipient-list-subscribe` carries the list in its body; the subscriber is its owner, each
+//! listed resource is shown as the resource's watcher rules let the subscriber see it, and a refresh whose
+//! body lists other resources changes the list (full state follows). Ad-hoc lists are kept with their
+//! subscription ([`Subscription::resources`]), so they outlive a restart with it.
+//!
 //! A list subscription to `Event: dialog` (the BLF lists of Yealink and Polycom desk phones: many keys, one
 //! SUBSCRIBE) works the same way with one `application/dialog-info+xml` part per visible buddy, each written
 //! at the RLMI document's version, so every buddy's dialog-info version grows with each NOTIFY.
@@ -121,6 +127,8 @@ pub struct ResourceLists {
     policy: SubscriptionPolicy,
     subs: DashMap<DialogId, ListSubscription>,
     by_owner: DashMap<Aor, Vec<DialogId>>,
+    /// Ad-hoc list subscriptions by the resources they list.
+    adhoc_by_member: DashMap<Aor, Vec<DialogId>>,
     expiry: ExpiryIndex<DialogId>,
     deferred: ExpiryIndex<DialogId>,
 }
@@ -152,10 +160,28 @@ impl ResourceLists {
         supports_eventlist: bool,
         ctx: ListContext<'_>,
     ) -> Result<SubscribeOutcome, Error> {
-        let owner = ctx
-            .lists
-            .owner_of_list(&req.presentity)
-            .ok_or(Error::NoSuchList)?;
+        let existing = self.subs.get(&req.dialog).map(|s| s.subscription.clone());
+        let adhoc: Vec<Aor> = match (&req.resources, &existing) {
+            (Some(r), _) => r.clone(),
+            (None, Some(e)) => e.resources.clone(),
+            (None, None) => Vec::new(),
+        };
+        let owner = if adhoc.is_empty() && req.resources.is_none() {
+            ctx.lists
+                .owner_of_list(&req.presentity)
+                .ok_or(Error::NoSuchList)?
+        } else {
+            // An ad-hoc list belongs to whoever sent it.
+            req.watcher.clone()
+        };
+        if req.resources.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::EmptyResourceList);
+        }
+        if adhoc.len() > MAX_ADHOC_RESOURCES {
+            return Err(Error::TooManyResources {
+                max: MAX_ADHOC_RESOURCES,
+            });
+        }
         if !matches!(req.event, EventPackage::Presence | EventPackage::Dialog) {
             return Err(Error::BadEvent(req.event.as_str().to_owned()));
         }
@@ -168,7 +194,6 @@ impl ResourceLists {
                 return Err(Error::NotAcceptable(needed));
             }
         }
-        let existing = self.subs.get(&req.dialog).map(|s| s.subscription.clone());
         // A buddy list is personal: only its owner may watch it.
         let decision = if req.watcher == owner {
             WatcherDecision::Allow
@@ -181,6 +206,7 @@ impl ResourceLists {
             &req.dialog,
             &req.presentity,
             &owner,
+            &adhoc,
             &req.event,
             version,
             ctx,
@@ -197,6 +223,9 @@ impl ResourceLists {
         )?;
         outcome.eventlist = true;
         outcome.notify.list_content_type = outcome.notify.body.as_ref().map(|_| content_type);
+        if !adhoc.is_empty() && req.event == EventPackage::Presence {
+            outcome.notify.event_header = Some("Presence");
+        }
         match &mut outcome.subscription {
             Some(sub) => {
                 sub.version = version;
@@ -234,17 +263,18 @@ impl ResourceLists {
         buddy: &Aor,
         ctx: ListContext<'_>,
     ) -> Vec<NotifyIntent> {
-        let mut out = Vec::new();
-        for owner in ctx.lists.holders_of(buddy) {
-            out.extend(self.resources_changed(
-                now,
-                &owner,
-                std::slice::from_ref(buddy),
-                Some(event),
-                ctx,
-            ));
+        let mut dialogs: Vec<DialogId> = ctx
+            .lists
+            .holders_of(buddy)
+            .iter()
+            .flat_map(|owner| self.dialogs_of(owner))
+            .collect();
+        if let Some(d) = self.adhoc_by_member.get(buddy) {
+            dialogs.extend(d.iter().cloned());
         }
-        out
+        dialogs.sort_unstable();
+        dialogs.dedup();
+        self.changed_in(now, &dialogs, std::slice::from_ref(buddy), Some(event), ctx)
     }
 
     /// The NOTIFYs a decision of `presentity` about `watcher` causes: when `presentity` is on `watcher`'s
@@ -257,10 +287,13 @@ impl ResourceLists {
         watcher: &Aor,
         ctx: ListContext<'_>,
     ) -> Vec<NotifyIntent> {
-        if ctx.lists.get(watcher, presentity).is_none() {
-            return Vec::new();
-        }
-        self.resources_changed(now, watcher, std::slice::from_ref(presentity), None, ctx)
+        self.changed_in(
+            now,
+            &self.dialogs_of(watcher),
+            std::slice::from_ref(presentity),
+            None,
+            ctx,
+        )
     }
 
     /// The NOTIFYs a change of `owner`'s list (a buddy added, removed, renamed) causes: full state to each
@@ -277,7 +310,8 @@ impl ResourceLists {
             let Some(mut list) = self.subs.get_mut(&d) else {
                 continue;
             };
-            if !is_live(&list.subscription, now) {
+            // An ad-hoc list is what its SUBSCRIBE said, whatever the buddy list holds.
+            if !is_live(&list.subscription, now) || !list.subscription.resources.is_empty() {
                 continue;
             }
             if self.hold_back(&mut list, now) {
@@ -361,6 +395,12 @@ impl ResourceLists {
             .collect()
     }
 
+    /// Whether an ad-hoc list subscription (RFC 5367) lists `resource`: a cheap check before gathering the
+    /// documents a list NOTIFY needs.
+    pub fn lists_resource(&self, resource: &Aor) -> bool {
+        self.adhoc_by_member.contains_key(resource)
+    }
+
     /// Whether `owner` holds any list subscription (live or waiting for its expiry sweep): a cheap check
     /// before gathering the documents a list NOTIFY needs.
     pub fn has_subscriptions(&self, owner: &Aor) -> bool {
@@ -397,8 +437,13 @@ impl ResourceLists {
     /// `lists`, or is already known. CSeq and RLMI version jump ahead by [`crate::RESUME_GAP`], as for
     /// [`crate::Subscriptions::restore`].
     pub fn restore(&self, mut sub: Subscription, lists: &BuddyLists, now: Timestamp) -> bool {
-        let Some(owner) = lists.owner_of_list(&sub.presentity) else {
-            return false;
+        let owner = if sub.resources.is_empty() {
+            let Some(owner) = lists.owner_of_list(&sub.presentity) else {
+                return false;
+            };
+            owner
+        } else {
+            sub.watcher.clone()
         };
         if sub.expires_at <= now
             || matches!(sub.state, SubState::Terminated(_))
@@ -433,23 +478,24 @@ impl ResourceLists {
         Some(send_full(&mut list, now, ctx))
     }
 
-    /// A partial-state NOTIFY about `buddies` to each of `owner`'s active list subscriptions (of `event`
+    /// A partial-state NOTIFY about those of `buddies` each list subscription of `dialogs` holds (of `event`
     /// only, when given), or a deferral.
-    fn resources_changed(
+    fn changed_in(
         &self,
         now: Timestamp,
-        owner: &Aor,
+        dialogs: &[DialogId],
         buddies: &[Aor],
         event: Option<&EventPackage>,
         ctx: ListContext<'_>,
     ) -> Vec<NotifyIntent> {
         let mut out = Vec::new();
-        for d in self.dialogs_of(owner) {
-            let Some(mut list) = self.subs.get_mut(&d) else {
+        for d in dialogs {
+            let Some(mut list) = self.subs.get_mut(d) else {
                 continue;
             };
             if !is_live(&list.subscription, now)
                 || event.is_some_and(|e| *e != list.subscription.event)
+                || !buddies.iter().any(|b| member(&list, b, ctx).is_some())
             {
                 continue;
             }
@@ -489,6 +535,19 @@ impl ResourceLists {
 
     fn store(&self, list: ListSubscription, is_new: bool) {
         let dialog = list.subscription.dialog.clone();
+        if let Some(old) = self
+            .subs
+            .get(&dialog)
+            .map(|l| l.subscription.resources.clone())
+        {
+            self.unindex_members(&dialog, &old);
+        }
+        for r in &list.subscription.resources {
+            self.adhoc_by_member
+                .entry(r.clone())
+                .or_default()
+                .push(dialog.clone());
+        }
         if is_new {
             self.by_owner
                 .entry(list.owner.clone())
@@ -499,13 +558,38 @@ impl ResourceLists {
         self.subs.insert(dialog, list);
     }
 
+    fn unindex_members(&self, dialog: &DialogId, resources: &[Aor]) {
+        for r in resources {
+            if let Some(mut d) = self.adhoc_by_member.get_mut(r) {
+                d.retain(|x| x != dialog);
+            }
+            self.adhoc_by_member.remove_if(r, |_, d| d.is_empty());
+        }
+    }
+
     fn remove(&self, dialog: &DialogId) -> Option<ListSubscription> {
         let (_, list) = self.subs.remove(dialog)?;
+        self.unindex_members(dialog, &list.subscription.resources);
         if let Some(mut d) = self.by_owner.get_mut(&list.owner) {
             d.retain(|x| x != dialog);
         }
         self.by_owner.remove_if(&list.owner, |_, d| d.is_empty());
         Some(list)
+    }
+}
+
+/// The most resources an ad-hoc list (RFC 5367) may hold.
+pub const MAX_ADHOC_RESOURCES: usize = 1000;
+
+/// `buddy` as `list` holds it: an entry of the owner's buddy list, or a resource of an ad-hoc list.
+fn member(list: &ListSubscription, buddy: &Aor, ctx: ListContext<'_>) -> Option<Buddy> {
+    if list.subscription.resources.is_empty() {
+        ctx.lists.get(&list.owner, buddy)
+    } else {
+        list.subscription
+            .resources
+            .contains(buddy)
+            .then(|| Buddy::new(buddy.clone()))
     }
 }
 
@@ -521,6 +605,7 @@ fn send_full(list: &mut ListSubscription, now: Timestamp, ctx: ListContext<'_>) 
         &sub.dialog,
         &sub.presentity,
         &list.owner,
+        &sub.resources,
         &sub.event,
         sub.version,
         ctx,
@@ -540,7 +625,7 @@ fn send_partial(
 ) -> Option<NotifyIntent> {
     let on_list: Vec<Buddy> = buddies
         .iter()
-        .filter_map(|b| ctx.lists.get(&list.owner, b))
+        .filter_map(|b| member(list, b, ctx))
         .collect();
     if on_list.is_empty() {
         return None;
@@ -561,6 +646,7 @@ fn send_partial(
         &sub.event,
         sub.version,
         false,
+        !sub.resources.is_empty(),
         &entries,
     );
     Some(next_notify(sub, now, content_type, body))
@@ -580,28 +666,43 @@ fn next_notify(
 }
 
 /// The full state of `owner`'s list: content type and body.
+#[allow(clippy::too_many_arguments)]
 fn full_state(
     dialog: &DialogId,
     list_uri: &Aor,
     owner: &Aor,
+    adhoc: &[Aor],
     event: &EventPackage,
     version: u64,
     ctx: ListContext<'_>,
 ) -> (Arc<str>, Arc<str>) {
-    let entries: Vec<(Buddy, View)> = ctx
-        .lists
-        .list(owner)
+    let members = if adhoc.is_empty() {
+        ctx.lists.list(owner)
+    } else {
+        adhoc.iter().map(|r| Buddy::new(r.clone())).collect()
+    };
+    let entries: Vec<(Buddy, View)> = members
         .into_iter()
         .map(|b| {
             let view = ctx.view(owner, &b.uri, event);
             (b, view)
         })
         .collect();
-    multipart(dialog, list_uri, owner, event, version, true, &entries)
+    multipart(
+        dialog,
+        list_uri,
+        owner,
+        event,
+        version,
+        true,
+        !adhoc.is_empty(),
+        &entries,
+    )
 }
 
 /// A `multipart/related` body (RFC 2387) whose root is the RLMI document and whose further parts are the
 /// visible buddies' PIDF documents (RFC 4662 §5); returns the `Content-Type` and the body.
+#[allow(clippy::too_many_arguments)]
 fn multipart(
     dialog: &DialogId,
     list_uri: &Aor,
@@ -609,6 +710,7 @@ fn multipart(
     event: &EventPackage,
     version: u64,
     full: bool,
+    adhoc: bool,
     entries: &[(Buddy, View)],
 ) -> (Arc<str>, Arc<str>) {
     let dialog_key = [
@@ -677,27 +779,47 @@ fn multipart(
         &root_cid,
         "application/rlmi+xml;charset=\"UTF-8\"",
         &root,
+        adhoc,
     );
     let part_type = match event {
         EventPackage::Dialog => "application/dialog-info+xml;charset=\"UTF-8\"",
         _ => "application/pidf+xml;charset=\"UTF-8\"",
     };
     for (cid, doc) in &parts {
-        write_part(&mut body, &boundary, cid, part_type, doc);
+        write_part(&mut body, &boundary, cid, part_type, doc, adhoc);
     }
     let _ = write!(body, "--{boundary}--\r\n");
+    // The boundary is a token (letters, digits, `-`), written without quotes: belle-sip (Linphone) takes the
+    // quotes for part of the boundary and then finds no part.
     let content_type = format!(
-        "multipart/related;type=\"application/rlmi+xml\";start=\"<{root_cid}>\";boundary=\"{boundary}\""
+        "multipart/related;type=\"application/rlmi+xml\";start=\"<{root_cid}>\";boundary={boundary}"
     );
     (Arc::from(content_type), Arc::from(body))
 }
 
-fn write_part(body: &mut String, boundary: &str, cid: &str, content_type: &str, doc: &str) {
+/// One body part. An ad-hoc list's parts name themselves `Content-Id: cid`, without the angle brackets of
+/// RFC 2045: liblinphone, the one client of ad-hoc lists, finds a resource's part by comparing the RLMI
+/// `cid` with that header's raw value under exactly that name.
+fn write_part(
+    body: &mut String,
+    boundary: &str,
+    cid: &str,
+    content_type: &str,
+    doc: &str,
+    adhoc: bool,
+) {
     // Writing to a String cannot fail.
-    let _ = write!(
-        body,
-        "--{boundary}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\nContent-Type: {content_type}\r\n\r\n{doc}\r\n"
-    );
+    let _ = if adhoc {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Transfer-Encoding: binary\r\nContent-Id: {cid}\r\nContent-Type: {content_type}\r\n\r\n{doc}\r\n"
+        )
+    } else {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Transfer-Encoding: binary\r\nContent-ID: <{cid}>\r\nContent-Type: {content_type}\r\n\r\n{doc}\r\n"
+        )
+    };
 }
 
 #[cfg(test)]
@@ -725,13 +847,10 @@ mod tests {
             &EventPackage::Presence,
             0,
             true,
+            false,
             &[(buddy.clone(), View::Visible(Arc::clone(&plain)))],
         );
-        let boundary = ct
-            .split("boundary=\"")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches('"');
+        let boundary = ct.split("boundary=").nth(1).unwrap();
         // A document that happens to contain that boundary forces another one.
         let hostile: Arc<str> = Arc::from(format!("<presence>{boundary}</presence>"));
         let (ct2, body2) = multipart(
@@ -741,13 +860,10 @@ mod tests {
             &EventPackage::Presence,
             0,
             true,
+            false,
             &[(buddy, View::Visible(hostile))],
         );
-        let b2 = ct2
-            .split("boundary=\"")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches('"');
+        let b2 = ct2.split("boundary=").nth(1).unwrap();
         assert_ne!(b2, boundary);
         assert_eq!(body2.matches(&format!("--{b2}")).count(), 3);
     }
@@ -762,6 +878,7 @@ mod tests {
             &owner,
             &EventPackage::Presence,
             3,
+            false,
             false,
             &[],
         );

@@ -160,6 +160,9 @@ pub struct Subscription {
     /// subscription so that a durable store can hand it back on restart. `None` when the caller keeps routes
     /// elsewhere.
     pub route: Option<Arc<str>>,
+    /// The resources of an ad-hoc resource list subscription (RFC 5367: the list came in the SUBSCRIBE's
+    /// body); empty for every other subscription.
+    pub resources: Vec<Aor>,
 }
 
 impl Subscription {
@@ -188,6 +191,7 @@ impl Subscription {
             created_at,
             accept: Vec::new(),
             route: None,
+            resources: Vec::new(),
         }
     }
 }
@@ -213,6 +217,10 @@ pub struct SubscribeRequest {
     /// The dialog's route as the SIP layer encodes it (see [`Subscription::route`]); a refresh without one
     /// keeps the stored route.
     pub route: Option<Arc<str>>,
+    /// The resources of the list the SUBSCRIBE carried in its body (RFC 5367,
+    /// `Require: recipient-list-subscribe`), for an ad-hoc resource list subscription; `None` when it carried
+    /// none (a refresh of an ad-hoc list without a body keeps its resources).
+    pub resources: Option<Vec<Aor>>,
 }
 
 impl SubscribeRequest {
@@ -227,7 +235,15 @@ impl SubscribeRequest {
             refresh: false,
             accept: Vec::new(),
             route: None,
+            resources: None,
         }
+    }
+
+    /// The same request carrying an ad-hoc resource list (RFC 5367).
+    #[must_use]
+    pub fn with_resources(mut self, resources: Vec<Aor>) -> Self {
+        self.resources = Some(resources);
+        self
     }
 
     /// The same request sent inside its dialog (a refresh, or with `Expires: 0` an unsubscribe).
@@ -332,6 +348,10 @@ pub struct NotifyIntent {
     /// [`body_text`](Self::body_text) writes into the shared body in place of
     /// [`crate::DIALOG_VERSION_SLOT`].
     pub version: Option<u64>,
+    /// The `Event` header's token when it is not the package's own name: `Presence` for an ad-hoc list
+    /// (RFC 5367), which liblinphone, the one client of such lists, dispatches on exactly (see
+    /// docs/interop.md); `None` otherwise.
+    pub event_header: Option<&'static str>,
 }
 
 impl NotifyIntent {
@@ -522,6 +542,7 @@ pub fn plan_subscribe(
             body,
             cseq,
             list_content_type: None,
+            event_header: None,
         };
         return Ok(SubscribeOutcome {
             status,
@@ -550,6 +571,10 @@ pub fn plan_subscribe(
             .route
             .clone()
             .or_else(|| existing.and_then(|s| s.route.clone())),
+        resources: req
+            .resources
+            .clone()
+            .unwrap_or_else(|| existing.map_or_else(Vec::new, |s| s.resources.clone())),
     };
     let notify = NotifyIntent {
         dialog: sub.dialog.clone(),
@@ -564,6 +589,7 @@ pub fn plan_subscribe(
         body,
         cseq,
         list_content_type: None,
+        event_header: None,
     };
     Ok(SubscribeOutcome {
         status,

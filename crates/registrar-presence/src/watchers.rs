@@ -354,6 +354,7 @@ impl Subscriptions {
                             created_at: now,
                             accept: Vec::new(),
                             route: None,
+                            resources: Vec::new(),
                         })
                     })?;
                 Some((sub, n.state.state))
@@ -871,5 +872,12 @@ pub(crate) fn intent(sub: &Subscription, now: Timestamp, body: Option<Arc<str>>)
         body,
         cseq: sub.notify_cseq,
         list_content_type: None,
+        event_header: linphone_event(sub),
     }
+}
+
+/// The `Event` token liblinphone needs in the NOTIFYs of an ad-hoc presence list (RFC 5367): it compares the
+/// NOTIFY's token with `Presence`, byte by byte, though its SUBSCRIBE says `presence`.
+pub(crate) fn linphone_event(sub: &Subscription) -> Option<&'static str> {
+    (!sub.resources.is_empty() && sub.event == EventPackage::Presence).then_some("Presence")
 }

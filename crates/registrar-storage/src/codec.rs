@@ -19,6 +19,9 @@ use crate::Error;
 
 /// The version byte of the record layout below.
 const RECORD_V1: u8 = 1;
+/// A subscription record with the resources of an ad-hoc list after the V1 fields (written only when there
+/// are some, so records of other subscriptions stay readable by older builds).
+const SUBSCRIPTION_V2: u8 = 2;
 
 /// Longest string accepted in a record (a contact URI with its parameters, a PIDF document).
 const MAX_STR: usize = 1 << 20;
@@ -303,7 +306,11 @@ pub(crate) fn encode_subscription(s: &Subscription) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(
         256 + s.route.as_deref().map_or(0, str::len),
     ));
-    w.u8(RECORD_V1);
+    w.u8(if s.resources.is_empty() {
+        RECORD_V1
+    } else {
+        SUBSCRIPTION_V2
+    });
     w.str(s.dialog.call_id.as_str());
     w.str(&s.dialog.remote_tag);
     w.str(&s.dialog.local_tag);
@@ -339,6 +346,12 @@ pub(crate) fn encode_subscription(s: &Subscription) -> Vec<u8> {
         w.str(a);
     }
     w.opt_str(s.route.as_deref());
+    if !s.resources.is_empty() {
+        w.len(s.resources.len());
+        for r in &s.resources {
+            w.str(r.as_str());
+        }
+    }
     w.0
 }
 
@@ -414,7 +427,7 @@ pub(crate) fn decode_buddies(bytes: &[u8]) -> Result<Vec<Buddy>, Error> {
 pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<Subscription, Error> {
     let mut r = Reader(bytes);
     let v = r.u8()?;
-    if v != RECORD_V1 {
+    if v != RECORD_V1 && v != SUBSCRIPTION_V2 {
         return Err(Error::Corrupt(format!("subscription record version {v}")));
     }
     let call_id = r.parse("Call-ID")?;
@@ -448,6 +461,14 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<Subscription, Error> {
         accept.push(r.str()?.to_owned());
     }
     let route = r.opt_str()?.map(Arc::from);
+    let mut resources = Vec::new();
+    if v == SUBSCRIPTION_V2 {
+        let n = r.count()?;
+        resources.reserve(n);
+        for _ in 0..n {
+            resources.push(r.parse("resource")?);
+        }
+    }
     r.finish()?;
     let mut s = Subscription::new(dialog, watcher, presentity, event, expires_at, created_at);
     s.state = state;
@@ -457,6 +478,7 @@ pub(crate) fn decode_subscription(bytes: &[u8]) -> Result<Subscription, Error> {
     s.last_notify_at = last_notify_at;
     s.accept = accept;
     s.route = route;
+    s.resources = resources;
     Ok(s)
 }
 
@@ -539,6 +561,16 @@ mod tests {
             s.accept = vec!["application/watcherinfo+xml".to_owned()];
             s.route = route.map(Arc::from);
             let bytes = encode_subscription(&s);
+            assert_eq!(bytes[0], RECORD_V1, "older builds read it");
+            assert_eq!(decode_subscription(&bytes).unwrap(), s);
+            assert!(decode_subscription(&bytes[..bytes.len() - 1]).is_err());
+            // An ad-hoc list subscription (RFC 5367) keeps its resources.
+            s.resources = vec![
+                "sip:pat@example.com".parse().unwrap(),
+                "sip:quinn@example.com".parse().unwrap(),
+            ];
+            let bytes = encode_subscription(&s);
+            assert_eq!(bytes[0], SUBSCRIPTION_V2);
             assert_eq!(decode_subscription(&bytes).unwrap(), s);
             assert!(decode_subscription(&bytes[..bytes.len() - 1]).is_err());
         }

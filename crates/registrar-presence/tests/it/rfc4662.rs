@@ -116,9 +116,14 @@ struct Parts {
 fn parse_multipart(n: &NotifyIntent) -> Parts {
     let ct = n.content_type().unwrap();
     assert!(ct.starts_with("multipart/related;"), "{ct}");
+    // A parameter's value, quoted or a bare token (RFC 2045 §5.1).
     let param = |name: &str| {
-        let at = ct.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
-        ct[at..at + ct[at..].find('"').unwrap()].to_owned()
+        let at = ct.find(&format!(";{name}=")).unwrap() + name.len() + 2;
+        let rest = &ct[at..];
+        match rest.strip_prefix('"') {
+            Some(q) => q[..q.find('"').unwrap()].to_owned(),
+            None => rest.split(';').next().unwrap().to_owned(),
+        }
     };
     assert_eq!(param("type"), "application/rlmi+xml");
     let start = param("start");

@@ -14,6 +14,7 @@ mod directory_hardening;
 mod directory_shared;
 mod federation;
 mod lifecycle;
+mod linphone;
 mod pidf_cli;
 mod rfc4475;
 mod schemathesis;

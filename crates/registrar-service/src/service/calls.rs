@@ -197,12 +197,13 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     ) -> Vec<NotifyIntent> {
         let mut intents = self.inner.subs.notify_event(&b.event, aor, &b.body, now);
         if b.event == EventPackage::Dialog
-            && self
-                .inner
-                .buddies
-                .holders_of(aor)
-                .iter()
-                .any(|h| self.inner.lists.has_subscriptions(h))
+            && (self.inner.lists.lists_resource(aor)
+                || self
+                    .inner
+                    .buddies
+                    .holders_of(aor)
+                    .iter()
+                    .any(|h| self.inner.lists.has_subscriptions(h)))
         {
             let presence_of = |a: &Aor| self.cached_xml(a);
             let dialogs_of = |a: &Aor| {
@@ -229,10 +230,22 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         let Some(owner) = self.inner.buddies.owner_of_list(list_uri) else {
             return Ok(());
         };
-        for b in self.inner.buddies.list(&owner) {
+        let uris: Vec<Aor> = self
+            .inner
+            .buddies
+            .list(&owner)
+            .into_iter()
+            .map(|b| b.uri)
+            .collect();
+        self.warm_dialogs_of(&uris, now).await
+    }
+
+    /// Read the dialog state of each of `aors` into the cache.
+    pub(super) async fn warm_dialogs_of(&self, aors: &[Aor], now: Timestamp) -> Result<(), Error> {
+        for a in aors {
             self.inner
                 .presences
-                .event_body(&EventPackage::Dialog, &b.uri, now)
+                .event_body(&EventPackage::Dialog, a, now)
                 .await?;
         }
         Ok(())

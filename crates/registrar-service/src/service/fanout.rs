@@ -152,9 +152,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     ) -> Vec<NotifyIntent> {
         let mut intents = self.inner.subs.notify_change(aor, xml, now);
         let holders = self.inner.buddies.holders_of(aor);
-        if holders
-            .iter()
-            .any(|h| self.inner.lists.has_subscriptions(h))
+        if self.inner.lists.lists_resource(aor)
+            || holders
+                .iter()
+                .any(|h| self.inner.lists.has_subscriptions(h))
         {
             let presence_of = |a: &Aor| {
                 if a == aor {
@@ -226,6 +227,20 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             Some(owner) => self.list_documents_for(&owner, now).await,
             None => Ok(HashMap::new()),
         }
+    }
+
+    /// The composed documents of `aors`.
+    pub(super) async fn documents_of(
+        &self,
+        aors: &[Aor],
+        now: Timestamp,
+    ) -> Result<HashMap<Aor, Arc<str>>, Error> {
+        let mut docs = HashMap::with_capacity(aors.len());
+        for a in aors {
+            let xml = self.inner.presences.presence(a, now).await?.xml.clone();
+            docs.insert(a.clone(), xml);
+        }
+        Ok(docs)
     }
 
     /// The composed documents of every buddy of `owner`.

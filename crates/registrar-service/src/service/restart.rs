@@ -76,11 +76,20 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             let Some(list) = self.inner.lists.get(dialog) else {
                 continue;
             };
+            let resources = &list.subscription.resources;
             if list.subscription.event == EventPackage::Dialog {
-                self.warm_dialogs(&list.subscription.presentity, now)
-                    .await?;
+                if resources.is_empty() {
+                    self.warm_dialogs(&list.subscription.presentity, now)
+                        .await?;
+                } else {
+                    self.warm_dialogs_of(resources, now).await?;
+                }
             }
-            let docs = self.list_documents_for(&list.owner, now).await?;
+            let docs = if resources.is_empty() {
+                self.list_documents_for(&list.owner, now).await?
+            } else {
+                self.documents_of(resources, now).await?
+            };
             let presence_of = |a: &Aor| lookup_doc(&docs, a);
             let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
             let ctx = ListContext::new(&self.inner.buddies, &self.inner.subs, &presence_of)

@@ -46,10 +46,25 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             self.inner
                 .subs
                 .subscribe_reg(now, req, &bindings.to_vec())?
-        } else if self.is_list(req, now).await? {
-            let docs = self.list_documents(&req.presentity, now).await?;
+        } else if req.resources.is_some()
+            || existing.as_ref().is_some_and(|(_, list)| *list)
+            || self.is_list(req, now).await?
+        {
+            // An ad-hoc list (RFC 5367) names its resources in the request, or kept them from before.
+            let adhoc = req
+                .resources
+                .clone()
+                .or_else(|| existing.as_ref().map(|(s, _)| s.resources.clone()))
+                .filter(|r| !r.is_empty());
+            let docs = match &adhoc {
+                Some(r) => self.documents_of(r, now).await?,
+                None => self.list_documents(&req.presentity, now).await?,
+            };
             if req.event == EventPackage::Dialog {
-                self.warm_dialogs(&req.presentity, now).await?;
+                match &adhoc {
+                    Some(r) => self.warm_dialogs_of(r, now).await?,
+                    None => self.warm_dialogs(&req.presentity, now).await?,
+                }
             }
             let presence_of = |a: &Aor| lookup_doc(&docs, a);
             let dialogs_of = |a: &Aor| self.cached_body(&EventPackage::Dialog, a);
@@ -211,7 +226,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         let dialogs = self
             .body_for(&EventPackage::Dialog, presentity, now)
             .await?;
-        let docs = self.list_documents_for(watcher, now).await?;
+        let mut docs = self.list_documents_for(watcher, now).await?;
+        // The watcher's ad-hoc lists (RFC 5367) may hold the presentity without its buddy list doing so.
+        docs.entry(presentity.clone())
+            .or_insert_with(|| Arc::clone(&xml));
         Ok(([xml, dialogs], docs))
     }
 

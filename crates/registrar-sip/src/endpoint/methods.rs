@@ -80,16 +80,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             Ok(_) => {}
             Err(r) => return r,
         }
-        if msg.header(Hdr::ContentEncoding).is_some() {
-            return Response::new(415).with("Accept-Encoding", "identity".to_owned());
-        }
+        let body = match decoded_body(msg) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
         let h = PublishHeaders {
             request_uri: ruri,
             event: msg.header(Hdr::Event).unwrap_or(""),
             sip_if_match: msg.header(Hdr::SipIfMatch),
             expires: msg.header(Hdr::Expires),
             content_type: msg.header(Hdr::ContentType),
-            body: msg.body(),
+            body: &body,
         };
         if h.event.is_empty() {
             return Response::new(489)
@@ -133,6 +134,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             .map(|(_, v)| v.trim().to_owned());
         let to_tag = msg.to_tag().map(str::to_owned);
         let local_tag = to_tag.clone().unwrap_or_else(|| self.token(now));
+        let body = match decoded_body(msg) {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
         let accept: Vec<&str> = msg.values(Hdr::Accept).collect();
         let accept_joined = accept.join(", ");
         let h = SubscribeHeaders {
@@ -146,6 +151,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
             expires: msg.header(Hdr::Expires),
             accept: (!accept.is_empty()).then_some(accept_joined.as_str()),
             supported: msg.values(Hdr::Supported).collect(),
+            require: msg.values(Hdr::Require).collect(),
+            content_type: msg.header(Hdr::ContentType),
+            body: &body,
         };
         let (mut req, eventlist) = match helpers::subscribe_request(&h) {
             Ok(r) => r,
@@ -253,6 +261,33 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
 }
 
 /// Whether a URI is a `sips:` one.
+/// The largest body a `Content-Encoding: deflate` request may inflate to.
+const MAX_INFLATED: usize = 256 * 1024;
+
+/// A request's body without its content coding: as it came (`identity` or none), or inflated from
+/// `deflate` (RFC 1950 zlib data, as liblinphone sends its resource lists, or raw RFC 1951 data), at most
+/// [`MAX_INFLATED`] bytes. Another coding is 415 with `Accept-Encoding`; data that does not inflate, or
+/// inflates past the limit, is 400.
+pub(super) fn decoded_body(msg: &Message) -> Result<std::borrow::Cow<'_, [u8]>, Response> {
+    let body = msg.body();
+    let coding = msg.header(Hdr::ContentEncoding).map_or("", str::trim);
+    if body.is_empty() || coding.is_empty() || coding.eq_ignore_ascii_case("identity") {
+        return Ok(std::borrow::Cow::Borrowed(body));
+    }
+    if !coding.eq_ignore_ascii_case("deflate") {
+        return Err(Response::new(415).with("Accept-Encoding", "identity, deflate".to_owned()));
+    }
+    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(body, MAX_INFLATED)
+        .or_else(|_| miniz_oxide::inflate::decompress_to_vec_with_limit(body, MAX_INFLATED))
+        .map(std::borrow::Cow::Owned)
+        .map_err(|_| {
+            Response::warning(
+                400,
+                "the deflate body does not inflate (or is over 256 KiB)",
+            )
+        })
+}
+
 pub(super) fn is_sips(uri: &str) -> bool {
     uri.get(..5)
         .is_some_and(|s| s.eq_ignore_ascii_case("sips:"))

@@ -305,8 +305,14 @@ enum ServerTx {
 /// The methods this server answers.
 pub const ALLOW: &str = "REGISTER, SUBSCRIBE, NOTIFY, PUBLISH, OPTIONS, ACK, CANCEL";
 /// The option tags this server supports.
-pub const SUPPORTED: &str = "path, gruu, outbound, eventlist";
-const SUPPORTED_TAGS: [&str; 4] = ["path", "gruu", "outbound", "eventlist"];
+pub const SUPPORTED: &str = "path, gruu, outbound, eventlist, recipient-list-subscribe";
+const SUPPORTED_TAGS: [&str; 5] = [
+    "path",
+    "gruu",
+    "outbound",
+    "eventlist",
+    "recipient-list-subscribe",
+];
 
 /// The SIP endpoint over a [`RegistrarService`].
 pub struct Endpoint<L: LocationStore + 'static, P: PresenceStore + 'static> {
