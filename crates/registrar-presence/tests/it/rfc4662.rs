@@ -143,26 +143,30 @@ fn parse_multipart(n: &NotifyIntent) -> Parts {
         let part = part.strip_prefix("\r\n").unwrap();
         let (head, content) = part.split_once("\r\n\r\n").unwrap();
         let content = content.strip_suffix("\r\n").unwrap();
+        // Header names compare case-insensitively (RFC 2045); an ad-hoc list's Content-Id has no brackets.
         let header = |name: &str| {
             head.lines()
-                .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                .find_map(|l| {
+                    let (n, v) = l.split_once(": ")?;
+                    n.eq_ignore_ascii_case(name).then(|| v.to_owned())
+                })
                 .unwrap()
-                .to_owned()
         };
         let cid = header("Content-ID");
+        let bare = cid
+            .strip_prefix('<')
+            .and_then(|c| c.strip_suffix('>'))
+            .unwrap_or(&cid)
+            .to_owned();
         let ctype = header("Content-Type");
-        if cid == start {
+        if bare == start.trim_start_matches('<').trim_end_matches('>') {
             assert!(ctype.starts_with("application/rlmi+xml"));
             match Document::parse(content.as_bytes()).unwrap() {
                 Document::Rlmi(l) => root = Some(l),
                 other => panic!("root is not RLMI: {other:?}"),
             }
         } else {
-            let bare = cid
-                .strip_prefix('<')
-                .and_then(|c| c.strip_suffix('>'))
-                .unwrap();
-            by_cid.insert(bare.to_owned(), (ctype, content.to_owned()));
+            by_cid.insert(bare, (ctype, content.to_owned()));
         }
     }
     Parts {
@@ -585,4 +589,58 @@ fn blf_lists_carry_dialog_info_parts() {
     let presence_changed = with(&|ctx| w.rls.buddy_changed(T0, &aor(CAROL), ctx));
     assert_eq!(presence_changed.len(), 1);
     assert_eq!(presence_changed[0].event, EventPackage::Presence);
+}
+
+/// RFC 5367: an ad-hoc list (the resources came in the SUBSCRIBE) belongs to its subscriber, shows each
+/// resource as that resource's rules allow, hears of changes to its resources only, and a refresh with
+/// another list changes it (full state again); an empty list is 400.
+#[test]
+fn adhoc_lists_follow_their_body() {
+    let w = World::new(SubscriptionPolicy::default());
+    let rls = aor("sip:rls@example.com");
+    let req = |resources: &[&str]| {
+        SubscribeRequest::new(dialog(30), aor(ALICE), rls.clone())
+            .expires(600)
+            .with_resources(resources.iter().map(|r| aor(r)).collect())
+    };
+    let first = w.subscribe(&req(&[BOB, MALLORY]), T0).unwrap();
+    assert_eq!(first.event_header, Some("Presence"));
+    let parts = parse_multipart(&first);
+    assert_eq!(parts.rlmi.resources.len(), 2);
+    assert_eq!(parts.pidf(BOB).tuples[0].notes[0].text, "bob at his desk");
+    assert_eq!(
+        parts.resource(MALLORY).instances[0].state,
+        InstanceState::Terminated,
+        "Mallory blocked Alice"
+    );
+    // Carol is on Alice's buddy list but not on this list: her change reaches the list only if listed.
+    let notes = w.with(|ctx| w.rls.buddy_changed(T0, &aor(CAROL), ctx));
+    assert!(notes.iter().all(|n| n.dialog != dialog(30)));
+    let notes = w.with(|ctx| w.rls.buddy_changed(T0, &aor(BOB), ctx));
+    assert!(notes.iter().any(|n| n.dialog == dialog(30)));
+
+    // A refresh listing Carol instead of Bob: full state with the new list, and Bob no longer counts.
+    let refreshed = w.subscribe(&req(&[CAROL]).in_dialog(), T0).unwrap();
+    let parts = parse_multipart(&refreshed);
+    assert!(parts.rlmi.full_state);
+    let uris: Vec<&str> = parts
+        .rlmi
+        .resources
+        .iter()
+        .map(|r| r.uri.as_str())
+        .collect();
+    assert_eq!(uris, [CAROL]);
+    let notes = w.with(|ctx| w.rls.buddy_changed(T0, &aor(BOB), ctx));
+    assert!(notes.iter().all(|n| n.dialog != dialog(30)));
+    // A refresh without a body keeps the list.
+    let plain = SubscribeRequest::new(dialog(30), aor(ALICE), rls.clone())
+        .expires(600)
+        .in_dialog();
+    let kept = w.subscribe(&plain, T0).unwrap();
+    assert_eq!(parse_multipart(&kept).rlmi.resources.len(), 1);
+
+    let empty = SubscribeRequest::new(dialog(31), aor(ALICE), rls)
+        .expires(600)
+        .with_resources(Vec::new());
+    assert_eq!(w.subscribe(&empty, T0).unwrap_err().sip_status(), 400);
 }
