@@ -1,5 +1,7 @@
 //! PUBLISH fan-out to 1, 100 and 10 000 watchers (the composed body is built once and shared), and
-//! subscribe / refresh throughput, and resource list NOTIFYs (RFC 4662) for a 100-buddy list.
+//! subscribe / refresh throughput, and resource list NOTIFYs (RFC 4662) for a 100-buddy list, and one
+//! receptionist line watched by 10 000 BLF (`dialog`) subscribers: a call-state change to all their NOTIFY
+//! intents, each with its own version, one shared body.
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::future::Future;
@@ -10,9 +12,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use registrar_pidf::{Dialog, DialogState, Direction};
 use registrar_presence::{
-    Buddy, BuddyLists, DialogId, ListContext, MemoryPresenceStore, PresencePolicy, Presences,
-    PublishRequest, ResourceLists, SubscribeRequest, SubscriptionPolicy, Subscriptions,
+    Buddy, BuddyLists, DialogId, EventPackage, ListContext, MemoryPresenceStore, PresencePolicy,
+    Presences, PublishRequest, ResourceLists, SubscribeRequest, SubscriptionPolicy, Subscriptions,
 };
 use registrar_types::{Aor, ETag, Timestamp};
 
@@ -86,6 +89,50 @@ fn fanout(c: &mut Criterion) {
             });
         });
     }
+    g.finish();
+}
+
+/// The receptionist's line changes state (a reported call rings, is answered, ends) with 10 000 BLF
+/// subscribers: the new composed dialog-info to every NOTIFY intent, each at its subscription's next
+/// version, all sharing one body.
+fn blf_fanout(c: &mut Criterion) {
+    let reception: Aor = "sip:reception@example.com".parse().unwrap();
+    let presences = Presences::new(MemoryPresenceStore::new(), PresencePolicy::default()).unwrap();
+    let mut policy = SubscriptionPolicy::default();
+    policy.max_per_watcher = usize::MAX;
+    let subs = Subscriptions::new(policy).unwrap();
+    let idle = ready(presences.event_body(&EventPackage::Dialog, &reception, T0)).unwrap();
+    let watchers = 10_000u64;
+    for n in 0..watchers {
+        let w: Aor = format!("sip:desk{n}@example.com").parse().unwrap();
+        subs.subscribe(
+            T0,
+            &SubscribeRequest::new(dialog(n), w, reception.clone()).event(EventPackage::Dialog),
+            &idle,
+        )
+        .unwrap();
+    }
+    let states = [
+        DialogState::Early,
+        DialogState::Confirmed,
+        DialogState::Terminated,
+    ];
+    let mut k = 0usize;
+    let mut g = c.benchmark_group("blf_fanout");
+    g.throughput(Throughput::Elements(watchers));
+    g.bench_function(BenchmarkId::from_parameter(watchers), |b| {
+        b.iter(|| {
+            k += 1;
+            let mut d = Dialog::new("d1", states[k % 3]);
+            d.call_id = Some("call-1@pbx".to_owned());
+            d.direction = Some(Direction::Recipient);
+            let r = ready(presences.report_call(T0, &reception, &d, None, 3600)).unwrap();
+            let changed = r.dialogs.unwrap();
+            let intents = subs.notify_event(&changed.event, &reception, &changed.body, T0);
+            assert_eq!(intents.len() as u64, watchers);
+            black_box(intents)
+        });
+    });
     g.finish();
 }
 
@@ -172,6 +219,6 @@ fn resource_list(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = fanout, subscribe, resource_list
+    targets = fanout, blf_fanout, subscribe, resource_list
 }
 criterion_main!(benches);
