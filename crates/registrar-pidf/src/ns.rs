@@ -149,10 +149,30 @@ const LOCAL_NAMES: &[&str] = &[
 
 /// A local name, borrowed from the vocabulary when it is in it.
 pub(crate) fn intern_local(local: &str) -> Cow<'static, str> {
-    LOCAL_NAMES.binary_search(&local).map_or_else(
-        |_| Cow::Owned(local.to_owned()),
-        |i| Cow::Borrowed(LOCAL_NAMES[i]),
-    )
+    // Bucketed by length, then by first byte: most names are rejected or found without a string compare.
+    let b = local.as_bytes();
+    let found = by_length()
+        .get(b.len())
+        .and_then(|bucket| {
+            bucket
+                .iter()
+                .find(|n| n.as_bytes()[0] == b[0] && n.as_bytes() == b)
+        })
+        .copied();
+    found.map_or_else(|| Cow::Owned(local.to_owned()), Cow::Borrowed)
+}
+
+/// The vocabulary by name length.
+fn by_length() -> &'static [Vec<&'static str>] {
+    static TABLE: std::sync::OnceLock<Vec<Vec<&'static str>>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let longest = LOCAL_NAMES.iter().map(|n| n.len()).max().unwrap_or(0);
+        let mut t = vec![Vec::new(); longest + 1];
+        for n in LOCAL_NAMES {
+            t[n.len()].push(*n);
+        }
+        t
+    })
 }
 
 /// The prefix our writer gives a well-known namespace.
