@@ -155,6 +155,7 @@ fn fuzz_briefly() -> Result<(), String> {
     for target in [
         "pidf_parse",
         "message_summary",
+        "resource_lists",
         "sip_uri",
         "sip_message",
         "federation_lookup",
