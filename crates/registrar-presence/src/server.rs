@@ -72,6 +72,8 @@ pub struct ExpiredPresence {
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PublishResult {
+    /// The package published.
+    pub event: EventPackage,
     /// `SIP-ETag`, `Expires` and what happened.
     pub outcome: PublishOutcome,
     /// The presentity's new composed presence, when what watchers see may have changed.
@@ -170,7 +172,11 @@ impl<S: PresenceStore> Presences<S> {
             .publications(aor)
             .await?
             .iter()
-            .find(|p| p.origin == Origin::Api && p.is_live(now))
+            .find(|p| {
+                p.origin == Origin::Api
+                    && p.is_live(now)
+                    && p.document.event() == EventPackage::Presence
+            })
             .map(|p| p.etag.clone());
         let body = Some((
             "application/pidf+xml".to_owned(),
@@ -217,6 +223,7 @@ impl<S: PresenceStore> Presences<S> {
                 None
             };
             return Ok(PublishResult {
+                event: req.event.clone(),
                 outcome,
                 changed: None,
                 changed_event,
@@ -230,6 +237,7 @@ impl<S: PresenceStore> Presences<S> {
             None
         };
         Ok(PublishResult {
+            event: EventPackage::Presence,
             outcome,
             changed,
             changed_event: None,

@@ -121,3 +121,32 @@ async fn malformed_summaries_are_400() {
     assert_eq!(p.publish(T0, &req).await.unwrap_err().sip_status(), 415);
     assert!(p.publications(&aor(ALICE), T0).await.unwrap().is_empty());
 }
+
+/// The API's presence and the API's message summary are two publications: setting one never touches the
+/// other.
+#[tokio::test]
+async fn api_presence_and_api_summary_are_apart() {
+    let p = presences();
+    let summary = MessageSummary::from_counts(
+        None,
+        vec![MessageCounts::new(MessageClass::Voice, 1, 0, None)],
+    );
+    p.set_message_summary(T0, &aor(ALICE), &summary, 3600)
+        .await
+        .unwrap();
+    let doc = registrar_pidf::Presence::parse(&pidf("api", "open")).unwrap();
+    for n in 0..2 {
+        p.update_presence(T0.plus_secs(n), &aor(ALICE), &doc, 3600)
+            .await
+            .unwrap();
+    }
+    let live = p.publications(&aor(ALICE), T0.plus_secs(2)).await.unwrap();
+    assert_eq!(live.len(), 2, "one presence and one summary of the API");
+    assert_eq!(
+        p.message_summary(&aor(ALICE), T0.plus_secs(2))
+            .await
+            .unwrap()
+            .voice(),
+        (1, 0)
+    );
+}

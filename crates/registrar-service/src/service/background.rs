@@ -128,10 +128,15 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             let mut events = Vec::new();
             let mut intents = Vec::new();
             for e in &expired {
-                events.extend(e.expired.iter().map(|p| RegistrarEvent::PresenceExpired {
-                    aor: e.aor.clone(),
-                    etag: p.etag.clone(),
-                }));
+                events.extend(
+                    e.expired
+                        .iter()
+                        .filter(|p| p.document.event() == EventPackage::Presence)
+                        .map(|p| RegistrarEvent::PresenceExpired {
+                            aor: e.aor.clone(),
+                            etag: p.etag.clone(),
+                        }),
+                );
                 if e.presence_changed {
                     events.push(RegistrarEvent::PresenceChanged {
                         aor: e.aor.clone(),

@@ -118,6 +118,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
     pub(super) async fn published(&self, aor: &Aor, r: &PublishResult, now: Timestamp) {
         let mut events = Vec::with_capacity(2);
         match (&r.outcome.kind, &r.outcome.etag) {
+            // The bus's presence events are about presence; dialog and message-summary publications show in
+            // their NOTIFYs and the HTTP API.
+            _ if r.event != EventPackage::Presence => {}
             (PublishKind::Removed, _) | (_, None) => {}
             (_, Some(etag)) => events.push(RegistrarEvent::PresencePublished {
                 aor: aor.clone(),
