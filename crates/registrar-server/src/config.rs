@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct Config {
     pub(crate) sip: SipSection,
@@ -21,7 +21,7 @@ pub(crate) struct Config {
 }
 
 /// `[federation]`: this directory server among others (docs/directory.md, "Federation").
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct FederationSection {
     /// This server's id, as its peers list it; empty: federation off.
@@ -70,7 +70,7 @@ impl Default for FederationSection {
 }
 
 /// `[[federation.peers]]`.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct PeerSection {
     /// The peer's server id (its `federation.server_id`).
@@ -88,7 +88,7 @@ pub(crate) struct PeerSection {
 }
 
 /// `[[directory.oidc]]`: an OpenID Connect provider whose ID tokens verify participants' identities.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct OidcSection {
     /// The provider's issuer (`iss`), exactly.
@@ -104,7 +104,7 @@ pub(crate) struct OidcSection {
 }
 
 /// `[directory]`: the participant directory's HTTP API.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct DirectorySection {
     /// The HS256 key of the bearer tokens; empty: the directory API is off (503).
@@ -143,7 +143,7 @@ impl Default for DirectorySection {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct StorageSection {
     pub(crate) mode: StorageMode,
@@ -169,7 +169,7 @@ impl Default for StorageSection {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum StorageMode {
     Memory,
@@ -177,7 +177,7 @@ pub(crate) enum StorageMode {
     Shared,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct SipSection {
     pub(crate) listen: Vec<String>,
@@ -262,7 +262,7 @@ impl Default for SipSection {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct RegistrarSection {
     pub(crate) min_expires: u32,
@@ -284,14 +284,14 @@ impl Default for RegistrarSection {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum ContactsPolicy {
     Reject,
     EvictOldest,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct PresenceSection {
     pub(crate) min_expires: u32,
@@ -317,7 +317,7 @@ impl Default for PresenceSection {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum WatcherPolicy {
     Allow,
@@ -325,14 +325,14 @@ pub(crate) enum WatcherPolicy {
     Block,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum ServiceMode {
     P2p,
     B2bua,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct AuthSection {
     pub(crate) enabled: bool,
@@ -355,14 +355,14 @@ impl Default for AuthSection {
 }
 
 /// One user's HA1 hashes: `md5` = MD5(user:realm:password), `sha256` = SHA-256(user:realm:password).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserHashes {
     pub(crate) md5: Option<String>,
     pub(crate) sha256: Option<String>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct HttpSection {
     pub(crate) listen: String,
@@ -449,6 +449,29 @@ impl Config {
     }
 
     /// Check the values together; the error names the key.
+    /// The configuration as TOML, every key with its effective value, secrets shown as `"(set)"`: what
+    /// `registrar serve --check-config` prints.
+    pub(crate) fn to_effective_toml(&self) -> Result<String, String> {
+        let mut c = self.clone();
+        let hide = |s: &mut String| {
+            if !s.is_empty() {
+                *s = "(set)".to_owned();
+            }
+        };
+        hide(&mut c.directory.jwt_secret);
+        hide(&mut c.directory.database_url);
+        hide(&mut c.federation.private_key);
+        for o in &mut c.directory.oidc {
+            hide(&mut o.jwks);
+        }
+        for u in c.auth.users.values_mut() {
+            for h in [&mut u.md5, &mut u.sha256].into_iter().flatten() {
+                hide(h);
+            }
+        }
+        toml::to_string(&c).map_err(|e| e.to_string())
+    }
+
     pub(crate) fn validate(&self) -> Result<(), String> {
         if self.sip.listen.is_empty() {
             return Err("sip.listen: at least one address is needed".into());
@@ -664,5 +687,122 @@ mod tests {
             c.validate().expect_err("bad hash"),
             "auth.users.bob.md5: not 32 hex digits"
         );
+    }
+}
+
+/// `registrar.example.toml` at the repository's root lists every key the configuration accepts, each with its
+/// default, and parses.
+#[cfg(test)]
+mod example {
+    use super::Config;
+
+    const EXAMPLE: &str = include_str!("../../../registrar.example.toml");
+
+    /// The fields a table accepts, from the message `deny_unknown_fields` gives for an unknown one.
+    fn accepted(table_header: &str) -> Vec<String> {
+        let text = format!("{table_header}\nzz_not_a_key = 1\n");
+        let err = Config::parse(&text).expect_err("an unknown key is refused");
+        let list = err
+            .split("expected one of ")
+            .nth(1)
+            .or_else(|| err.split("expected ").nth(1))
+            .unwrap_or_else(|| panic!("no field list in {err:?}"));
+        list.split(',')
+            .filter_map(|f| {
+                let f = f.trim();
+                let start = f.find('`')? + 1;
+                let end = start + f[start..].find('`')?;
+                Some(f[start..end].to_owned())
+            })
+            .collect()
+    }
+
+    /// The lines of the example's block under `header` (a table header, possibly commented out), up to the
+    /// next header.
+    fn block(header: &str) -> Vec<&'static str> {
+        let is_header = |l: &str| {
+            let t = l.trim_start_matches('#').trim();
+            t.starts_with('[') && t.ends_with(']')
+        };
+        let mut lines = EXAMPLE.lines();
+        for l in lines.by_ref() {
+            if l.trim_start_matches('#').trim() == header {
+                break;
+            }
+        }
+        lines.take_while(|l| !is_header(l)).collect()
+    }
+
+    #[test]
+    fn the_example_parses_and_lists_every_key() {
+        let c = Config::parse(EXAMPLE).expect("the example parses");
+        c.validate().expect("the example is valid");
+        for (header, probe) in [
+            ("[sip]", "[sip]"),
+            ("[registrar]", "[registrar]"),
+            ("[presence]", "[presence]"),
+            ("[auth]", "[auth]"),
+            ("[auth.users.alice]", "[auth.users.x]"),
+            ("[http]", "[http]"),
+            ("[storage]", "[storage]"),
+            ("[directory]", "[directory]"),
+            ("[[directory.oidc]]", "[[directory.oidc]]"),
+            ("[federation]", "[federation]"),
+            ("[[federation.peers]]", "[[federation.peers]]"),
+        ] {
+            let lines = block(header);
+            assert!(!lines.is_empty(), "{header} is in the example");
+            for key in accepted(probe) {
+                // Sub-tables are shown as their own blocks.
+                if matches!(key.as_str(), "users" | "oidc" | "peers") {
+                    continue;
+                }
+                let listed = lines.iter().any(|l| {
+                    let l = l.trim_start_matches('#').trim_start();
+                    l.strip_prefix(key.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with('='))
+                });
+                assert!(listed, "{header} {key} is not in registrar.example.toml");
+            }
+        }
+        // And every section of the configuration is in it.
+        for section in accepted("") {
+            assert!(
+                EXAMPLE.contains(&format!("[{section}]")),
+                "[{section}] is not in registrar.example.toml"
+            );
+        }
+    }
+
+    #[test]
+    fn the_example_holds_the_defaults() {
+        let c = Config::parse(EXAMPLE).unwrap();
+        let d = Config::default();
+        assert_eq!(format!("{:?}", c.sip), format!("{:?}", d.sip));
+        assert_eq!(format!("{:?}", c.registrar), format!("{:?}", d.registrar));
+        assert_eq!(format!("{:?}", c.presence), format!("{:?}", d.presence));
+        assert_eq!(format!("{:?}", c.auth), format!("{:?}", d.auth));
+        assert_eq!(format!("{:?}", c.http), format!("{:?}", d.http));
+        assert_eq!(format!("{:?}", c.storage), format!("{:?}", d.storage));
+        assert_eq!(format!("{:?}", c.directory), format!("{:?}", d.directory));
+        assert_eq!(format!("{:?}", c.federation), format!("{:?}", d.federation));
+    }
+}
+
+#[cfg(test)]
+mod effective {
+    use super::Config;
+
+    /// What `--check-config` prints reads back as the same configuration, and hides secrets.
+    #[test]
+    fn effective_toml_round_trips_and_hides_secrets() {
+        let c = Config::parse(include_str!("../../../registrar.example.toml")).unwrap();
+        let text = c.to_effective_toml().unwrap();
+        let back = Config::parse(&text).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{c:?}"));
+        let secret = Config::parse("[directory]\njwt_secret = \"hunter2\"\n").unwrap();
+        let text = secret.to_effective_toml().unwrap();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("jwt_secret = \"(set)\""), "{text}");
     }
 }

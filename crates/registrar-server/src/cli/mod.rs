@@ -50,6 +50,10 @@ enum Command {
         /// The HTTP API's address (replaces `http.listen`).
         #[arg(long = "http-listen")]
         http_listen: Option<String>,
+        /// Check the configuration and print it as it takes effect (every key, secrets hidden), or the first
+        /// error (exit status 2); do not start.
+        #[arg(long = "check-config")]
+        check_config: bool,
     },
     /// Call a running registrar's HTTP API.
     Ctl {
@@ -161,7 +165,8 @@ pub fn run() -> ExitCode {
             config,
             sip_listen,
             http_listen,
-        } => serve(config.as_deref(), sip_listen, http_listen),
+            check_config,
+        } => serve(config.as_deref(), sip_listen, http_listen, check_config),
         Command::Ctl { http, command } => ctl_command(http, &command),
         Command::Ha1 { user, realm } => ha1(&user, &realm),
         Command::Token {
@@ -199,7 +204,11 @@ fn serve(
     config: Option<&std::path::Path>,
     sip_listen: Vec<String>,
     http_listen: Option<String>,
+    check_config: bool,
 ) -> ExitCode {
+    if check_config {
+        return check(config, sip_listen, http_listen);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -379,6 +388,44 @@ fn pretty(body: String) -> String {
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or(body)
+}
+
+/// `registrar serve --check-config`: the effective configuration, or the first error.
+fn check(
+    config: Option<&std::path::Path>,
+    sip_listen: Vec<String>,
+    http_listen: Option<String>,
+) -> ExitCode {
+    let mut cfg = match config {
+        Some(p) => match config::Config::load(p) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => config::Config::default(),
+    };
+    if !sip_listen.is_empty() {
+        cfg.sip.listen = sip_listen;
+    }
+    if let Some(h) = http_listen {
+        cfg.http.listen = h;
+    }
+    if let Err(e) = cfg.validate() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    match cfg.to_effective_toml() {
+        Ok(text) => {
+            out(&text);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn ha1(user: &str, realm: &str) -> ExitCode {

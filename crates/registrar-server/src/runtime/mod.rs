@@ -60,6 +60,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| format!("metrics: {e}"))?;
+    zero_metrics(&cfg);
     let (ep, mut notify_rx, stores) = build(&cfg).await?;
     ep.service().start();
 
@@ -423,5 +424,43 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = term => {},
+    }
+}
+
+/// Every counter the alert rules and the dashboard (`packaging/`) rate or divide starts at 0, so that its
+/// series exists before the first event: `rate()` of a series that does not exist yet alerts on nothing.
+fn zero_metrics(cfg: &Config) {
+    for listener in ["sip", "http"] {
+        for reason in ["total", "per_source"] {
+            metrics::counter!("registrar_connections_refused_total", "listener" => listener, "reason" => reason)
+                .absolute(0);
+        }
+        for reason in [
+            "slow",
+            "idle",
+            "handshake",
+            "write_queue",
+            "write_timeout",
+            "frame",
+            "subprotocol",
+            "origin",
+        ] {
+            metrics::counter!("registrar_connections_closed_total", "listener" => listener, "reason" => reason)
+                .absolute(0);
+        }
+        metrics::gauge!("registrar_connections", "listener" => listener).set(0.0);
+    }
+    for p in &cfg.federation.peers {
+        metrics::counter!("registrar_federation_failures_total", "peer" => p.id.clone())
+            .absolute(0);
+    }
+    for name in [
+        "registrar_sip_parse_errors_total",
+        "registrar_sip_retransmissions_total",
+        "registrar_notify_sent_total",
+        "registrar_notify_failed_total",
+        "registrar_notify_retransmissions_total",
+    ] {
+        metrics::counter!(name).absolute(0);
     }
 }

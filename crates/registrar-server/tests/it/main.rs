@@ -16,6 +16,7 @@ mod directory_shared;
 mod federation;
 mod lifecycle;
 mod linphone;
+mod operations;
 mod pidf_cli;
 mod rfc4475;
 mod schemathesis;
