@@ -20,7 +20,10 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::Ep;
 
+mod auth;
 mod events;
+
+pub(crate) use auth::AdminAuth;
 
 use events::{Counts, DialogView, Dialogs, Mwi, MwiUpdated, get_dialogs, get_mwi, put_mwi};
 
@@ -28,13 +31,18 @@ use events::{Counts, DialogView, Dialogs, Mwi, MwiUpdated, get_dialogs, get_mwi,
 struct AppState {
     ep: Arc<Ep>,
     prometheus: PrometheusHandle,
+    auth: Arc<AdminAuth>,
 }
 
-/// The API's routes.
-pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics_text))
+/// The API's routes: `/health` and `/openapi.json` open, `/metrics` open unless `http.metrics_require_token`,
+/// every other route behind `auth` (see [`AdminAuth`]).
+pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle, auth: Arc<AdminAuth>) -> Router {
+    let state = AppState {
+        ep,
+        prometheus,
+        auth,
+    };
+    let admin = Router::new()
         .route("/v1/registrations", get(list_registrations))
         .route(
             "/v1/registrations/{aor}",
@@ -54,9 +62,23 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle) -> Router {
             "/v1/watchers/{aor}/{watcher}",
             axum::routing::put(put_decision),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
+    let metrics = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin_for_metrics,
+        ));
+    Router::new()
+        .route("/health", get(health))
         .route("/openapi.json", get(openapi))
+        .merge(metrics)
+        .merge(admin)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
-        .with_state(AppState { ep, prometheus })
+        .with_state(state)
 }
 
 #[derive(OpenApi)]
@@ -245,7 +267,7 @@ struct UserEntry {
     bindings: usize,
 }
 
-#[utoipa::path(get, path = "/v1/registrations", params(PageQuery), responses((status = 200, body = RegistrationsPage), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/registrations", params(PageQuery), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = RegistrationsPage), (status = 400, body = ErrorBody)))]
 async fn list_registrations(
     State(s): State<AppState>,
     Query(q): Query<PageQuery>,
@@ -318,7 +340,7 @@ struct BindingView {
     user_agent: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, body = AorBindings), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = AorBindings), (status = 400, body = ErrorBody)))]
 async fn get_registration(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -359,7 +381,7 @@ struct Removed {
     removed: usize,
 }
 
-#[utoipa::path(delete, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, body = Removed), (status = 400, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = Removed), (status = 400, body = ErrorBody)))]
 async fn delete_registration(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -375,7 +397,7 @@ async fn delete_registration(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/presence/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, description = "The composed PIDF document", content_type = "application/pidf+xml"), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/presence/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, description = "The composed PIDF document", content_type = "application/pidf+xml"), (status = 400, body = ErrorBody)))]
 async fn get_presence(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -409,7 +431,7 @@ struct PresenceUpdated {
     expires: u32,
 }
 
-#[utoipa::path(put, path = "/v1/presence/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain"), PresenceQuery), request_body(content = String, content_type = "application/pidf+xml"), responses((status = 200, body = PresenceUpdated), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
+#[utoipa::path(put, path = "/v1/presence/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain"), PresenceQuery), request_body(content = String, content_type = "application/pidf+xml"), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = PresenceUpdated), (status = 400, body = ErrorBody), (status = 415, body = ErrorBody)))]
 async fn put_presence(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -470,7 +492,7 @@ struct SubscriptionView {
     call_id: String,
 }
 
-#[utoipa::path(get, path = "/v1/subscriptions", params(SubsQuery), responses((status = 200, body = Vec<SubscriptionView>), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/subscriptions", params(SubsQuery), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = Vec<SubscriptionView>), (status = 400, body = ErrorBody)))]
 async fn list_subscriptions(
     State(s): State<AppState>,
     Query(q): Query<SubsQuery>,
@@ -540,7 +562,7 @@ struct BuddyBody {
     group: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/buddies/{aor}", params(("aor" = String, Path, description = "the list's owner: sip:user@domain or user@domain")), responses((status = 200, body = BuddyList), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/buddies/{aor}", params(("aor" = String, Path, description = "the list's owner: sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = BuddyList), (status = 400, body = ErrorBody)))]
 async fn get_buddies(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -562,7 +584,7 @@ async fn get_buddies(
     }))
 }
 
-#[utoipa::path(put, path = "/v1/buddies/{aor}/{buddy}", params(("aor" = String, Path, description = "the list's owner"), ("buddy" = String, Path, description = "the buddy's address-of-record")), request_body(content = BuddyBody, description = "name and group (both optional; an empty body is {})"), responses((status = 201, description = "added"), (status = 204, description = "updated"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "the list is full"), (status = 503, body = ErrorBody, description = "it could not be stored")))]
+#[utoipa::path(put, path = "/v1/buddies/{aor}/{buddy}", params(("aor" = String, Path, description = "the list's owner"), ("buddy" = String, Path, description = "the buddy's address-of-record")), request_body(content = BuddyBody, description = "name and group (both optional; an empty body is {})"), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 201, description = "added"), (status = 204, description = "updated"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody, description = "the list is full"), (status = 503, body = ErrorBody, description = "it could not be stored")))]
 async fn put_buddy(
     State(s): State<AppState>,
     Path((aor, buddy)): Path<(String, String)>,
@@ -597,7 +619,7 @@ async fn put_buddy(
     }
 }
 
-#[utoipa::path(delete, path = "/v1/buddies/{aor}/{buddy}", params(("aor" = String, Path, description = "the list's owner"), ("buddy" = String, Path, description = "the buddy's address-of-record")), responses((status = 204, description = "removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "not on the list"), (status = 503, body = ErrorBody)))]
+#[utoipa::path(delete, path = "/v1/buddies/{aor}/{buddy}", params(("aor" = String, Path, description = "the list's owner"), ("buddy" = String, Path, description = "the buddy's address-of-record")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 204, description = "removed"), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "not on the list"), (status = 503, body = ErrorBody)))]
 async fn delete_buddy(
     State(s): State<AppState>,
     Path((aor, buddy)): Path<(String, String)>,
@@ -651,7 +673,7 @@ fn decision_name(d: registrar_presence::WatcherDecision) -> &'static str {
     }
 }
 
-#[utoipa::path(get, path = "/v1/watchers/{aor}", params(("aor" = String, Path, description = "the presentity")), responses((status = 200, body = Watchers), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/watchers/{aor}", params(("aor" = String, Path, description = "the presentity")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = Watchers), (status = 400, body = ErrorBody)))]
 async fn get_watchers(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -677,7 +699,7 @@ async fn get_watchers(
     }))
 }
 
-#[utoipa::path(put, path = "/v1/watchers/{aor}/{watcher}", params(("aor" = String, Path, description = "the presentity"), ("watcher" = String, Path, description = "the watcher")), request_body = DecisionBody, responses((status = 204, description = "made: live subscriptions and buddy lists see it"), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody, description = "it could not be stored")))]
+#[utoipa::path(put, path = "/v1/watchers/{aor}/{watcher}", params(("aor" = String, Path, description = "the presentity"), ("watcher" = String, Path, description = "the watcher")), request_body = DecisionBody, responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 204, description = "made: live subscriptions and buddy lists see it"), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody, description = "it could not be stored")))]
 async fn put_decision(
     State(s): State<AppState>,
     Path((aor, watcher)): Path<(String, String)>,

@@ -377,6 +377,12 @@ pub(crate) struct HttpSection {
     /// A request's header must arrive within this (also how long a kept-alive connection may wait for its
     /// next request); a TLS handshake likewise.
     pub(crate) header_timeout_ms: u64,
+    /// Bearer tokens that may use the admin API (besides directory tokens with the admin scope).
+    pub(crate) admin_tokens: Vec<String>,
+    /// Serve the admin API without credentials on a non-loopback address (refused otherwise).
+    pub(crate) allow_unauthenticated: bool,
+    /// `/metrics` requires an admin token too.
+    pub(crate) metrics_require_token: bool,
 }
 
 impl Default for HttpSection {
@@ -388,6 +394,9 @@ impl Default for HttpSection {
             max_connections: 1_024,
             max_connections_per_source: 64,
             header_timeout_ms: 10_000,
+            admin_tokens: Vec::new(),
+            allow_unauthenticated: false,
+            metrics_require_token: false,
         }
     }
 }
@@ -461,6 +470,9 @@ impl Config {
         hide(&mut c.directory.jwt_secret);
         hide(&mut c.directory.database_url);
         hide(&mut c.federation.private_key);
+        for t in &mut c.http.admin_tokens {
+            hide(t);
+        }
         for o in &mut c.directory.oidc {
             hide(&mut o.jwks);
         }
@@ -607,6 +619,28 @@ impl Config {
             return Err(format!(
                 "presence.call_activity: {:?} is not an RPID activity such as on-the-phone (or \"\" for none)",
                 p.call_activity
+            ));
+        }
+        let admin_keys = !self.http.admin_tokens.is_empty()
+            || !self.directory.jwt_secret.is_empty()
+            || !self.directory.jwt_ed25519_public_keys.is_empty();
+        let loopback = self
+            .http
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback());
+        if !admin_keys && !loopback && !self.http.allow_unauthenticated {
+            return Err(format!(
+                "http.listen {} is not a loopback address and the admin API has no credentials: anyone who \
+                 reaches it could read and remove registrations. Set http.admin_tokens (or the directory's \
+                 keys, then use `registrar token --admin`), or http.allow_unauthenticated = true",
+                self.http.listen
+            ));
+        }
+        if let Some(t) = self.http.admin_tokens.iter().find(|t| t.len() < 16) {
+            return Err(format!(
+                "http.admin_tokens: a token of {} characters is too easy to guess; use at least 16 (for example `openssl rand -hex 24`)",
+                t.len()
             ));
         }
         if p.call_state_expires == 0 {

@@ -130,7 +130,7 @@ impl Mwi {
     }
 }
 
-#[utoipa::path(get, path = "/v1/mwi/{aor}", params(("aor" = String, Path, description = "the mailbox: sip:user@domain or user@domain")), responses((status = 200, body = Mwi), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/mwi/{aor}", params(("aor" = String, Path, description = "the mailbox: sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = Mwi), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn get_mwi(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -156,7 +156,7 @@ pub(super) struct MwiUpdated {
     summary: String,
 }
 
-#[utoipa::path(put, path = "/v1/mwi/{aor}", params(("aor" = String, Path, description = "the mailbox: sip:user@domain or user@domain")), request_body(content = Mwi, description = "the counts; classes left out are not reported"), responses((status = 200, body = MwiUpdated), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody, description = "expires below presence.min_expires"), (status = 503, body = ErrorBody, description = "it could not be stored")))]
+#[utoipa::path(put, path = "/v1/mwi/{aor}", params(("aor" = String, Path, description = "the mailbox: sip:user@domain or user@domain")), request_body(content = Mwi, description = "the counts; classes left out are not reported"), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = MwiUpdated), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody, description = "expires below presence.min_expires"), (status = 503, body = ErrorBody, description = "it could not be stored")))]
 pub(super) async fn put_mwi(
     State(s): State<AppState>,
     Path(aor): Path<String>,
@@ -227,7 +227,7 @@ pub(super) struct Dialogs {
     xml: String,
 }
 
-#[utoipa::path(get, path = "/v1/dialogs/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 200, body = Dialogs), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
+#[utoipa::path(get, path = "/v1/dialogs/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = Dialogs), (status = 400, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub(super) async fn get_dialogs(
     State(s): State<AppState>,
     Path(aor): Path<String>,

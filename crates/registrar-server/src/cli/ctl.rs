@@ -9,6 +9,13 @@ use http_body_util::{BodyExt as _, Full};
 use hyper::Request;
 use hyper::header::HOST;
 
+static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The bearer token every call carries (`--token`, `REGISTRAR_TOKEN`).
+pub(crate) fn set_token(token: Option<String>) {
+    let _ = TOKEN.set(token.filter(|t| !t.trim().is_empty()));
+}
+
 /// One API call: status and body.
 pub(crate) fn call(http: SocketAddr, method: &str, path: &str) -> Result<(u16, String), String> {
     call_with(http, method, path, None)
@@ -41,6 +48,9 @@ pub(crate) fn call_with(
             .header(HOST, http.to_string());
         if json.is_some() {
             request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(Some(t)) = TOKEN.get() {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {}", t.trim()));
         }
         let request = request
             .body(Full::new(Bytes::from(json.unwrap_or_default())))

@@ -60,6 +60,10 @@ enum Command {
         /// The API's address.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: SocketAddr,
+        /// An admin bearer token (`http.admin_tokens`, or `registrar token --admin`); default: the
+        /// `REGISTRAR_TOKEN` environment variable.
+        #[arg(long)]
+        token: Option<String>,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -167,7 +171,15 @@ pub fn run() -> ExitCode {
             http_listen,
             check_config,
         } => serve(config.as_deref(), sip_listen, http_listen, check_config),
-        Command::Ctl { http, command } => ctl_command(http, &command),
+        Command::Ctl {
+            http,
+            token,
+            command,
+        } => {
+            let token = token.or_else(|| std::env::var("REGISTRAR_TOKEN").ok());
+            ctl::set_token(token);
+            ctl_command(http, &command)
+        }
         Command::Ha1 { user, realm } => ha1(&user, &realm),
         Command::Token {
             subject,

@@ -245,7 +245,19 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         contact_requests_per_hour: cfg.directory.contact_requests_per_hour,
     };
     let net = network(&cfg)?;
-    let app = crate::admin::router(Arc::clone(&ep), prometheus).merge(
+    let admin_auth = Arc::new(crate::admin::AdminAuth::new(
+        &cfg.http.admin_tokens,
+        crate::directory::jwt::Keys::new(
+            &cfg.directory.jwt_secret,
+            &cfg.directory.jwt_ed25519_public_keys,
+        )?,
+        cfg.http.metrics_require_token,
+    ));
+    if !admin_auth.enforced() && !http_addr.ip().is_loopback() {
+        // Config::validate refused this unless http.allow_unauthenticated is set.
+        warn!(addr = %http_addr, "the admin API has no credentials (http.allow_unauthenticated)");
+    }
+    let app = crate::admin::router(Arc::clone(&ep), prometheus, admin_auth).merge(
         crate::directory::api::router(directory, keys, limits, Arc::clone(&ep), net),
     );
     let http_tls = if cfg.http.tls_cert.as_os_str().is_empty() {

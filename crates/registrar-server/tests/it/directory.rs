@@ -149,10 +149,16 @@ fn directory_api_end_to_end() {
 
     // Alice is online: the registrar's presence says so, and discovery shows it.
     let pidf = "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:alice@example.com\"><tuple id=\"x\"><status><basic>open</basic></status></tuple></presence>";
-    let (st, _) = s
-        .try_http(
+    // The admin API wants an admin token once the directory's keys are set.
+    let admin_header = format!(
+        "Authorization: Bearer {}\r\n",
+        token("ops@example.com", true, "1")
+    );
+    let (st, _, _) = s
+        .try_http_full(
             "PUT",
             "/v1/presence/sip:alice@example.com",
+            &admin_header,
             "application/pidf+xml",
             pidf,
         )
@@ -507,11 +513,16 @@ fn the_event_stream_carries_contact_requests_ratings_and_presence_of_those_one_m
             "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"sip:{who}@example.com\"><tuple id=\"x\"><status><basic>{basic}</basic></status></tuple></presence>"
         )
     };
+    let admin_header = format!(
+        "Authorization: Bearer {}\r\n",
+        token("ops@example.com", true, "1")
+    );
     for who in ["carol", "bob"] {
-        let (st, _) = s
-            .try_http(
+        let (st, _, _) = s
+            .try_http_full(
                 "PUT",
                 &format!("/v1/presence/sip:{who}@example.com"),
+                &admin_header,
                 "application/pidf+xml",
                 &pidf(who, "open"),
             )
