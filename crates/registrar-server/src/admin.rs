@@ -21,6 +21,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use crate::Ep;
 
 mod auth;
+mod console;
 mod events;
 
 pub(crate) use auth::AdminAuth;
@@ -51,6 +52,7 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle, auth: Arc<AdminA
         .route("/v1/presence/{aor}", get(get_presence).put(put_presence))
         .route("/v1/mwi/{aor}", get(get_mwi).put(put_mwi))
         .route("/v1/dialogs/{aor}", get(get_dialogs))
+        .route("/v1/console/stream", get(console::stream))
         .route("/v1/subscriptions", get(list_subscriptions))
         .route("/v1/buddies/{aor}", get(get_buddies))
         .route(
@@ -75,6 +77,10 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle, auth: Arc<AdminA
     Router::new()
         .route("/health", get(health))
         .route("/openapi.json", get(openapi))
+        // The console's page and assets hold no data: every figure comes through the admin routes.
+        .route("/console", get(console::page))
+        .route("/console/console.js", get(console::script))
+        .route("/console/console.css", get(console::style))
         .merge(metrics)
         .merge(admin)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such resource") })
@@ -219,6 +225,16 @@ async fn health() -> Json<Health> {
 
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
 async fn metrics_text(State(s): State<AppState>) -> Response {
+    refresh_gauges(&s).await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.prometheus.render(),
+    )
+        .into_response()
+}
+
+/// Bring the gauges and the endpoint's counters up to date before they are read.
+async fn refresh_gauges(s: &AppState) {
     let svc = s.ep.service();
     if let Ok(n) = svc.registered_count().await {
         #[allow(clippy::cast_precision_loss)]
@@ -233,11 +249,6 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
         .absolute(st.notifies_failed.load(Ordering::Relaxed));
     metrics::counter!("registrar_notify_retransmissions_total")
         .absolute(st.notify_retransmissions.load(Ordering::Relaxed));
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.prometheus.render(),
-    )
-        .into_response()
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -246,7 +257,13 @@ struct PageQuery {
     after: Option<String>,
     /// At most this many users (default 100, at most 1000).
     limit: Option<usize>,
+    /// Only users whose address-of-record contains this text (case-insensitive). At most 100 000 users are
+    /// looked at per call; `next` continues the search.
+    q: Option<String>,
 }
+
+/// The most users one search call looks at.
+const SEARCH_SCAN: usize = 100_000;
 
 /// A page of registered users.
 #[derive(Serialize, ToSchema)]
@@ -275,10 +292,46 @@ async fn list_registrations(
     let after = q.after.as_deref().map(parse_aor).transpose()?;
     let limit = q.limit.unwrap_or(100).min(1000);
     let svc = s.ep.service();
-    let page = svc
-        .registered_users(after.as_ref(), limit)
-        .await
-        .map_err(|e| ApiError::from_service(&e))?;
+    let page = match q.q.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        None => svc
+            .registered_users(after.as_ref(), limit)
+            .await
+            .map_err(|e| ApiError::from_service(&e))?,
+        Some(text) => {
+            if text.len() > 256 {
+                return Err(ApiError::bad("q: at most 256 bytes"));
+            }
+            let needle = text.to_ascii_lowercase();
+            let mut found: Vec<registrar_types::Aor> = Vec::new();
+            let mut cursor = after;
+            let mut scanned = 0;
+            // `next`: where a further call goes on (after the last user looked at), none once all were seen.
+            let next = 'scan: loop {
+                let page = svc
+                    .registered_users(cursor.as_ref(), 1000)
+                    .await
+                    .map_err(|e| ApiError::from_service(&e))?;
+                for a in page.users {
+                    scanned += 1;
+                    if a.as_str().to_ascii_lowercase().contains(&needle) {
+                        if found.len() == limit {
+                            // A further match: the next call starts right before it.
+                            break 'scan found.last().cloned();
+                        }
+                        found.push(a.clone());
+                    }
+                    cursor = Some(a);
+                }
+                if page.next.is_none() {
+                    break None;
+                }
+                if scanned >= SEARCH_SCAN {
+                    break cursor;
+                }
+            };
+            registrar_service::UsersPage::new(found, next)
+        }
+    };
     let counts = svc
         .lookup_many(&page.users)
         .await

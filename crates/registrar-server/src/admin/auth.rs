@@ -64,7 +64,9 @@ impl AdminAuth {
             return Ok(());
         }
         if !self.keys.any() {
-            return Err(Denied::Unauthorized("the bearer token is not an admin token"));
+            return Err(Denied::Unauthorized(
+                "the bearer token is not an admin token",
+            ));
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -168,7 +168,10 @@ pub(crate) async fn build(
     String,
 > {
     let stores = stores(cfg).await?;
-    let (location, presence) = (Arc::clone(&stores.location), Arc::clone(&stores.presence));
+    let location: Arc<dyn LocationStore> = Arc::new(super::stores::TimedLocation::new(Arc::clone(
+        &stores.location,
+    )));
+    let presence = Arc::clone(&stores.presence);
     let mut rp = RegistrarPolicy::default();
     rp.min_expires = cfg.registrar.min_expires;
     rp.default_expires = cfg.registrar.default_expires;

@@ -9,6 +9,7 @@
 
 mod baresip;
 mod browser;
+mod console;
 mod desk_phones;
 mod directory;
 mod directory_hardening;

@@ -15,7 +15,7 @@ fn scenario(name: &str) -> String {
 }
 
 /// Run one scenario once; panic with sipp's error log when it fails.
-fn sipp(server: &Server, name: &str, transport: &str, extra: &[&str]) {
+pub(crate) fn sipp(server: &Server, name: &str, transport: &str, extra: &[&str]) {
     sipp_to(server, server.sip, name, transport, extra);
 }
 

@@ -348,6 +348,13 @@ pub struct UsersPage {
     pub next: Option<Aor>,
 }
 
+impl UsersPage {
+    /// A page of `users`, continuing after `next`.
+    pub const fn new(users: Vec<Aor>, next: Option<Aor>) -> Self {
+        Self { users, next }
+    }
+}
+
 impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L, P> {
     /// The mode.
     pub fn mode(&self) -> Mode {
