@@ -2,7 +2,10 @@
 //! - discovery through `POST /v1/discovery` with DIRECTORY_BENCH_N (default 1 M) participants, their
 //!   relationships and topics loaded from the embedded store at start;
 //! - federated discovery across three local servers (DIRECTORY_FED_N participants each, default 100 000):
-//!   A answers from its own directory and fans out to B and C with signed lookups, merging all three.
+//!   A answers from its own directory and fans out to B and C with signed lookups, merging all three;
+//! - two nodes in shared mode on one PostgreSQL (DATABASE_URL, REDIS_URL; DIRECTORY_PG_N participants,
+//!   default 1 M): each node's start-up, discovery on node A while node B applies 100 changes per second,
+//!   and the lag between a change's 2xx on B and its visibility on A.
 //!
 //! Each figure is printed as `name value unit`. `cargo xtask bench directory-http`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -100,10 +103,15 @@ fn bin() -> &'static str {
 }
 
 fn start(dir: PathBuf, http_port: u16, extra: &str) -> Server {
+    start_with(dir, http_port, "", extra)
+}
+
+/// [`start`] with `storage` lines in `[storage]`.
+fn start_with(dir: PathBuf, http_port: u16, storage: &str, extra: &str) -> Server {
     let sip = free_port();
     let config = format!(
         "[sip]\nlisten = [\"udp:127.0.0.1:{sip}\"]\n\n[http]\nlisten = \"127.0.0.1:{http_port}\"\n\n\
-         [storage]\ndata_dir = \"{}\"\n\n[directory]\njwt_secret = \"{KEY}\"\ndiscovery_per_hour = 100000000\n{extra}\n",
+         [storage]\ndata_dir = \"{}\"\n{storage}\n[directory]\njwt_secret = \"{KEY}\"\ndiscovery_per_hour = 100000000\n{extra}\n",
         dir.display()
     );
     let path = dir.join("registrar.toml");
@@ -239,6 +247,217 @@ fn discover(
     })
 }
 
+/// Write `n` participants with their relationships and topics into the PostgreSQL directory at `url`.
+fn populate_pg(url: &str, n: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = registrar_storage::PostgresDirectoryStore::connect(url, 4)
+            .await
+            .unwrap();
+        let mut batch = Vec::with_capacity(10_000);
+        for i in 0..n {
+            batch.push(DirectoryChange::PutParticipant(Box::new(person(i))));
+            if batch.len() == 10_000 {
+                store.apply(&batch).await.unwrap();
+                batch.clear();
+            }
+        }
+        store.apply(&batch).await.unwrap();
+        let mut pending = Vec::new();
+        population::links(n, &mut Rng(42), |l| {
+            pending.push(match l {
+                Link::Relationship(r) => DirectoryChange::PutRelationship(r),
+                Link::Topic(t) => DirectoryChange::PutTopic(t),
+            });
+        });
+        for c in pending.chunks(10_000) {
+            store.apply(c).await.unwrap();
+        }
+    });
+}
+
+/// A schema of its own in the database of `url`: the URL that uses it, and its name.
+fn pg_schema(url: &str) -> (String, String) {
+    let name = format!("registrar_bench_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
+    let sep = if url.contains('?') { '&' } else { '?' };
+    (format!("{url}{sep}options=-c%20search_path%3D{name}"), name)
+}
+
+fn drop_pg_schema(url: &str, name: &str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+            .execute(&pool)
+            .await;
+    });
+}
+
+/// One HTTP/1.1 request on a fresh connection: status and body.
+fn http(addr: SocketAddr, method: &str, path: &str, tok: &str, body: &str) -> (u16, String) {
+    use std::io::Read as _;
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_nodelay(true).unwrap();
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\nAuthorization: Bearer {tok}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    let status = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b).to_owned();
+    (status, body)
+}
+
+/// Participant `i` renamed to `name`, as the directory API takes it.
+fn renamed(i: usize, name: &str) -> (String, String) {
+    let mut p = person(i);
+    p.identities[0].name = name.to_owned();
+    (
+        format!("/v1/participants/{}", p.id.as_str()),
+        serde_json::to_string(&p).unwrap(),
+    )
+}
+
+/// Two nodes on one PostgreSQL: start-up, discovery under a stream of changes, and the visibility lag.
+fn two_nodes(n: usize, queries: usize) {
+    let (Ok(db), Ok(redis)) = (std::env::var("DATABASE_URL"), std::env::var("REDIS_URL")) else {
+        println!("two_nodes: skipped (set DATABASE_URL and REDIS_URL)");
+        return;
+    };
+    let (url, schema) = pg_schema(&db);
+    let t = Instant::now();
+    populate_pg(&url, n);
+    println!(
+        "pg_store_write {:.1} s ({n} participants with relationships and topics)",
+        t.elapsed().as_secs_f64()
+    );
+    let prefix = format!("bench{}", std::process::id());
+    let storage = |id: &str| {
+        format!(
+            "mode = \"shared\"\nredis_url = \"{redis}\"\nredis_prefix = \"{prefix}\"\nnode_id = \"{id}\"\n"
+        )
+    };
+    let directory = format!("database_url = \"{url}\"\n");
+    let t = Instant::now();
+    let a = start_with(temp("pg-a"), free_port(), &storage("a"), &directory);
+    println!(
+        "pg_node_start {:.1} s (node A: load {n} participants from PostgreSQL and index them)",
+        t.elapsed().as_secs_f64()
+    );
+    let b = start_with(temp("pg-b"), free_port(), &storage("b"), &directory);
+    let admin = {
+        let mut c = Command::new(bin())
+            .args(["token", "ops@example.com", "--admin", "--hours", "4"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(c.stdin.take().unwrap(), "{KEY}").unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout)
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    // Node B: 100 changes per second (90 in the background, 10 whose visibility on A is timed).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (b_addr, a_addr) = (b.http, a.http);
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let admin = admin.clone();
+        std::thread::spawn(move || {
+            let mut k = 0usize;
+            let start = Instant::now();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                k += 1;
+                let (path, body) = renamed(k * 7 % n, &format!("Bulk Change {k}"));
+                let (st, text) = http(b_addr, "PUT", &path, &admin, &body);
+                assert!(st == 204 || st == 201, "{st} {text}");
+                let due = start + Duration::from_millis(k as u64 * 1000 / 90);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            k
+        })
+    };
+    let prober = {
+        let stop = Arc::clone(&stop);
+        let admin = admin.clone();
+        std::thread::spawn(move || {
+            let mut lags = Vec::new();
+            let mut k = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                k += 1;
+                let i = (k * 13 + 5) % n;
+                let name = format!("Probe Change {k}");
+                let (path, body) = renamed(i, &name);
+                let (st, text) = http(b_addr, "PUT", &path, &admin, &body);
+                assert!(st == 204 || st == 201, "{st} {text}");
+                let acked = Instant::now();
+                loop {
+                    let (_, got) = http(a_addr, "GET", &path, &admin, "");
+                    if got.contains(&name) {
+                        lags.push(acked.elapsed());
+                        break;
+                    }
+                    assert!(
+                        acked.elapsed() < Duration::from_secs(30),
+                        "not visible on A"
+                    );
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(100).saturating_sub(acked.elapsed()));
+            }
+            lags
+        })
+    };
+    let tok = token(population::pid(1).as_str());
+    discover(a.http, &tok, 200.min(queries), n, 1);
+    let mut lat = discover(a.http, &tok, queries, n, 1);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let changes = writer.join().unwrap();
+    let mut lags = prober.join().unwrap();
+    report("two_node_discovery_under_changes", &mut lat);
+    println!(
+        "  background changes on node B: {changes}, timed changes: {}",
+        lags.len()
+    );
+    report("two_node_visibility_lag", &mut lags);
+    drop(a);
+    drop(b);
+    drop_pg_schema(&db, &schema);
+}
+
 fn report(name: &str, lat: &mut [Duration]) {
     println!("{name}_p50 {:.2} ms", pct(lat, 0.50));
     println!("{name}_p95 {:.2} ms", pct(lat, 0.95));
@@ -249,6 +468,11 @@ fn main() {
     let n = env_n("DIRECTORY_BENCH_N", 1_000_000);
     let fed_n = env_n("DIRECTORY_FED_N", 100_000);
     let queries = env_n("DIRECTORY_HTTP_QUERIES", 2_000);
+    // DIRECTORY_HTTP_PART=two-nodes runs only the two-node part.
+    if std::env::var("DIRECTORY_HTTP_PART").is_ok_and(|p| p == "two-nodes") {
+        two_nodes(env_n("DIRECTORY_PG_N", n), queries);
+        return;
+    }
 
     // Discovery over HTTP at scale.
     let dir = temp("http");
@@ -294,4 +518,7 @@ fn main() {
     discover(servers[0].http, &tok, 200.min(queries), fed_n, 3);
     let mut lat = discover(servers[0].http, &tok, queries, fed_n, 3);
     report("federated_discovery", &mut lat);
+    drop(servers);
+
+    two_nodes(env_n("DIRECTORY_PG_N", n), queries);
 }
