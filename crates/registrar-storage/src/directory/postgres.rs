@@ -77,6 +77,20 @@ fn json<T: serde::Serialize>(v: &T) -> Result<String, DirError> {
     serde_json::to_string(v).map_err(pg)
 }
 
+/// Whether `c` is of the same kind as `first`, and a kind written in bulk.
+fn same_bulk_kind(c: &DirectoryChange, first: &DirectoryChange) -> bool {
+    matches!(
+        (c, first),
+        (
+            DirectoryChange::PutParticipant(_),
+            DirectoryChange::PutParticipant(_)
+        ) | (
+            DirectoryChange::PutRelationship(_),
+            DirectoryChange::PutRelationship(_)
+        ) | (DirectoryChange::PutTopic(_), DirectoryChange::PutTopic(_))
+    )
+}
+
 fn category(c: registrar_directory::model::TrustCategory) -> String {
     serde_json::to_value(c)
         .ok()
@@ -317,7 +331,92 @@ impl PostgresDirectoryStore {
         tx: &mut Transaction<'_, Postgres>,
         changes: &[DirectoryChange],
     ) -> Result<(), DirError> {
-        for c in changes {
+        // Runs of participants, relationships or topics (an import, a restore) go in one statement each;
+        // everything else, and the order between runs, as it comes.
+        let mut i = 0;
+        while i < changes.len() {
+            let run = changes[i..]
+                .iter()
+                .take_while(|c| same_bulk_kind(c, &changes[i]))
+                .count();
+            if run > 1 {
+                Self::write_bulk(tx, &changes[i..i + run]).await?;
+                i += run;
+            } else {
+                Self::write_one(tx, &changes[i]).await?;
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// A run of changes of one bulk kind in one `INSERT … SELECT FROM UNNEST`; a key that comes twice keeps
+    /// its last record, as one statement at a time would.
+    async fn write_bulk(
+        tx: &mut Transaction<'_, Postgres>,
+        run: &[DirectoryChange],
+    ) -> Result<(), DirError> {
+        let mut keys: Vec<(String, String)> = Vec::with_capacity(run.len());
+        let mut records: Vec<String> = Vec::with_capacity(run.len());
+        let mut at: std::collections::HashMap<(String, String), usize> =
+            std::collections::HashMap::with_capacity(run.len());
+        for c in run {
+            let (key, record) = match c {
+                DirectoryChange::PutParticipant(p) => {
+                    ((p.id.as_str().to_owned(), String::new()), json(p)?)
+                }
+                DirectoryChange::PutRelationship(r) => (
+                    (r.from.as_str().to_owned(), r.to.as_str().to_owned()),
+                    json(r)?,
+                ),
+                DirectoryChange::PutTopic(t) => (
+                    (t.participant.as_str().to_owned(), t.topic.clone()),
+                    json(t)?,
+                ),
+                _ => return Err(pg("not a bulk change")),
+            };
+            match at.get(&key) {
+                Some(&k) => records[k] = record,
+                None => {
+                    at.insert(key.clone(), keys.len());
+                    keys.push(key);
+                    records.push(record);
+                }
+            }
+        }
+        let (a, b): (Vec<String>, Vec<String>) = keys.into_iter().unzip();
+        let sql = match &run[0] {
+            DirectoryChange::PutParticipant(_) => {
+                "INSERT INTO directory_participants (id, record) \
+                 SELECT k, r::jsonb FROM UNNEST($1::text[], $3::text[]) AS u(k, r) \
+                 ON CONFLICT (id) DO UPDATE SET record = EXCLUDED.record, updated_at = now()"
+            }
+            DirectoryChange::PutRelationship(_) => {
+                "INSERT INTO directory_relationships (from_id, to_id, record) \
+                 SELECT f, t, r::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(f, t, r) \
+                 ON CONFLICT (from_id, to_id) DO UPDATE SET record = EXCLUDED.record"
+            }
+            _ => {
+                "INSERT INTO directory_topics (participant, topic, record) \
+                 SELECT p, t, r::jsonb FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(p, t, r) \
+                 ON CONFLICT (participant, topic) DO UPDATE SET record = EXCLUDED.record"
+            }
+        };
+        sqlx::query(sql)
+            .bind(&a)
+            .bind(&b)
+            .bind(&records)
+            .execute(&mut **tx)
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn write_one(
+        tx: &mut Transaction<'_, Postgres>,
+        c: &DirectoryChange,
+    ) -> Result<(), DirError> {
+        {
             match c {
                 DirectoryChange::PutParticipant(p) => {
                     sqlx::query(
@@ -410,7 +509,7 @@ impl PostgresDirectoryStore {
                 }
                 DirectoryChange::Audit(e) => {
                     let Some(subject) = party(&e.subject) else {
-                        continue;
+                        return Ok(());
                     };
                     let action = serde_json::to_value(e.action)
                         .ok()

@@ -469,3 +469,65 @@ async fn postgres_feed_keeps_two_instances_in_step() {
     drop((a, b, c, a_store, b_store));
     drop_schema(&schema).await;
 }
+
+/// A batch with runs of participants, relationships and topics (an import) is written in bulk, and reads
+/// back as the memory store has it: a key that comes twice in a run keeps its last record, and the runs keep
+/// their order (a relationship after the participants it names).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_bulk_runs_read_back_as_one_change_at_a_time() {
+    use registrar_directory::DirectoryChange as C;
+    let Some((url, schema)) = postgres("the PostgreSQL bulk write test").await else {
+        return;
+    };
+    let pid = |n: &str| id(&format!("{n}@lab.example.com"));
+    let mut renamed = person("alice");
+    renamed.identities[0].name = "Alice Renamed".into();
+    let rel = |a: &str, b: &str, kind| {
+        C::PutRelationship(Relationship {
+            from: pid(a),
+            to: pid(b),
+            kind,
+            mutual: false,
+        })
+    };
+    let topic = |who: &str, t: &str, expert: bool| {
+        C::PutTopic(registrar_directory::model::TopicSubscription {
+            participant: pid(who),
+            topic: t.into(),
+            role: if expert {
+                registrar_directory::model::TopicRole::Expert
+            } else {
+                registrar_directory::model::TopicRole::Interested
+            },
+            expertise: registrar_directory::model::Expertise::Advanced,
+            when_busy: false,
+        })
+    };
+    let batch = vec![
+        C::PutParticipant(Box::new(person("alice"))),
+        C::PutParticipant(Box::new(person("bob"))),
+        C::PutParticipant(Box::new(renamed)),
+        C::PutParticipant(Box::new(person("carol"))),
+        rel("alice", "bob", RelationshipKind::Colleague),
+        rel("bob", "carol", RelationshipKind::Friend),
+        rel("alice", "bob", RelationshipKind::Friend),
+        topic("alice", "sip", false),
+        topic("alice", "sip", true),
+        topic("bob", "rust", false),
+    ];
+    let memory = MemoryDirectoryStore::new();
+    memory.apply(&batch).await.unwrap();
+    let store = PostgresDirectoryStore::connect(&url, 2).await.unwrap();
+    store.apply(&batch).await.unwrap();
+    let got = sorted(store.load().await.unwrap());
+    assert_eq!(got, sorted(memory.load().await.unwrap()));
+    let alice = got
+        .participants
+        .iter()
+        .find(|p| p.id == pid("alice"))
+        .unwrap();
+    assert_eq!(alice.identities[0].name, "Alice Renamed");
+    assert_eq!(got.relationships.len(), 2);
+    drop(store);
+    drop_schema(&schema).await;
+}
