@@ -131,6 +131,40 @@ impl Graph {
         }
     }
 
+    /// The graph of an image: `people` numbered in order (slot = position), then `links` between those
+    /// positions (a position out of range is skipped), and the slots of those left without a link freed.
+    pub fn load_indexed(
+        &mut self,
+        people: &[ParticipantId],
+        links: impl ExactSizeIterator<Item = (u32, u32, RelationshipKind)>,
+    ) {
+        *self = Self::default();
+        self.reserve(people.len(), links.len());
+        for id in people {
+            self.slot_or_new(id);
+        }
+        let n = self.ids.len();
+        for (a, b, kind) in links {
+            if (a as usize) < n && (b as usize) < n && a != b {
+                self.link(a, b, kind);
+            }
+        }
+        for s in 0..self.ids.len() {
+            self.release_if_alone(u32::try_from(s).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// Every declared relationship: (from, to, what `to` is to `from`), in no order.
+    pub fn declared_all(
+        &self,
+    ) -> impl Iterator<Item = (&ParticipantId, &ParticipantId, RelationshipKind)> + '_ {
+        self.declared.iter().filter_map(|(&p, &kind)| {
+            let from = self.id(u32::try_from(p >> 32).ok()?)?;
+            let to = self.id(u32::try_from(p & 0xffff_ffff).ok()?)?;
+            Some((from, to, kind))
+        })
+    }
+
     fn link(&mut self, a: u32, b: u32, kind: RelationshipKind) {
         self.declared.insert(pair(a, b), kind);
         for (x, y) in [(a, b), (b, a)] {
@@ -326,6 +360,18 @@ pub struct Ratings {
 }
 
 impl Ratings {
+    /// Every rating held (what memory keeps of it: rater, ratee, category and score).
+    pub fn iter(&self) -> impl Iterator<Item = TrustRating> + '_ {
+        self.by_ratee.iter().flat_map(|(ratee, by)| {
+            by.iter().map(|((rater, category), &score)| TrustRating {
+                rater: rater.clone(),
+                ratee: ratee.clone(),
+                category: *category,
+                score,
+            })
+        })
+    }
+
     /// Add or replace a rating.
     pub fn put(&mut self, r: &TrustRating) {
         self.by_ratee

@@ -35,12 +35,12 @@ mod store;
 
 pub use directory::{
     Availability, Candidate, Directory, DirectoryChange, ExpertQuery, Export, Gathered, Hints,
-    Query, Reach, Resolution, Urgency, ranking,
+    ImageHeader, Query, Reach, Resolution, Urgency, image_header, ranking,
 };
 pub use error::Error;
 pub use model::{Participant, ParticipantId};
 pub use search::{MemorySearchIndex, SearchIndex};
-pub use service::{DirectoryService, IndexFactory, Presence};
+pub use service::{DirectoryService, ImageUse, IndexFactory, Presence};
 pub use store::{
     DirectoryStore, FeedEntry, MEMORY_AUDIT_CAP, MemoryDirectoryStore, SharedStore, SharedWrite,
     Snapshot,

@@ -24,6 +24,25 @@ pub struct IndexDoc {
     pub fields: Vec<(Field, String)>,
 }
 
+/// An index's terms and documents, borrowed, for writing a directory image: `terms` in term-number order,
+/// each document with its distinct (term number, field) pairs.
+#[derive(Debug, Default)]
+pub struct IndexParts<'a> {
+    /// Term number → text.
+    pub terms: Vec<&'a str>,
+    /// Documents with their (term, field) pairs.
+    pub docs: Vec<(&'a ParticipantId, Vec<(u32, Field)>)>,
+}
+
+/// [`IndexParts`] read back from an image.
+#[derive(Debug, Default)]
+pub struct OwnedIndexParts {
+    /// Term number → text.
+    pub terms: Vec<String>,
+    /// Documents with their (term, field) pairs.
+    pub docs: Vec<(ParticipantId, Vec<(u32, Field)>)>,
+}
+
 /// One search result.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hit {
@@ -45,6 +64,17 @@ pub trait SearchIndex: Send + Sync {
     fn search(&self, query: &str, limit: usize) -> Vec<Hit>;
     /// Documents indexed.
     fn len(&self) -> usize;
+    /// What this index holds, for a directory image ([`crate::Directory::write_image`]); `None` (the
+    /// default): the index is rebuilt from the participants when the image is read.
+    fn parts(&self) -> Option<IndexParts<'_>> {
+        None
+    }
+    /// Take the parts of an image as this (empty) index's content; `false` (the default): not supported,
+    /// the directory indexes every participant instead.
+    fn load_parts(&mut self, parts: OwnedIndexParts) -> bool {
+        let _ = parts;
+        false
+    }
     /// Whether nothing is indexed.
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -459,6 +489,70 @@ impl SearchIndex for MemorySearchIndex {
             }
         }
         self.insert(doc.id.clone(), pairs);
+    }
+
+    fn parts(&self) -> Option<IndexParts<'_>> {
+        // Only terms that live documents use, renumbered densely.
+        let mut renumber = vec![u32::MAX; self.terms.len()];
+        let mut terms = Vec::new();
+        let mut docs = Vec::with_capacity(self.live);
+        for (id, pairs) in self.ids.iter().zip(&self.terms_of) {
+            let Some(id) = id else { continue };
+            let pairs = pairs
+                .iter()
+                .map(|&(t, f)| {
+                    let n = &mut renumber[t as usize];
+                    if *n == u32::MAX {
+                        *n = u32::try_from(terms.len()).unwrap_or(u32::MAX);
+                        terms.push(&*self.terms[t as usize]);
+                    }
+                    (*n, f)
+                })
+                .collect();
+            docs.push((id, pairs));
+        }
+        Some(IndexParts { terms, docs })
+    }
+
+    fn load_parts(&mut self, parts: OwnedIndexParts) -> bool {
+        *self = Self::default();
+        let n = parts.terms.len();
+        self.terms.reserve(n);
+        self.term_ids.reserve(n);
+        self.postings.reserve(n);
+        self.live_postings.reserve(n);
+        for t in &parts.terms {
+            let text: Arc<str> = t.as_str().into();
+            let num = u32::try_from(self.terms.len()).unwrap_or(u32::MAX);
+            self.term_ids.insert(Arc::clone(&text), num);
+            for (prefix, suffix) in deletions(&text) {
+                let key = self.variants.hash(prefix, suffix);
+                self.variants.add(key, num);
+            }
+            self.terms.push(text);
+            self.postings.push(Vec::new());
+            self.live_postings.push(0);
+        }
+        let mut sorted: Vec<(Arc<str>, u32)> = self
+            .terms
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (Arc::clone(t), u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        sorted.dedup_by(|a, b| a.0 == b.0);
+        self.sorted = sorted.into_iter().collect();
+        let docs = parts.docs.len();
+        self.ids.reserve(docs);
+        self.keys.reserve(docs);
+        self.terms_of.reserve(docs);
+        self.slots.reserve(docs);
+        for (id, mut pairs) in parts.docs {
+            // A corrupt image must not index out of bounds: pairs naming no term are dropped.
+            pairs.retain(|&(t, _)| (t as usize) < n);
+            self.insert(id, pairs);
+        }
+        true
     }
 
     fn remove(&mut self, id: &ParticipantId) {

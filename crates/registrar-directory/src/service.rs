@@ -45,6 +45,26 @@ pub struct DirectoryService<I: SearchIndex> {
     writer: tokio::sync::Mutex<()>,
     failed: AtomicBool,
     shared: Option<Shared<I>>,
+    /// Where this instance keeps its image, removed at every erasure ([`Self::keep_image_at`]).
+    image: std::sync::Mutex<Option<std::path::PathBuf>>,
+    image_trouble: std::sync::Mutex<Option<String>>,
+    /// Changes applied to memory since start (this instance's and, shared, other instances').
+    changed: AtomicU64,
+}
+
+/// What became of an image offered at start ([`DirectoryService::open_with_image`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageUse {
+    /// No image was offered.
+    None,
+    /// Memory comes from the image, then `replayed` feed entries committed after it.
+    Used {
+        /// Feed entries applied after the image.
+        replayed: usize,
+    },
+    /// The image was not used (the reason); memory comes from the store.
+    Refused(String),
 }
 
 /// What an instance on a shared store keeps to follow it.
@@ -92,6 +112,9 @@ impl<I: SearchIndex> DirectoryService<I> {
             writer: tokio::sync::Mutex::new(()),
             failed: AtomicBool::new(false),
             shared: None,
+            image: std::sync::Mutex::new(None),
+            image_trouble: std::sync::Mutex::new(None),
+            changed: AtomicU64::new(0),
         })
     }
 
@@ -124,7 +147,207 @@ impl<I: SearchIndex> DirectoryService<I> {
                 covered: AtomicU64::new(0),
                 syncing: tokio::sync::Mutex::new(()),
             }),
+            image: std::sync::Mutex::new(None),
+            image_trouble: std::sync::Mutex::new(None),
+            changed: AtomicU64::new(0),
         })
+    }
+
+    /// [`Self::open`], starting from `image` (the bytes of a file [`Self::write_image`] wrote) when the
+    /// store still has the stamp the image was taken with ([`DirectoryStore::stamp`]); otherwise, or when
+    /// the image is damaged, from the store as [`Self::open`] does. Says which.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the store cannot be read.
+    pub async fn open_with_image(
+        new_index: impl Fn() -> I,
+        store: Arc<dyn DirectoryStore>,
+        image: Option<&[u8]>,
+    ) -> Result<(Self, ImageUse), Error> {
+        let mut used = ImageUse::None;
+        if let Some(bytes) = image {
+            let stamp = store.stamp().await?;
+            used = match (crate::image_header(bytes), stamp) {
+                (Err(e), _) => ImageUse::Refused(e.to_string()),
+                (Ok(_), None) => ImageUse::Refused("the store keeps no stamp".into()),
+                (Ok(h), Some(s)) if h.origin != s => {
+                    ImageUse::Refused(format!("taken at {}, the store is now at {s}", h.origin))
+                }
+                (Ok(_), Some(_)) => match Directory::read_image(new_index(), bytes) {
+                    Ok((dir, _)) => {
+                        let me = Self::from_parts(dir, store, None);
+                        return Ok((me, ImageUse::Used { replayed: 0 }));
+                    }
+                    Err(e) => ImageUse::Refused(e.to_string()),
+                },
+            };
+        }
+        Ok((Self::open(new_index(), store).await?, used))
+    }
+
+    /// [`Self::open_shared`], starting from `image` when it was taken from this store
+    /// ([`SharedStore::origin`]) and the feed still holds every entry committed after it, which are then
+    /// applied; otherwise, or when the image is damaged, from the store. Says which.
+    ///
+    /// # Errors
+    /// [`Error::Storage`]: the store cannot be read.
+    pub async fn open_shared_with_image<S>(
+        new_index: impl Fn() -> I + Send + Sync + 'static,
+        store: Arc<S>,
+        image: Option<&[u8]>,
+    ) -> Result<(Self, ImageUse), Error>
+    where
+        S: DirectoryStore + SharedStore + 'static,
+    {
+        let Some(bytes) = image else {
+            return Ok((Self::open_shared(new_index, store).await?, ImageUse::None));
+        };
+        let refused = match crate::image_header(bytes) {
+            Err(e) => e.to_string(),
+            Ok(h) => {
+                let origin = store.origin().await?;
+                let head = store.head().await?;
+                if h.origin != origin {
+                    format!("taken from {}, the store is {origin}", h.origin)
+                } else if h.position > head {
+                    format!(
+                        "taken at feed position {}, ahead of the store's {head}",
+                        h.position
+                    )
+                } else {
+                    match store.changes_after(h.position).await? {
+                        None => format!(
+                            "the feed no longer holds the entries after position {}",
+                            h.position
+                        ),
+                        Some(entries) => match Directory::read_image(new_index(), bytes) {
+                            Err(e) => e.to_string(),
+                            Ok((dir, _)) => {
+                                let shared: Arc<dyn SharedStore> = store.clone();
+                                let me = Self::from_parts(
+                                    dir,
+                                    store,
+                                    Some(Shared {
+                                        store: shared,
+                                        new_index: Box::new(new_index),
+                                        applied: AtomicU64::new(h.position),
+                                        tickets: AtomicU64::new(0),
+                                        covered: AtomicU64::new(0),
+                                        syncing: tokio::sync::Mutex::new(()),
+                                    }),
+                                );
+                                if let Some(sh) = &me.shared {
+                                    me.apply_feed(sh, &entries)?;
+                                }
+                                let replayed = entries.len();
+                                return Ok((me, ImageUse::Used { replayed }));
+                            }
+                        },
+                    }
+                }
+            }
+        };
+        Ok((
+            Self::open_shared(new_index, store).await?,
+            ImageUse::Refused(refused),
+        ))
+    }
+
+    fn from_parts(
+        dir: Directory<I>,
+        store: Arc<dyn DirectoryStore>,
+        shared: Option<Shared<I>>,
+    ) -> Self {
+        Self {
+            dir: RwLock::new(dir),
+            store,
+            writer: tokio::sync::Mutex::new(()),
+            failed: AtomicBool::new(false),
+            shared,
+            image: std::sync::Mutex::new(None),
+            image_trouble: std::sync::Mutex::new(None),
+            changed: AtomicU64::new(0),
+        }
+    }
+
+    /// Keep this instance's image at `path`: the file is removed as soon as this instance applies an
+    /// erasure (its own or, on a shared store, another instance's), so that an erased participant's data
+    /// does not outlive the erasure on disk; the next [`Self::write_image`] writes a new one.
+    pub fn keep_image_at(&self, path: impl Into<std::path::PathBuf>) {
+        if let Ok(mut p) = self.image.lock() {
+            *p = Some(path.into());
+        }
+    }
+
+    /// Write an image of memory to `path` (through a temporary file beside it, synced, then renamed), with
+    /// the header the store confirms at the next start: the feed position on a shared store, the store's
+    /// stamp otherwise. Changes wait while it writes; reads go on.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`]: the store keeps no stamp; [`Error::Storage`]: the store or the file failed.
+    pub async fn write_image(&self, path: &std::path::Path) -> Result<crate::ImageHeader, Error> {
+        let _order = self.writer.lock().await;
+        let header = match &self.shared {
+            Some(sh) => crate::ImageHeader {
+                origin: sh.store.origin().await?,
+                position: sh.applied.load(Ordering::Acquire),
+            },
+            None => crate::ImageHeader {
+                origin: self.store.stamp().await?.ok_or_else(|| {
+                    Error::Invalid("this directory store keeps no stamp for images".into())
+                })?,
+                position: 0,
+            },
+        };
+        let write = || -> Result<(), Error> {
+            let io = |e: std::io::Error| Error::Storage(format!("{}: {e}", path.display()).into());
+            let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
+            let file = std::fs::File::create(&tmp).map_err(io)?;
+            {
+                let d = self.read()?;
+                d.write_image(&file, &header).map_err(io)?;
+            }
+            file.sync_all().map_err(io)?;
+            std::fs::rename(&tmp, path).map_err(io)
+        };
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write)?,
+            _ => write()?,
+        }
+        Ok(header)
+    }
+
+    /// How many changes memory applied since this instance started (a rebuild counts as one): what an
+    /// image writer compares to know whether anything changed since its last image.
+    pub fn changes_applied(&self) -> u64 {
+        self.changed.load(Ordering::Relaxed)
+    }
+
+    /// Remove the kept image when `changes` erase someone.
+    fn forget_image_on_erasure(&self, changes: &[DirectoryChange]) {
+        if !changes
+            .iter()
+            .any(|c| matches!(c, DirectoryChange::EraseParticipant(_)))
+        {
+            return;
+        }
+        let Ok(p) = self.image.lock() else { return };
+        if let Some(path) = &*p
+            && let Err(e) = std::fs::remove_file(path)
+            && e.kind() != std::io::ErrorKind::NotFound
+            && let Ok(mut t) = self.image_trouble.lock()
+        {
+            *t = Some(format!(
+                "{}: not removed after an erasure: {e}",
+                path.display()
+            ));
+        }
+    }
+
+    /// Why the kept image could not be removed after an erasure, once (the server logs it and writes a new
+    /// image, which replaces it).
+    pub fn take_image_trouble(&self) -> Option<String> {
+        self.image_trouble.lock().ok().and_then(|mut t| t.take())
     }
 
     /// The feed position memory reflects (`None` unless the store is shared).
@@ -193,6 +416,7 @@ impl<I: SearchIndex> DirectoryService<I> {
         let (snapshot, seq) = sh.store.load_at().await?;
         let fresh = Directory::restore((sh.new_index)(), snapshot);
         *self.dir.write().map_err(|_| poisoned())? = fresh;
+        self.changed.fetch_add(1, Ordering::Relaxed);
         sh.applied.store(seq, Ordering::Release);
         self.failed.store(false, Ordering::Release);
         Ok(())
@@ -210,6 +434,8 @@ impl<I: SearchIndex> DirectoryService<I> {
             for c in &e.changes {
                 d.replay(c);
             }
+            self.changed.fetch_add(1, Ordering::Relaxed);
+            self.forget_image_on_erasure(&e.changes);
             sh.applied.store(e.seq, Ordering::Release);
         }
         Ok(())
@@ -279,6 +505,8 @@ impl<I: SearchIndex> DirectoryService<I> {
                 let mut d = self.write()?;
                 f(&mut d)?
             };
+            self.forget_image_on_erasure(&changes);
+            self.changed.fetch_add(1, Ordering::Relaxed);
             self.persist(&changes).await?;
             return Ok(r);
         };
@@ -291,6 +519,8 @@ impl<I: SearchIndex> DirectoryService<I> {
             let mut d = self.write()?;
             f(&mut d)?
         };
+        self.forget_image_on_erasure(&changes);
+        self.changed.fetch_add(1, Ordering::Relaxed);
         match tx.commit(&changes).await {
             Ok(seq) => {
                 sh.applied.fetch_max(seq, Ordering::AcqRel);

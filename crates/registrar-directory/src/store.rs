@@ -43,6 +43,13 @@ pub trait DirectoryStore: Send + Sync {
         subject: &ParticipantId,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, Error>;
+    /// A text naming this store and its state, which changes with every state change committed (audit
+    /// entries do not count) and survives restarts: a directory image taken with one stamp is used only
+    /// while the store still has it ([`crate::DirectoryService::open_with_image`]). `None` (the default):
+    /// the store keeps no stamp, and images of it are not used.
+    async fn stamp(&self) -> Result<Option<String>, Error> {
+        Ok(None)
+    }
 }
 
 /// One entry of a shared store's change feed: the state changes one write committed (audit entries are not
@@ -79,6 +86,9 @@ pub trait SharedStore: Send + Sync {
     -> Result<(Box<dyn SharedWrite + '_>, Vec<FeedEntry>), Error>;
     /// Wait until an entry may have been committed (a notice from the store), at most `timeout`.
     async fn wait(&self, timeout: std::time::Duration);
+    /// A text naming this store (not its state, which the feed position says): a directory image taken
+    /// from one store is never used with another ([`crate::DirectoryService::open_shared_with_image`]).
+    async fn origin(&self) -> Result<String, Error>;
 }
 
 /// A write under a [`SharedStore`]'s lock.
@@ -113,12 +123,21 @@ pub struct MemoryDirectoryStore {
     t: Mutex<Tables>,
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
     notify: tokio::sync::Notify,
+    /// This store's number in the process (its origin), given at first use.
+    number: std::sync::OnceLock<u64>,
 }
 
 impl MemoryDirectoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn number(&self) -> u64 {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        *self
+            .number
+            .get_or_init(|| NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
     }
 }
 
@@ -261,6 +280,10 @@ impl SharedStore for MemoryDirectoryStore {
     async fn wait(&self, timeout: std::time::Duration) {
         let _ = tokio::time::timeout(timeout, self.notify.notified()).await;
     }
+
+    async fn origin(&self) -> Result<String, Error> {
+        Ok(format!("memory:{}:{}", std::process::id(), self.number()))
+    }
 }
 
 #[async_trait]
@@ -288,5 +311,14 @@ impl DirectoryStore for MemoryDirectoryStore {
             .take(limit)
             .cloned()
             .collect())
+    }
+
+    async fn stamp(&self) -> Result<Option<String>, Error> {
+        let head = self.tables()?.feed.last().map_or(0, |e| e.seq);
+        Ok(Some(format!(
+            "memory:{}:{}:{head}",
+            std::process::id(),
+            self.number()
+        )))
     }
 }

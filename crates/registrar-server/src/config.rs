@@ -120,6 +120,11 @@ pub(crate) struct DirectorySection {
     pub(crate) database_connections: u32,
     /// Shared mode: how long the change feed keeps entries (a node cut off longer reloads everything).
     pub(crate) feed_retention_secs: u64,
+    /// The directory's image (memory written to a file, read at start instead of rebuilding everything);
+    /// relative to `storage.data_dir`; empty: no image.
+    pub(crate) image_file: std::path::PathBuf,
+    /// Also write the image every this many seconds when the directory changed (0: at shutdown only).
+    pub(crate) image_interval_secs: u64,
     /// Name servers for the directory's DNS lookups (`IP:PORT`); empty: the system's.
     pub(crate) dns_servers: Vec<String>,
     /// OpenID Connect providers.
@@ -137,6 +142,8 @@ impl Default for DirectorySection {
             database_url: String::new(),
             database_connections: 8,
             feed_retention_secs: registrar_storage::FEED_RETENTION_SECS,
+            image_file: "directory.image".into(),
+            image_interval_secs: 0,
             dns_servers: Vec::new(),
             oidc: Vec::new(),
         }

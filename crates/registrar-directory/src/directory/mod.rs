@@ -20,9 +20,12 @@ use crate::priority::{self, Message, PriorityDecision, PrioritySettings, SenderF
 use crate::privacy::{self, How, ParticipantView, Permission, Requester, Ties};
 use crate::search::{IndexDoc, SearchIndex};
 
+pub use image::{ImageHeader, image_header};
+
 mod contacts;
 mod decisions;
 mod experts;
+mod image;
 mod links;
 mod participants;
 mod priorities;

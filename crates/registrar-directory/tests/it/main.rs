@@ -2,6 +2,7 @@
 //! population, resolution behaviour and the memory store.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod image;
 mod oracles;
 mod privacy_property;
 mod resolution;

@@ -260,3 +260,53 @@ async fn an_instance_catches_up_after_missing_notices_and_contact_ids_stay_uniqu
     assert_eq!(c.applied(), a.applied());
     assert_eq!(c.with(|d| d.len()).unwrap(), 3);
 }
+
+/// An image of a directory, written and read back.
+fn through_image(d: &Directory<MemorySearchIndex>) -> Directory<MemorySearchIndex> {
+    let mut bytes = Vec::new();
+    let header = registrar_directory::ImageHeader {
+        origin: "test".into(),
+        position: 7,
+    };
+    d.write_image(&mut bytes, &header).unwrap();
+    let (back, h) = Directory::read_image(MemorySearchIndex::new(), &bytes).unwrap();
+    assert_eq!(h, header);
+    back
+}
+
+/// What an export tells about everyone (relationships, topics, ratings, contact requests).
+fn exports_of(d: &Directory<MemorySearchIndex>) -> String {
+    (0..N)
+        .map(|i| format!("{:?}\n", d.export(None, &pid(i), 0).ok().map(|(e, _)| e)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A directory read from its image answers every question as the directory the image was taken from,
+    /// and as one rebuilt from a store that saw the same changes.
+    #[test]
+    fn a_directory_read_from_its_image_answers_as_the_one_it_was_taken_from(
+        ops in proptest::collection::vec(op(), 1..24),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(async {
+            let store = Arc::new(MemoryDirectoryStore::new());
+            let s = DirectoryService::open(MemorySearchIndex::new(), store.clone()).await.unwrap();
+            let mut reference = Directory::new(MemorySearchIndex::new());
+            for op in &ops {
+                apply_to_service(&s, op).await;
+                apply_to_reference(&mut reference, op);
+            }
+            let back = through_image(&reference);
+            prop_assert_eq!(answers_of(&back), answers_of(&reference));
+            prop_assert_eq!(exports_of(&back), exports_of(&reference));
+            let snapshot = registrar_directory::DirectoryStore::load(&*store).await.unwrap();
+            let restored = Directory::restore(MemorySearchIndex::new(), snapshot);
+            prop_assert_eq!(answers_of(&back), answers_of(&restored));
+            prop_assert_eq!(exports_of(&back), exports_of(&restored));
+            Ok(())
+        })?;
+    }
+}

@@ -42,10 +42,25 @@ pub(super) async fn directory(
         info!("directory: API off (no directory.jwt_secret or directory.jwt_ed25519_public_keys)");
         return Ok(None);
     }
-    let dir = match &stores.directory {
-        Some(store) => registrar_directory::DirectoryService::open(
-            registrar_directory::MemorySearchIndex::new(),
+    let image_path = (!cfg.directory.image_file.as_os_str().is_empty())
+        .then(|| cfg.storage.data_dir.join(&cfg.directory.image_file));
+    let image = match &image_path {
+        Some(p) => match std::fs::read(p) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                warn!(path = %p.display(), "directory: image not read: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let started = std::time::Instant::now();
+    let (dir, used) = match &stores.directory {
+        Some(store) => registrar_directory::DirectoryService::open_with_image(
+            registrar_directory::MemorySearchIndex::new,
             Arc::clone(store),
+            image.as_deref(),
         )
         .await
         .map_err(|e| format!("directory: loading: {e}"))?,
@@ -62,24 +77,90 @@ pub(super) async fn directory(
             .await
             .map_err(|e| format!("directory.database_url: {e}"))?
             .feed_retention(cfg.directory.feed_retention_secs);
-            registrar_directory::DirectoryService::open_shared(
+            registrar_directory::DirectoryService::open_shared_with_image(
                 registrar_directory::MemorySearchIndex::new,
                 Arc::new(store),
+                image.as_deref(),
             )
             .await
             .map_err(|e| format!("directory: loading: {e}"))?
         }
     };
+    drop(image);
+    let from = match &used {
+        registrar_directory::ImageUse::Used { replayed } => {
+            format!("its image and {replayed} feed entries after it")
+        }
+        registrar_directory::ImageUse::Refused(why) => {
+            warn!("directory: image not used ({why}); loaded from the store");
+            "the store".to_owned()
+        }
+        _ => "the store".to_owned(),
+    };
     info!(
         participants = dir.with(registrar_directory::Directory::len).unwrap_or(0),
         position = dir.applied(),
-        "directory: loaded"
+        seconds = started.elapsed().as_secs_f64(),
+        "directory: loaded from {from}"
     );
+    if let Some(p) = &image_path {
+        dir.keep_image_at(p);
+    }
     let dir = Arc::new(dir);
     if dir.applied().is_some() {
         follow_directory_feed(Arc::clone(&dir));
     }
+    if let Some(p) = image_path
+        && cfg.directory.image_interval_secs > 0
+    {
+        let every = std::time::Duration::from_secs(cfg.directory.image_interval_secs);
+        let d = Arc::clone(&dir);
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                tokio::time::sleep(every).await;
+                let now = Some(d.changes_applied());
+                if now != last && write_directory_image(&d, &p).await {
+                    last = now;
+                }
+            }
+        });
+    }
     Ok(Some(dir))
+}
+
+/// Write the directory's image to `path` (at shutdown, and every `directory.image_interval_secs`); whether
+/// it was written. Failures are logged: the next start then loads from the store.
+pub(super) async fn write_directory_image(
+    dir: &crate::directory::api::Directory,
+    path: &std::path::Path,
+) -> bool {
+    if let Some(trouble) = dir.take_image_trouble() {
+        warn!("directory: {trouble}");
+    }
+    if let Some(parent) = path.parent()
+        && !parent.as_os_str().is_empty()
+        && let Err(e) = std::fs::create_dir_all(parent)
+    {
+        warn!(path = %path.display(), "directory: image not written: {e}");
+        return false;
+    }
+    let started = std::time::Instant::now();
+    match dir.write_image(path).await {
+        Ok(h) => {
+            info!(
+                path = %path.display(),
+                position = h.position,
+                seconds = started.elapsed().as_secs_f64(),
+                "directory: image written"
+            );
+            true
+        }
+        Err(e) => {
+            warn!(path = %path.display(), "directory: image not written: {e}");
+            false
+        }
+    }
 }
 
 /// Keep this node's directory close to the shared store between requests: wake at every notice of the

@@ -239,6 +239,7 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         &cfg.directory.jwt_ed25519_public_keys,
     )?;
     let directory = directory(&cfg, &stores, &keys).await?;
+    let directory_for_image = directory.clone();
     let limits = crate::directory::api::RateLimits {
         discovery_per_hour: cfg.directory.discovery_per_hour,
         ratings_per_day: cfg.directory.ratings_per_day,
@@ -303,6 +304,12 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     })
     .await;
     ep.service().shutdown().await;
+    if let Some(d) = &directory_for_image
+        && !cfg.directory.image_file.as_os_str().is_empty()
+    {
+        let path = cfg.storage.data_dir.join(&cfg.directory.image_file);
+        directory::write_directory_image(d, &path).await;
+    }
     let _ = tokio::time::timeout(Duration::from_secs(2), server).await;
     info!("stopped");
     Ok(())

@@ -67,9 +67,13 @@ fn drop_schema(url: &str, name: &str) {
 }
 
 fn node(redis: &str, prefix: &str, id: &str, database_url: &str) -> String {
+    // Each node's own directory for its directory image.
+    let data = std::env::temp_dir().join(format!("registrar-it-{prefix}-{id}"));
     format!(
-        "[storage]\nmode = \"shared\"\nredis_url = \"{redis}\"\nredis_prefix = \"{prefix}\"\nnode_id = \"{id}\"\n\n\
-         [directory]\njwt_secret = \"{KEY}\"\ndatabase_url = \"{database_url}\"\ndiscovery_per_hour = 100000\n"
+        "[storage]\nmode = \"shared\"\nredis_url = \"{redis}\"\nredis_prefix = \"{prefix}\"\nnode_id = \"{id}\"\n\
+         data_dir = \"{}\"\n\n\
+         [directory]\njwt_secret = \"{KEY}\"\ndatabase_url = \"{database_url}\"\ndiscovery_per_hour = 100000\n",
+        data.display()
     )
 }
 
@@ -441,5 +445,77 @@ fn postgresql_out_of_reach_means_503_then_recovery_without_restart() {
         Some("Carol Back")
     );
     drop((a, b));
+    drop_schema(&db, &name);
+}
+
+/// A node stopped with SIGTERM writes its directory image; restarted after the other node changed the
+/// directory, it starts from the image and applies the feed entries after it (its log says so), and answers
+/// with every change; an erasure through the other node removes the image at once.
+#[test]
+fn a_node_restarts_from_its_image_and_the_feed_after_it() {
+    let test = "the directory image test (shared)";
+    let Some((db, redis)) = services(test) else {
+        return;
+    };
+    let (url, name) = schema(&db, "dirimage");
+    let prefix = format!("dirimage-{name}");
+    let image = std::env::temp_dir()
+        .join(format!("registrar-it-{prefix}-b"))
+        .join("directory.image");
+    let a = Server::start("", &node(&redis, &prefix, "a", &url));
+    let b_port = crate::support::free_port();
+    let mut b = Server::start_on(b_port, &node(&redis, &prefix, "b", &url));
+    let admin = token("ops@example.com", true, "1");
+    for i in 0..5 {
+        let id = format!("p{i}@example.com");
+        put(
+            &a,
+            &admin,
+            &id,
+            &participant(&id, &format!("Person {i}"), serde_json::json!({})),
+        );
+    }
+    assert_eq!(
+        sees(&b, &admin, "p4@example.com").as_deref(),
+        Some("Person 4")
+    );
+    assert!(b.terminate().success());
+    assert!(image.exists(), "no image after SIGTERM: {}", b.log());
+    // Changes while B is down: a rename and a new participant.
+    put(
+        &a,
+        &admin,
+        "p1@example.com",
+        &participant("p1@example.com", "Renamed One", serde_json::json!({})),
+    );
+    put(
+        &a,
+        &admin,
+        "p9@example.com",
+        &participant("p9@example.com", "Person 9", serde_json::json!({})),
+    );
+    let b = Server::start_on(b_port, &node(&redis, &prefix, "b", &url));
+    assert!(
+        b.log()
+            .contains("loaded from its image and 2 feed entries after it"),
+        "{}",
+        b.log()
+    );
+    assert_eq!(
+        sees(&b, &admin, "p1@example.com").as_deref(),
+        Some("Renamed One")
+    );
+    assert_eq!(
+        sees(&b, &admin, "p9@example.com").as_deref(),
+        Some("Person 9")
+    );
+    assert!(finds(&b, &admin, "Renamed One", "p1@example.com"));
+    // An erasure through A: B applies it before its next answer, and its image is gone with it.
+    let (st, _, _) = call(&a, "DELETE", "/v1/participants/p2@example.com", &admin, "");
+    assert_eq!(st, 204);
+    assert_eq!(sees(&b, &admin, "p2@example.com"), None);
+    assert!(!image.exists(), "the image outlived an erasure");
+    drop((a, b));
+    let _ = std::fs::remove_dir_all(image.parent().unwrap());
     drop_schema(&db, &name);
 }

@@ -13,6 +13,7 @@ mod console;
 mod desk_phones;
 mod directory;
 mod directory_hardening;
+mod directory_image;
 mod directory_shared;
 mod federation;
 mod lifecycle;

@@ -23,6 +23,22 @@ use crate::journal::{Journal, Table};
 
 const SEP: char = '\u{1f}';
 const SEQ_KEY: &str = "m\u{1f}audit_seq";
+/// This file's stamp (`DirectoryStore::stamp`): a random name given at first open and a counter of the
+/// state changes committed since, written in the same frame as each of them.
+const STAMP_KEY: &str = "m\u{1f}stamp";
+
+/// A name for a new store: unique enough to tell two data files apart (not a secret).
+fn new_store_name() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
+}
 
 fn key(parts: &[&str]) -> String {
     let mut k = String::new();
@@ -69,6 +85,8 @@ pub struct EmbeddedDirectoryStore {
     journal: Arc<Journal>,
     /// The next audit sequence number; held while a change list is queued, so sequence order is log order.
     seq: Mutex<u64>,
+    /// This file's name and its count of state changes (the stamp), under the same discipline.
+    stamp: Mutex<(String, u64)>,
 }
 
 type Op = (Table, String, Option<Vec<u8>>);
@@ -86,9 +104,33 @@ impl EmbeddedDirectoryStore {
             .find(|(k, _)| k == SEQ_KEY)
             .and_then(|(_, v)| std::str::from_utf8(&v).ok()?.parse().ok())
             .unwrap_or(0);
+        let stored = journal
+            .prefix(Table::Directory, STAMP_KEY, false, 1)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k == STAMP_KEY)
+            .and_then(|(_, v)| {
+                let v = String::from_utf8(v).ok()?;
+                let (name, n) = v.rsplit_once(':')?;
+                Some((name.to_owned(), n.parse::<u64>().ok()?))
+            });
+        let stamp = match stored {
+            Some(s) => s,
+            None => {
+                let s = (new_store_name(), 0);
+                let ack = journal.queue_batch(vec![(
+                    Table::Directory,
+                    STAMP_KEY.to_owned(),
+                    Some(format!("{}:{}", s.0, s.1).into_bytes()),
+                )])?;
+                Journal::durable(ack).await?;
+                s
+            }
+        };
         Ok(Self {
             journal,
             seq: Mutex::new(next),
+            stamp: Mutex::new(stamp),
         })
     }
 
@@ -244,8 +286,25 @@ impl DirectoryStore for EmbeddedDirectoryStore {
             if next != *seq {
                 ops.push((d, SEQ_KEY.to_owned(), Some(next.to_string().into_bytes())));
             }
+            let mut stamp = self
+                .stamp
+                .lock()
+                .map_err(|_| storage("stamp lock poisoned"))?;
+            let changed = changes
+                .iter()
+                .any(|c| !matches!(c, DirectoryChange::Audit(_)));
+            if changed {
+                ops.push((
+                    d,
+                    STAMP_KEY.to_owned(),
+                    Some(format!("{}:{}", stamp.0, stamp.1 + 1).into_bytes()),
+                ));
+            }
             let ack = self.journal.queue_batch(ops).map_err(from_storage)?;
             *seq = next;
+            if changed {
+                stamp.1 += 1;
+            }
             ack
         };
         Journal::durable(ack).await.map_err(from_storage)
@@ -292,6 +351,14 @@ impl DirectoryStore for EmbeddedDirectoryStore {
             .into_iter()
             .map(|(_, v)| serde_json::from_slice(&v).map_err(storage))
             .collect()
+    }
+
+    async fn stamp(&self) -> Result<Option<String>, DirError> {
+        let s = self
+            .stamp
+            .lock()
+            .map_err(|_| storage("stamp lock poisoned"))?;
+        Ok(Some(format!("embedded:{}:{}", s.0, s.1)))
     }
 }
 

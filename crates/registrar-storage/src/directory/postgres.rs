@@ -47,6 +47,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "directory feed",
         include_str!("../../migrations/0003_directory_feed.sql"),
     ),
+    (
+        4,
+        "directory origin",
+        include_str!("../../migrations/0004_directory_origin.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -595,6 +600,14 @@ impl SharedStore for PostgresDirectoryStore {
             .await?
             .ok_or_else(|| pg("the feed no longer holds the entries this node needs; reload"))?;
         Ok((Box::new(PostgresWrite { store: self, tx }), pending))
+    }
+
+    async fn origin(&self) -> Result<String, DirError> {
+        let name: String = sqlx::query_scalar("SELECT name FROM directory_origin")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(pg)?;
+        Ok(format!("postgres:{name}"))
     }
 
     async fn wait(&self, timeout: std::time::Duration) {
