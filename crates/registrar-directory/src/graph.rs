@@ -154,15 +154,21 @@ impl Graph {
         }
     }
 
-    /// Every declared relationship: (from, to, what `to` is to `from`), in no order.
-    pub fn declared_all(
-        &self,
-    ) -> impl Iterator<Item = (&ParticipantId, &ParticipantId, RelationshipKind)> + '_ {
+    /// Every declared relationship by slot numbers: (from, to, what `to` is to `from`), in no order; with
+    /// [`Graph::slot_ids`], what a directory image needs without a lookup per relationship.
+    pub fn declared_slots(&self) -> impl Iterator<Item = (u32, u32, RelationshipKind)> + '_ {
         self.declared.iter().filter_map(|(&p, &kind)| {
-            let from = self.id(u32::try_from(p >> 32).ok()?)?;
-            let to = self.id(u32::try_from(p & 0xffff_ffff).ok()?)?;
-            Some((from, to, kind))
+            Some((
+                u32::try_from(p >> 32).ok()?,
+                u32::try_from(p & 0xffff_ffff).ok()?,
+                kind,
+            ))
         })
+    }
+
+    /// Slot → participant (`None`: a free slot), for [`Graph::declared_slots`].
+    pub fn slot_ids(&self) -> &[Option<ParticipantId>] {
+        &self.ids
     }
 
     fn link(&mut self, a: u32, b: u32, kind: RelationshipKind) {

@@ -87,14 +87,29 @@ fn populate(dir: &Path, n: usize, domain: Option<&str>, links: bool) {
 struct Server {
     child: Child,
     http: SocketAddr,
-    _dir: PathBuf,
+    _dir: Option<PathBuf>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self._dir);
+        if let Some(d) = &self._dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+impl Server {
+    /// Stop with SIGTERM (the server writes its directory image) and keep the data directory: the
+    /// directory and how long stopping took.
+    fn stop(mut self) -> (PathBuf, Duration) {
+        let t = Instant::now();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        (self._dir.take().unwrap(), t.elapsed())
     }
 }
 
@@ -128,7 +143,7 @@ fn start_with(dir: PathBuf, http_port: u16, storage: &str, extra: &str) -> Serve
     let s = Server {
         child,
         http: SocketAddr::from(([127, 0, 0, 1], http_port)),
-        _dir: dir,
+        _dir: Some(dir),
     };
     // The HTTP API answers once the directory is loaded.
     let deadline = Instant::now() + Duration::from_secs(1_800);
@@ -453,6 +468,33 @@ fn two_nodes(n: usize, queries: usize) {
         lags.len()
     );
     report("two_node_visibility_lag", &mut lags);
+    // Node A stopped (writing its image); node B changes 100 participants meanwhile; node A started again
+    // from its image and the feed entries after it.
+    let a_port = a.http.port();
+    let (a_dir, stopping) = a.stop();
+    println!(
+        "pg_node_stop {:.1} s (writing the directory image, {} MiB)",
+        stopping.as_secs_f64(),
+        std::fs::metadata(a_dir.join("directory.image")).map_or(0, |m| m.len() >> 20)
+    );
+    let mut last = String::new();
+    for k in 0..100 {
+        let (path, body) = renamed(k * 11 % n, &format!("While Down {k}"));
+        let (st, text) = http(b.http, "PUT", &path, &admin, &body);
+        assert!(st == 204 || st == 201, "{st} {text}");
+        last = path;
+    }
+    let t = Instant::now();
+    let a = start_with(a_dir, a_port, &storage("a"), &directory);
+    println!(
+        "pg_node_start_from_image {:.1} s (node A: its image, then 100 feed entries)",
+        t.elapsed().as_secs_f64()
+    );
+    let (_, got) = http(a.http, "GET", &last, &admin, "");
+    assert!(
+        got.contains("While Down 99"),
+        "a change made while node A was down: {got}"
+    );
     drop(a);
     drop(b);
     drop_pg_schema(&db, &schema);
@@ -468,7 +510,7 @@ fn main() {
     let n = env_n("DIRECTORY_BENCH_N", 1_000_000);
     let fed_n = env_n("DIRECTORY_FED_N", 100_000);
     let queries = env_n("DIRECTORY_HTTP_QUERIES", 2_000);
-    // DIRECTORY_HTTP_PART=two-nodes runs only the two-node part.
+    // DIRECTORY_HTTP_PART=two-nodes runs only the two-node part, one-node only the first.
     if std::env::var("DIRECTORY_HTTP_PART").is_ok_and(|p| p == "two-nodes") {
         two_nodes(env_n("DIRECTORY_PG_N", n), queries);
         return;
@@ -492,7 +534,26 @@ fn main() {
     discover(s.http, &tok, 200.min(queries), n, 1); // warm-up
     let mut lat = discover(s.http, &tok, queries, n, 1);
     report("http_discovery", &mut lat);
+    // Stopped (writing its directory image) and started again from it.
+    let port = s.http.port();
+    let (dir, stopping) = s.stop();
+    println!(
+        "http_server_stop {:.1} s (writing the directory image, {} MiB)",
+        stopping.as_secs_f64(),
+        std::fs::metadata(dir.join("directory.image")).map_or(0, |m| m.len() >> 20)
+    );
+    let t = Instant::now();
+    let s = start(dir, port, "");
+    println!(
+        "http_server_start_from_image {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut lat = discover(s.http, &tok, queries, n, 1);
+    report("http_discovery_after_image_start", &mut lat);
     drop(s);
+    if std::env::var("DIRECTORY_HTTP_PART").is_ok_and(|p| p == "one-node") {
+        return;
+    }
 
     // Federated discovery across three servers.
     let ports = [free_port(), free_port(), free_port()];

@@ -9,7 +9,8 @@
 //! truncated, or from another version is refused with an error, and the caller loads from the store.
 //!
 //! Layout, integers little-endian: the magic `REGDIMG` and a version byte; the origin (u32 length + UTF-8);
-//! the position (u64); participants (u64 count, each a u32 length + JSON); relationships (u64 count, each
+//! the position (u64); participants (u64 count, each the u32 number of its discovery permissions and a u32
+//! length + JSON of the rest), then the distinct discovery permissions (u64 count, JSON each); relationships (u64 count, each
 //! u32 from, u32 to — positions in the participant list — and a u8 kind); topics (u64 count, each u32
 //! participant, the topic, u8 role, u8 expertise, u8 when-busy); ratings, priorities (u64 count, JSON
 //! each); the next contact number (u64) and contact requests (u64 count, JSON each); a u8 saying whether
@@ -80,10 +81,60 @@ fn corrupt(msg: impl std::fmt::Display) -> Error {
     Error::Storage(format!("directory image: {msg}").into())
 }
 
+/// A participant as the image holds it: everything but the discovery permissions, which most participants
+/// share (the defaults, or an organization's settings) and which the image keeps once per distinct value.
+#[derive(Serialize)]
+struct ImageParticipant<'a> {
+    id: &'a ParticipantId,
+    entity: &'a crate::model::EntityType,
+    identities: &'a [crate::model::IdentityContext],
+    org: &'a Option<crate::model::OrgContext>,
+    verification: &'a crate::model::VerificationLevel,
+    utc_offset_minutes: i16,
+    region: &'a Option<String>,
+    created_ms: u64,
+    updated_ms: u64,
+}
+
+/// [`ImageParticipant`] read back.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImageParticipantOwned {
+    id: ParticipantId,
+    entity: crate::model::EntityType,
+    identities: Vec<crate::model::IdentityContext>,
+    org: Option<crate::model::OrgContext>,
+    verification: crate::model::VerificationLevel,
+    utc_offset_minutes: i16,
+    region: Option<String>,
+    created_ms: u64,
+    updated_ms: u64,
+}
+
+impl ImageParticipantOwned {
+    fn with(self, permissions: crate::model::DiscoveryPermissions) -> Participant {
+        // A struct literal: a field added to Participant fails to compile here until the image carries it.
+        Participant {
+            id: self.id,
+            entity: self.entity,
+            identities: self.identities,
+            permissions,
+            org: self.org,
+            verification: self.verification,
+            utc_offset_minutes: self.utc_offset_minutes,
+            region: self.region,
+            created_ms: self.created_ms,
+            updated_ms: self.updated_ms,
+        }
+    }
+}
+
 /// A writer that keeps the CRC-32 of what went through it.
 struct Out<W: Write> {
     w: W,
     crc: crc32fast::Hasher,
+    /// Reused for each JSON value.
+    scratch: Vec<u8>,
 }
 
 impl<W: Write> Out<W> {
@@ -109,7 +160,12 @@ impl<W: Write> Out<W> {
         self.bytes(b)
     }
     fn json(&mut self, v: &impl Serialize) -> io::Result<()> {
-        self.blob(&serde_json::to_vec(v).map_err(io::Error::other)?)
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        serde_json::to_writer(&mut buf, v).map_err(io::Error::other)?;
+        let r = self.blob(&buf);
+        self.scratch = buf;
+        r
     }
 }
 
@@ -262,6 +318,7 @@ impl<I: SearchIndex> Directory<I> {
         let mut o = Out {
             w: io::BufWriter::with_capacity(1 << 20, w),
             crc: crc32fast::Hasher::new(),
+            scratch: Vec::new(),
         };
         o.bytes(MAGIC)?;
         o.blob(header.origin.as_bytes())?;
@@ -272,14 +329,50 @@ impl<I: SearchIndex> Directory<I> {
             .enumerate()
             .map(|(i, p)| (&p.id, u32::try_from(i).unwrap_or(u32::MAX)))
             .collect();
+        // Participants with the number of their permissions, then the distinct permissions.
+        let mut sets: HashMap<Vec<u8>, u32> = HashMap::new();
+        let mut set_list: Vec<Vec<u8>> = Vec::new();
         o.count(people.len())?;
         for p in &people {
-            o.json(p)?;
+            let perm = serde_json::to_vec(&p.permissions).map_err(io::Error::other)?;
+            let k = match sets.get(&perm) {
+                Some(k) => *k,
+                None => {
+                    let k = u32::try_from(set_list.len()).map_err(io::Error::other)?;
+                    set_list.push(perm.clone());
+                    sets.insert(perm, k);
+                    k
+                }
+            };
+            o.u32(k)?;
+            o.json(&ImageParticipant {
+                id: &p.id,
+                entity: &p.entity,
+                identities: &p.identities,
+                org: &p.org,
+                verification: &p.verification,
+                utc_offset_minutes: p.utc_offset_minutes,
+                region: &p.region,
+                created_ms: p.created_ms,
+                updated_ms: p.updated_ms,
+            })?;
         }
+        o.count(set_list.len())?;
+        for set in &set_list {
+            o.blob(set)?;
+        }
+        // Graph slot → position: one lookup per participant in the graph, not two per relationship.
+        let position: Vec<Option<u32>> = self
+            .graph
+            .slot_ids()
+            .iter()
+            .map(|id| id.as_ref().and_then(|id| at.get(id).copied()))
+            .collect();
+        let pos = |slot: u32| position.get(slot as usize).copied().flatten();
         let links: Vec<(u32, u32, RelationshipKind)> = self
             .graph
-            .declared_all()
-            .filter_map(|(a, b, k)| Some((*at.get(a)?, *at.get(b)?, k)))
+            .declared_slots()
+            .filter_map(|(a, b, k)| Some((pos(a)?, pos(b)?, k)))
             .collect();
         o.count(links.len())?;
         for (a, b, k) in links {
@@ -353,14 +446,24 @@ impl<I: SearchIndex> Directory<I> {
         let mut r = body(bytes)?;
         let head = header(&mut r)?;
         // Participants: their JSON located first, then parsed on two threads.
-        let n = r.count(4)?;
+        let n = r.count(8)?;
         let mut blobs = Vec::with_capacity(n);
         for _ in 0..n {
-            blobs.push(r.blob()?);
+            let set = r.u32()? as usize;
+            blobs.push((set, r.blob()?));
         }
-        let parse = |part: &[&[u8]]| -> Result<Vec<Participant>, Error> {
+        let sets: Vec<crate::model::DiscoveryPermissions> = (0..r.count(4)?)
+            .map(|_| r.json())
+            .collect::<Result<_, _>>()?;
+        let parse = |part: &[(usize, &[u8])]| -> Result<Vec<Participant>, Error> {
             part.iter()
-                .map(|b| serde_json::from_slice(b).map_err(corrupt))
+                .map(|(set, b)| {
+                    let rest: ImageParticipantOwned = serde_json::from_slice(b).map_err(corrupt)?;
+                    let perm = sets
+                        .get(*set)
+                        .ok_or_else(|| corrupt("a participant names no permission set"))?;
+                    Ok(rest.with(perm.clone()))
+                })
                 .collect()
         };
         let (first, second) = blobs.split_at(n / 2);
