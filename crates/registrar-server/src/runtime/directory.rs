@@ -44,6 +44,9 @@ pub(super) async fn directory(
     }
     let image_path = (!cfg.directory.image_file.as_os_str().is_empty())
         .then(|| cfg.storage.data_dir.join(&cfg.directory.image_file));
+    if let Some(p) = &image_path {
+        remove_abandoned_images(p);
+    }
     let image = match &image_path {
         Some(p) => match std::fs::read(p) {
             Ok(b) => Some(b),
@@ -127,6 +130,42 @@ pub(super) async fn directory(
         });
     }
     Ok(Some(dir))
+}
+
+/// Remove temporary image files that a process no longer running left beside `path` (a crash while it
+/// wrote an image): they may hold data erased since.
+fn remove_abandoned_images(path: &std::path::Path) {
+    let (Some(dir), Some(stem)) = (path.parent(), path.file_stem().and_then(|s| s.to_str())) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        std::path::Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!("{stem}.tmp.");
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let alive = pid.parse::<u32>().is_ok_and(|pid| {
+            pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !alive {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => {
+                    info!(path = %e.path().display(), "directory: abandoned image file removed")
+                }
+                Err(err) => {
+                    warn!(path = %e.path().display(), "directory: abandoned image file not removed: {err}")
+                }
+            }
+        }
+    }
 }
 
 /// Write the directory's image to `path` (at shutdown, and every `directory.image_interval_secs`); whether

@@ -1,6 +1,6 @@
 //! The directory's image in embedded mode: written at SIGTERM, read at the next start while the data file
 //! has the stamp it was taken at, refused (and the data file loaded) after a crash that followed more
-//! changes, removed by an erasure.
+//! changes, removed by an erasure; temporary files of a crashed writer removed at start.
 
 use crate::directory::{KEY, call, json, token};
 use crate::support::Server;
@@ -70,8 +70,12 @@ fn the_image_is_used_only_while_the_data_file_is_where_it_was_taken() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 1;
     std::fs::write(&image, bytes).unwrap();
+    // And a temporary image file a crashed writer left (a process id that cannot be running) goes.
+    let abandoned = dir.join("directory.tmp.999999999");
+    std::fs::write(&abandoned, b"half an image").unwrap();
     let s = Server::start("", &config(&dir));
     assert!(s.log().contains("checksum mismatch"), "{}", s.log());
+    assert!(!abandoned.exists(), "an abandoned image file stayed");
     assert_eq!(
         name_of(&s, &admin, "bob@example.com").as_deref(),
         Some("Bob")
