@@ -309,7 +309,7 @@ struct ImageTopic {
 }
 
 impl<I: SearchIndex> Directory<I> {
-    /// Write this directory's image with `header` to `w` (see the [module](self) documentation). The caller
+    /// Write this directory's image with `header` to `w`. The caller
     /// holds the directory still while it writes (the service does, under its writer lock).
     ///
     /// # Errors
