@@ -187,15 +187,44 @@ fn kamailio_children() -> u32 {
         .unwrap_or(4)
 }
 
+/// The Kamailio to measure: `KAMAILIO` names its binary (default `kamailio`, Debian's package) and
+/// `KAMAILIO_MODULES` its module directory (default Debian's), so a build of another release can be measured
+/// the same way.
+pub(crate) fn kamailio_bin() -> String {
+    std::env::var("KAMAILIO").unwrap_or_else(|_| "kamailio".into())
+}
+
+pub(crate) fn kamailio_modules() -> String {
+    std::env::var("KAMAILIO_MODULES")
+        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/kamailio/modules/".into())
+}
+
+/// Kamailio's version as `(major, minor, patch)`, from `kamailio -v`.
+pub(crate) fn kamailio_version() -> Option<(u32, u32, u32)> {
+    let out = Command::new(kamailio_bin()).arg("-v").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text
+        .split_whitespace()
+        .skip_while(|w| *w != "kamailio")
+        .nth(1)?;
+    let mut parts = v.split(['.', '-']).map(|p| p.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
 fn start_kamailio(dir: &Path) -> Result<Target, String> {
     let port = free_udp_port();
     let children = kamailio_children();
     let cfg = format!(
         "#!KAMAILIO\ndebug=0\nlog_stderror=yes\nchildren={children}\nlisten=udp:127.0.0.1:{port}\n\
-         mpath=\"/usr/lib/x86_64-linux-gnu/kamailio/modules/\"\n\
+         mpath=\"{}\"\n\
          loadmodule \"sl.so\"\nloadmodule \"usrloc.so\"\nloadmodule \"registrar.so\"\n\
          modparam(\"usrloc\", \"db_mode\", 0)\n\
-         request_route {{\n  if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n  sl_send_reply(\"405\", \"Method Not Allowed\");\n}}\n"
+         request_route {{\n  if (method == \"REGISTER\") {{ save(\"location\"); exit; }}\n  sl_send_reply(\"405\", \"Method Not Allowed\");\n}}\n",
+        kamailio_modules()
     );
     let path = dir.join("kamailio.cfg");
     std::fs::write(&path, &cfg).map_err(|e| e.to_string())?;
@@ -205,7 +234,7 @@ fn start_kamailio(dir: &Path) -> Result<Target, String> {
         println!("  | {line}");
     }
     let log = std::fs::File::create(dir.join("kamailio.log")).map_err(|e| e.to_string())?;
-    let child = Command::new("kamailio")
+    let child = Command::new(kamailio_bin())
         .args(["-f"])
         .arg(&path)
         .args(["-DD", "-E", "-m", "512", "-M", "16", "-P"])
@@ -472,7 +501,7 @@ fn max_rate(dir: &Path, t: &Target, csv: &Path, plan: &Plan) -> Result<u32, Stri
 
 /// The whole comparison.
 pub(crate) fn run(plan: &Plan) -> Result<(), String> {
-    for tool in ["sipp", "kamailio"] {
+    for tool in ["sipp".to_string(), kamailio_bin()] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .stdout(Stdio::null())
