@@ -195,6 +195,9 @@ pub(crate) struct SipSection {
     pub(crate) rate_limit_per_source: u32,
     pub(crate) rate_limit_burst: u32,
     pub(crate) udp_workers: usize,
+    /// Threads serving the TCP and TLS connections, each with a runtime of its own that accepts connections
+    /// and serves them from start to end; 0: one per CPU core.
+    pub(crate) stream_workers: usize,
     /// Receive and send buffer of each UDP socket (SO_RCVBUF / SO_SNDBUF), bytes; 0: the system's default.
     pub(crate) udp_buffer_bytes: usize,
     pub(crate) t1_ms: u64,
@@ -247,6 +250,7 @@ impl Default for SipSection {
             rate_limit_per_source: 5_000,
             rate_limit_burst: 10_000,
             udp_workers: 0,
+            stream_workers: 0,
             udp_buffer_bytes: 4 << 20,
             t1_ms: 500,
             tls_cert: std::path::PathBuf::new(),

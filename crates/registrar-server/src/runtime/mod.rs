@@ -3,8 +3,9 @@
 //! - UDP: each socket is read by one OS thread per core (`sip.udp_workers`), blocking in `recv_from` so the
 //!   kernel hands every datagram to one waiting thread; nothing on the path takes a global lock (the stores
 //!   and transaction tables are sharded maps). See `transport`.
-//! - TCP: one task per connection, framing by `Content-Length`, size-capped; a writer task per connection so
-//!   NOTIFYs and responses never interleave.
+//! - TCP and TLS: threads with a current-thread runtime each (`sip.stream_workers`), each accepting on the
+//!   listener and running its connections, one task per connection (framing by `Content-Length`, size-capped;
+//!   answers written at once, NOTIFYs queued to the connection and written between messages). See `streams`.
 //! - A NOTIFY pump (the service's notifier channel → NOTIFY requests), a timer task (retransmissions,
 //!   timeouts), the service's own expiry tasks, and the HTTP API.
 //! - SIGTERM or Ctrl-C: stop accepting, stop the service's tasks (flushing what they owe), exit 0.
@@ -107,10 +108,23 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         },
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stream_workers = if cfg.sip.stream_workers == 0 {
+        std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+    } else {
+        cfg.sip.stream_workers
+    };
     for (kind, local, listener) in streams {
         match kind {
-            ListenKind::Tcp => transports.accept(&ep, listener, local, None),
-            ListenKind::Tls => transports.accept(&ep, listener, local, sip_tls.clone()),
+            ListenKind::Tcp => {
+                transports.accept_on_threads(&ep, listener, local, None, stream_workers)?;
+            }
+            ListenKind::Tls => transports.accept_on_threads(
+                &ep,
+                listener,
+                local,
+                sip_tls.clone(),
+                stream_workers,
+            )?,
             _ => {
                 let proto = if kind == ListenKind::Wss {
                     Proto::Wss

@@ -94,6 +94,52 @@ impl Transports {
         )
     }
 
+    /// Serve a TCP or TLS listener on `workers` threads, each with a current-thread runtime of its own that
+    /// accepts on (a duplicate of) the listener and runs the connections it accepted from handshake to close.
+    /// A message is then read, handled and answered on one thread: no task moves between cores and no worker
+    /// wakes another (on the shared multi-thread runtime, each REGISTER arriving alone over a kept-open
+    /// connection woke a second worker for nothing). The threads live as long as the process.
+    pub(super) fn accept_on_threads(
+        self: &Arc<Self>,
+        ep: &Arc<Ep>,
+        listener: TcpListener,
+        local: SocketAddr,
+        tls: Option<Arc<crate::tls::Reloadable>>,
+        workers: usize,
+    ) -> Result<(), String> {
+        let what = if tls.is_some() { "tls" } else { "tcp" };
+        let listener = listener
+            .into_std()
+            .map_err(|e| format!("sip.listen {what}:{local}: {e}"))?;
+        for i in 0..workers.max(1) {
+            let l = listener
+                .try_clone()
+                .map_err(|e| format!("sip.listen {what}:{local}: {e}"))?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("a {what} connection thread's runtime: {e}"))?;
+            let (tr, ep, tls) = (Arc::clone(self), Arc::clone(ep), tls.clone());
+            std::thread::Builder::new()
+                .name(format!("sip-{what}-{i}"))
+                .spawn(move || {
+                    rt.block_on(async move {
+                        match TcpListener::from_std(l) {
+                            Ok(l) => {
+                                tr.accept(&ep, l, local, tls);
+                                std::future::pending::<()>().await;
+                            }
+                            Err(e) => {
+                                warn!(%local, error = %e, "a SIP connection thread cannot listen")
+                            }
+                        }
+                    });
+                })
+                .map_err(|e| format!("cannot start a {what} connection thread: {e}"))?;
+        }
+        Ok(())
+    }
+
     /// Accept connections on a TCP or TLS listener until the process ends.
     pub(super) fn accept(
         self: &Arc<Self>,
@@ -271,20 +317,32 @@ impl Registered {
         let mut buf = BytesMut::new();
         // When the first byte of the message in progress arrived.
         let mut started: Option<Instant> = None;
+        // One timer for the connection's life: when it fires, the deadline is worked out again and the timer
+        // re-armed if it lies ahead (a message came meanwhile), so a message costs no timer work.
+        let timer = tokio::time::sleep_until((self.last + self.idle_limit()).into());
+        tokio::pin!(timer);
+        let kill = Arc::clone(&self.kill);
+        let killed = kill.notified();
+        tokio::pin!(killed);
         'conn: loop {
-            let deadline = match started {
-                Some(t) => t + message_timeout,
-                None => self.last + self.idle_limit(),
-            };
             buf.reserve(2_048);
             let event = tokio::select! {
+                biased;
+                () = &mut killed => Event::Stop,
                 r = io.read_buf(&mut buf) => Event::Read(r.map_or(0, |n| n)),
                 b = rx.recv() => b.map_or(Event::Stop, Event::Queued),
-                () = tokio::time::sleep_until(deadline.into()) => {
+                () = &mut timer => {
+                    let deadline = match started {
+                        Some(t) => t + message_timeout,
+                        None => self.last + self.idle_limit(),
+                    };
+                    if deadline > Instant::now() {
+                        timer.as_mut().reset(deadline.into());
+                        continue;
+                    }
                     closed("sip", if started.is_some() { "slow" } else { "idle" });
                     Event::Stop
                 }
-                () = self.kill.notified() => Event::Stop,
             };
             match event {
                 Event::Stop | Event::Read(0) => break,
@@ -329,7 +387,12 @@ impl Registered {
                     buf = BytesMut::new();
                 }
             } else if started.is_none() {
-                started = Some(Instant::now());
+                let now = Instant::now();
+                started = Some(now);
+                // A message under way must be complete by its own deadline, which may come before the idle one.
+                if timer.deadline() > (now + message_timeout).into() {
+                    timer.as_mut().reset((now + message_timeout).into());
+                }
             }
         }
         let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
