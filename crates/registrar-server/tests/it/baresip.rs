@@ -275,19 +275,39 @@ fn baresip_mwi_sees_counts_set_over_http_and_sip() {
     if !require("baresip") {
         return;
     }
-    let server = Server::start_with(&Options::default(), "", "");
+    // baresip 1.0's mwi module subscribes again for every subscription in its list from a timer 1 ms after it
+    // loads, appending to the list it walks: when the REGISTER's 200 OK is handled before that timer (a loaded
+    // machine), it subscribes without end (thousands of SUBSCRIBEs a second; modules/mwi/mwi.c, `tmr_handler`).
+    // That phone is useless, whatever the server does: start it again, on a fresh server.
+    let mut attempt = 0;
+    let (server, phone) = loop {
+        attempt += 1;
+        let server = Server::start_with(&Options::default(), "", "");
+        let s = server.sip;
+        let phone = Phone::start_with("ivan", "nobody", s, false, "module_app mwi.so\n");
+        let ctx = || format!("phone:\n{}\nserver:\n{}", phone.log(), server.log());
+        wait_for(
+            "ivan's message-summary subscription",
+            || {
+                let (_, body) =
+                    server.http("GET", &format!("/v1/subscriptions?presentity=sip:ivan@{s}"));
+                body.contains("\"message-summary\"") && body.contains("\"active\"")
+            },
+            ctx,
+        );
+        // The timer is long past once the subscription is active: a looping phone has printed many by now.
+        let subscribes = phone.log().matches("mwi: subscribing").count();
+        if subscribes <= 1 {
+            break (server, phone);
+        }
+        assert!(
+            attempt < 3,
+            "baresip's mwi module looped in {attempt} starts ({subscribes} SUBSCRIBEs)"
+        );
+        eprintln!("baresip's mwi module looped ({subscribes} SUBSCRIBEs): starting it again");
+    };
     let s = server.sip;
-    let phone = Phone::start_with("ivan", "nobody", s, false, "module_app mwi.so\n");
     let ctx = || format!("phone:\n{}\nserver:\n{}", phone.log(), server.log());
-    wait_for(
-        "ivan's message-summary subscription",
-        || {
-            let (_, body) =
-                server.http("GET", &format!("/v1/subscriptions?presentity=sip:ivan@{s}"));
-            body.contains("\"message-summary\"") && body.contains("\"active\"")
-        },
-        ctx,
-    );
     let (st, body) = server
         .try_http(
             "PUT",
