@@ -1,5 +1,8 @@
-//! `cargo xtask bench` part two: a sipp REGISTER load against the real server and against Kamailio 5.6 on
-//! the same machine in the same run.
+//! `cargo xtask bench` part two: a sipp REGISTER load against the real server and against Kamailio on the
+//! same machine in the same run. The targets: the server in memory mode (as Kamailio's usrloc runs here) and in
+//! its default embedded mode, each without and with digest authentication, and Kamailio (`KAMAILIO`,
+//! `KAMAILIO_MODULES`; Debian's package by default) with 4 UDP children and usrloc in memory. Each registrar
+//! figure is also printed as a ratio to Kamailio's.
 //!
 //! For each target: sipp sends REGISTERs for 100 000 unique users at a fixed rate (20 000/s for 15 s by
 //! default); the server's CPU time (utime + stime from `/proc`, every process of it) is divided by the
@@ -28,7 +31,7 @@ pub(crate) struct Plan {
 }
 
 struct Target {
-    name: &'static str,
+    name: String,
     child: Child,
     addr: SocketAddr,
     auth: bool,
@@ -126,18 +129,17 @@ fn scenario(dir: &Path, auth: bool) -> Result<PathBuf, String> {
     Ok(path)
 }
 
-fn start_registrar(dir: &Path, auth_users: Option<&str>) -> Result<Target, String> {
+/// The server in storage `mode` ("memory", as Kamailio's usrloc runs here, or "embedded", its default: every
+/// REGISTER on disk before its 200 OK, on a fresh file), with digest authentication when `auth_users` is given.
+fn start_registrar(dir: &Path, mode: &str, auth_users: Option<&str>) -> Result<Target, String> {
     let port = free_udp_port();
     let http = free_udp_port();
-    // Memory mode, as Kamailio's usrloc runs here (in memory, no database): the comparison the issue asks for.
-    // REGISTRAR_BENCH_STORAGE=embedded measures the default mode instead (every REGISTER on disk before its
-    // 200 OK), on a fresh file.
-    let mode = std::env::var("REGISTRAR_BENCH_STORAGE").unwrap_or_else(|_| "memory".into());
-    let data = dir.join(if auth_users.is_some() {
-        "data-auth"
-    } else {
-        "data"
-    });
+    let name = format!(
+        "registrar{}{}",
+        if mode == "memory" { "" } else { "_embedded" },
+        if auth_users.is_some() { "_auth" } else { "" }
+    );
+    let data = dir.join(format!("data-{name}"));
     let _ = std::fs::remove_dir_all(&data);
     let mut cfg = format!(
         "[sip]\nlisten = [\"udp:127.0.0.1:{port}\"]\nrate_limit_per_source = 0\n[registrar]\nmax_expires = 7200\n[http]\nlisten = \"127.0.0.1:{http}\"\n[storage]\nmode = \"{mode}\"\ndata_dir = \"{}\"\n",
@@ -149,13 +151,9 @@ fn start_registrar(dir: &Path, auth_users: Option<&str>) -> Result<Target, Strin
             "[auth]\nenabled = true\nrealm = \"{REALM}\"\nalgorithms = [\"MD5\"]\n[auth.users]\n{users}"
         );
     }
-    let path = dir.join(if auth_users.is_some() {
-        "registrar-auth.toml"
-    } else {
-        "registrar.toml"
-    });
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, cfg).map_err(|e| e.to_string())?;
-    let log = std::fs::File::create(dir.join("registrar.log")).map_err(|e| e.to_string())?;
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).map_err(|e| e.to_string())?;
     let child = Command::new("target/release/registrar")
         .args(["serve", "--config"])
         .arg(&path)
@@ -165,11 +163,7 @@ fn start_registrar(dir: &Path, auth_users: Option<&str>) -> Result<Target, Strin
         .spawn()
         .map_err(|e| format!("start registrar: {e}"))?;
     let t = Target {
-        name: if auth_users.is_some() {
-            "registrar_auth"
-        } else {
-            "registrar"
-        },
+        name,
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         auth: auth_users.is_some(),
@@ -244,7 +238,7 @@ fn start_kamailio(dir: &Path) -> Result<Target, String> {
         .spawn()
         .map_err(|e| format!("start kamailio: {e}"))?;
     let t = Target {
-        name: "kamailio",
+        name: "kamailio".into(),
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         auth: false,
@@ -518,14 +512,25 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
     let mut results = Vec::new();
     // `SIP_BENCH_TARGETS` (comma-separated) runs some of them only, e.g. `registrar_auth`.
     let only = std::env::var("SIP_BENCH_TARGETS").unwrap_or_default();
-    for which in ["registrar", "registrar_auth", "kamailio"] {
+    for which in [
+        "registrar",
+        "registrar_auth",
+        "registrar_embedded",
+        "registrar_embedded_auth",
+        "kamailio",
+    ] {
         if !only.is_empty() && !only.split(',').any(|w| w.trim() == which) {
             continue;
         }
-        let t = match which {
-            "registrar" => start_registrar(&dir, None)?,
-            "registrar_auth" => start_registrar(&dir, Some(&auth_users))?,
-            _ => start_kamailio(&dir)?,
+        let mode = if which.contains("embedded") {
+            "embedded"
+        } else {
+            "memory"
+        };
+        let t = if which == "kamailio" {
+            start_kamailio(&dir)?
+        } else {
+            start_registrar(&dir, mode, which.ends_with("_auth").then_some(&*auth_users))?
         };
         let o = load(&dir, &t, &csv, plan.rate, plan.seconds)?;
         report(which, plan.rate, &o);
@@ -533,19 +538,22 @@ pub(crate) fn run(plan: &Plan) -> Result<(), String> {
         println!("sip_{which}_max_rate_without_failures {best} register/s");
         results.push((which, o, best));
     }
-    let get = |n: &str| results.iter().find(|(w, _, _)| *w == n);
-    if let (Some((_, ours, ob)), Some((_, kam, kb))) = (get("registrar"), get("kamailio")) {
-        println!(
-            "sip_cpu_per_register_ratio_registrar_to_kamailio {:.2} ratio",
-            ours.cpu_us_per_register / kam.cpu_us_per_register
-        );
-        println!(
-            "sip_probe_p99_ratio_registrar_to_kamailio {:.2} ratio",
-            ours.p99_us / kam.p99_us
-        );
-        #[allow(clippy::cast_precision_loss)]
-        let ratio = f64::from(*ob) / f64::from((*kb).max(1));
-        println!("sip_max_rate_ratio_registrar_to_kamailio {ratio:.2} ratio");
+    // Every registrar target against Kamailio (usrloc in memory, no authentication), from the same run.
+    let kamailio = results.iter().find(|(w, _, _)| *w == "kamailio");
+    if let Some((_, kam, kb)) = kamailio {
+        for (which, ours, ob) in results.iter().filter(|(w, _, _)| *w != "kamailio") {
+            println!(
+                "sip_cpu_per_register_ratio_{which}_to_kamailio {:.2} ratio",
+                ours.cpu_us_per_register / kam.cpu_us_per_register
+            );
+            println!(
+                "sip_probe_p99_ratio_{which}_to_kamailio {:.2} ratio",
+                ours.p99_us / kam.p99_us
+            );
+            #[allow(clippy::cast_precision_loss)]
+            let ratio = f64::from(*ob) / f64::from((*kb).max(1));
+            println!("sip_max_rate_ratio_{which}_to_kamailio {ratio:.2} ratio");
+        }
     }
     Ok(())
 }
