@@ -343,7 +343,9 @@ fn sip_load(args: &[String]) -> Result<(), String> {
         "release build of the server",
         cargo().args(["build", "--release", "--locked", "-p", "registrar-server"]),
     )?;
-    eprintln!("==> SIP REGISTER load: registrar, registrar with digest auth, kamailio");
+    eprintln!(
+        "==> SIP REGISTER load: registrar (memory, embedded; each without and with digest auth), kamailio"
+    );
     let plan = if quick {
         sipload::Plan {
             rate: 5_000,
