@@ -70,6 +70,16 @@ impl Error {
             S::Presence(registrar_presence::Error::UnsupportedMediaType { want, .. }) => {
                 r = r.with("Accept", (*want).to_owned());
             }
+            S::PushNotSupported { supported, .. } => {
+                // RFC 8599 §5.3: the services this server does support.
+                r = r.with(
+                    "Feature-Caps",
+                    format!("*;+sip.pns=\"{}\"", supported.join(",")),
+                );
+            }
+            S::InvalidPushParam(p) => {
+                r = r.with("Warning", warning(&format!("Contact {p}")));
+            }
             S::Registry(registrar_registry::Error::Storage(_))
             | S::Presence(registrar_presence::Error::Storage(_)) => {
                 r = r.with("Retry-After", "5".to_owned());
@@ -158,6 +168,7 @@ pub const fn reason_phrase(status: u16) -> &'static str {
         503 => "Service Unavailable",
         505 => "Version Not Supported",
         513 => "Message Too Large",
+        555 => "Push Notification Service Not Supported",
         _ => "Unknown",
     }
 }
@@ -332,7 +343,13 @@ where
         Err(e) => return e.response(),
     };
     match svc.register(&req).await {
-        Ok(out) => register_response(&out),
+        Ok(out) => {
+            let r = register_response(&out);
+            match svc.push_feature_caps(&req) {
+                Some(caps) => r.with("Feature-Caps", caps),
+                None => r,
+            }
+        }
         Err(e) => Error::from(e).response(),
     }
 }
@@ -389,6 +406,8 @@ pub fn parse_contacts(value: &str) -> Result<Vec<ContactEntry>, Error> {
                 "reg-id" => {
                     spec = spec.reg_id(val.parse::<RegId>().map_err(|e| Error::header(H, e))?)
                 }
+                // RFC 8599 §4.1.4: a feature tag without a value.
+                "+sip.pnsreg" => spec = spec.pnsreg(),
                 _ => {}
             }
         }

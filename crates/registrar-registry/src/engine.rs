@@ -346,6 +346,7 @@ fn build_binding(
         registered_at: old.map_or(now, |o| o.registered_at),
         last_refresh: now,
         temp_gruu,
+        pnsreg: spec.pnsreg,
     }
 }
 

@@ -180,6 +180,38 @@ impl<S: LocationStore> Registry<S> {
         Ok(removed)
     }
 
+    /// Replace the live bindings of `aor` that `how` returns a new version of (the others stay as they are),
+    /// and return the new versions. Keeps each binding's place and expiry unless `how` changes them (it is how
+    /// a device's push parameters are dropped when its push service says the address is gone).
+    ///
+    /// # Errors
+    /// A store failure.
+    pub async fn rewrite_where(
+        &self,
+        aor: &Aor,
+        now: Timestamp,
+        how: &(dyn Fn(&Binding) -> Option<Binding> + Sync),
+    ) -> Result<Vec<Binding>, Error> {
+        let mut rewritten = Vec::new();
+        self.store
+            .update(aor, &mut |current: &[Binding]| {
+                rewritten.clear();
+                let next: Vec<Binding> = current
+                    .iter()
+                    .map(|b| match b.is_live(now).then(|| how(b)).flatten() {
+                        Some(n) => {
+                            rewritten.push(n.clone());
+                            n
+                        }
+                        None => b.clone(),
+                    })
+                    .collect();
+                Ok((!rewritten.is_empty()).then(|| Arc::from(next)))
+            })
+            .await?;
+        Ok(rewritten)
+    }
+
     /// Remove everything that expired at `now`; returns what was removed, for events.
     ///
     /// # Errors

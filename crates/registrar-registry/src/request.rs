@@ -162,6 +162,8 @@ pub struct ContactSpec {
     pub instance_id: Option<InstanceId>,
     /// `reg-id`
     pub reg_id: Option<RegId>,
+    /// `+sip.pnsreg` (RFC 8599 §4.1.4): the device refreshes the binding without being woken.
+    pub pnsreg: bool,
 }
 
 impl ContactSpec {
@@ -173,7 +175,15 @@ impl ContactSpec {
             expires: None,
             instance_id: None,
             reg_id: None,
+            pnsreg: false,
         }
+    }
+
+    /// Set `+sip.pnsreg`.
+    #[must_use]
+    pub const fn pnsreg(mut self) -> Self {
+        self.pnsreg = true;
+        self
     }
 
     /// Set `q`.

@@ -279,6 +279,7 @@ mod tests {
             registered_at: Timestamp::from_secs(0),
             last_refresh: Timestamp::from_secs(0),
             temp_gruu: None,
+            pnsreg: false,
         };
         Arc::from(vec![b])
     }

@@ -16,6 +16,18 @@ pub enum Error {
     /// The builder was given contradicting settings.
     #[error("invalid configuration: {0}")]
     Config(&'static str),
+    /// A Contact names a push service this server does not push through (RFC 8599 §5.3: 555, with the
+    /// supported list in `Feature-Caps`).
+    #[error("push service {provider} not supported (supported: {})", supported.join(", "))]
+    PushNotSupported {
+        /// The `pn-provider` of the request.
+        provider: String,
+        /// The services this server pushes through.
+        supported: Vec<String>,
+    },
+    /// A malformed push parameter (400 naming it).
+    #[error("invalid push parameter {0}")]
+    InvalidPushParam(registrar_types::PushParamError),
     /// The event coordinator refused the call-state bridge (feature `infra-common`).
     #[error("event coordinator: {0}")]
     Bridge(String),
@@ -28,6 +40,8 @@ impl Error {
             Self::Registry(e) => e.sip_status(),
             Self::Presence(e) => e.sip_status(),
             Self::NoSuchSubscription => 481,
+            Self::PushNotSupported { .. } => 555,
+            Self::InvalidPushParam(_) => 400,
             Self::Config(_) | Self::Bridge(_) => 500,
         }
     }

@@ -19,6 +19,11 @@
 //!   `bridge::CallStateBridge` feeds it from rvoip's event coordinator. Message waiting without SIP:
 //!   [`RegistrarService::set_message_summary`].
 //!
+//! - Push notifications (RFC 8599), with a [`push::PushSender`] given to the builder: REGISTERs' push
+//!   parameters checked ([`RegistrarService::check_push_params`], 555/400) and answered with `Feature-Caps`
+//!   ([`RegistrarService::push_feature_caps`]); [`RegistrarService::reach`] wakes sleeping devices before a
+//!   request is forked; devices that cannot refresh by themselves are pushed before their bindings expire.
+//!
 //! Not here: SIP parsing and transactions (the SIP adapter), durable storage (the storage crate provides
 //! stores), HTTP.
 
@@ -26,6 +31,7 @@
 pub mod bridge;
 mod error;
 mod notifier;
+pub mod push;
 mod service;
 
 pub use error::Error;

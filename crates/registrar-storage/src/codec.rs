@@ -19,6 +19,9 @@ use crate::Error;
 
 /// The version byte of the record layout below.
 const RECORD_V1: u8 = 1;
+/// Binding records from the version that keeps `+sip.pnsreg` (a flags byte after the GRUU series); version 1
+/// records are still read (without it).
+const BINDINGS_V2: u8 = 2;
 /// A subscription record with the resources of an ad-hoc list after the V1 fields (written only when there
 /// are some, so records of other subscriptions stay readable by older builds).
 const SUBSCRIPTION_V2: u8 = 2;
@@ -139,7 +142,7 @@ impl<'a> Reader<'a> {
 /// One AoR's bindings as a record.
 pub(crate) fn encode_bindings(set: &[Binding]) -> Vec<u8> {
     let mut w = Writer(Vec::with_capacity(256 * set.len()));
-    w.u8(RECORD_V1);
+    w.u8(BINDINGS_V2);
     w.len(set.len());
     for b in set {
         w.str(&b.contact.to_string());
@@ -172,6 +175,7 @@ pub(crate) fn encode_bindings(set: &[Binding]) -> Vec<u8> {
                 w.u32(t.seq);
             }
         }
+        w.u8(u8::from(b.pnsreg));
     }
     w.0
 }
@@ -180,7 +184,7 @@ pub(crate) fn encode_bindings(set: &[Binding]) -> Vec<u8> {
 pub(crate) fn decode_bindings(bytes: &[u8]) -> Result<Vec<Binding>, Error> {
     let mut r = Reader(bytes);
     let v = r.u8()?;
-    if v != RECORD_V1 {
+    if v != RECORD_V1 && v != BINDINGS_V2 {
         return Err(Error::Corrupt(format!("binding record version {v}")));
     }
     let n = r.count()?;
@@ -219,6 +223,15 @@ pub(crate) fn decode_bindings(bytes: &[u8]) -> Result<Vec<Binding>, Error> {
             }),
             b => return Err(Error::Corrupt(format!("option tag {b}"))),
         };
+        let pnsreg = if v == BINDINGS_V2 {
+            match r.u8()? {
+                0 => false,
+                1 => true,
+                b => return Err(Error::Corrupt(format!("binding flags {b}"))),
+            }
+        } else {
+            false
+        };
         out.push(Binding {
             contact,
             q,
@@ -234,6 +247,7 @@ pub(crate) fn decode_bindings(bytes: &[u8]) -> Result<Vec<Binding>, Error> {
             registered_at,
             last_refresh,
             temp_gruu,
+            pnsreg,
         });
     }
     r.finish()?;
@@ -517,6 +531,7 @@ mod tests {
             registered_at: Timestamp::from_millis(1_700_000_000_000),
             last_refresh: Timestamp::from_millis(1_700_000_000_123),
             temp_gruu: full.then_some(TempGruu { key: 42, seq: 3 }),
+            pnsreg: full,
         }
     }
 
@@ -532,6 +547,23 @@ mod tests {
             decode_bindings(&encode_bindings(&[b.clone()])).unwrap(),
             [b]
         );
+    }
+
+    #[test]
+    fn version_1_binding_records_still_read() {
+        // A record written before `+sip.pnsreg` was kept: version 1, no flags byte.
+        let b = binding(false);
+        let mut bytes = encode_bindings(std::slice::from_ref(&b));
+        assert_eq!(
+            bytes.pop(),
+            Some(0),
+            "the flags byte ends a version 2 record"
+        );
+        bytes[0] = RECORD_V1;
+        assert_eq!(decode_bindings(&bytes).unwrap(), [b]);
+        let mut bad = encode_bindings(&[binding(true)]);
+        *bad.last_mut().unwrap() = 7;
+        assert!(decode_bindings(&bad).is_err());
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct Binding {
     pub last_refresh: Timestamp,
     /// The temporary GRUU series of this binding (RFC 5627), when GRUUs were issued for it.
     pub temp_gruu: Option<TempGruu>,
+    /// The device said it refreshes this binding without being woken (the `+sip.pnsreg` Contact parameter,
+    /// RFC 8599 §4.1.4): the registrar then sends it no re-registration push.
+    pub pnsreg: bool,
 }
 
 impl Binding {
@@ -50,6 +53,11 @@ impl Binding {
     /// Seconds left until expiry, rounded up; what the `expires` parameter of a 200 OK carries.
     pub fn expires_in(&self, now: Timestamp) -> u64 {
         self.expires_at.secs_until(now)
+    }
+
+    /// The push parameters of the Contact (RFC 8599), when it has valid ones.
+    pub fn push_target(&self) -> Option<crate::PushTarget> {
+        crate::PushTarget::from_uri(&self.contact).ok().flatten()
     }
 }
 

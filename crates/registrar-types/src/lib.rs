@@ -23,6 +23,7 @@ mod clock;
 mod error;
 mod expiry;
 mod ids;
+mod push;
 mod uri;
 
 pub use binding::{Binding, TempGruu};
@@ -32,6 +33,10 @@ pub use expiry::ExpiryIndex;
 pub use ids::{
     Aor, CSeq, CallId, ETag, InstanceId, MAX_CALL_ID_LEN, MAX_INSTANCE_ID_LEN, QValue, RegId,
     Transport, host_matches,
+};
+pub use push::{
+    MAX_PARAM_LEN, MAX_PRID_LEN, PN_PARAM, PN_PRID, PN_PROVIDER, PushParamError, PushProvider,
+    PushTarget,
 };
 pub use uri::{
     Host, MAX_URI_LEN, Scheme, SipUri, UriHeader, UriParam, escape_param_value, unescape,

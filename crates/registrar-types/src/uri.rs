@@ -218,6 +218,17 @@ impl SipUri {
         Ok(self)
     }
 
+    /// This URI without the parameter `name` (case-insensitive).
+    #[must_use]
+    pub fn without_param(mut self, name: &str) -> Self {
+        if self.has_param(name) {
+            Arc::make_mut(&mut self.0)
+                .params
+                .retain(|p| !p.name.eq_ignore_ascii_case(name));
+        }
+        self
+    }
+
     /// This URI without any parameters or headers.
     #[must_use]
     pub fn without_params(mut self) -> Self {

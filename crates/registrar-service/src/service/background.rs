@@ -78,6 +78,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             i.subs.next_flush(),
             i.lists.next_expiry(),
             i.lists.next_flush(),
+            self.next_push_refresh(),
         ]
         .into_iter()
         .flatten()
@@ -161,6 +162,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             i.bus.publish_batch(now, events);
             self.deliver(ended).await;
         }
+        self.run_push_refreshes(now).await;
         let presence_of = |a: &Aor| self.cached_xml(a);
         let body_of = |e: &EventPackage, a: &Aor| self.cached_body(e, a);
         let mut flushed = i.subs.flush_deferred_with(now, &body_of);

@@ -35,6 +35,7 @@ mod calls;
 mod fanout;
 mod nodes;
 mod presence;
+mod push;
 mod registrations;
 mod restart;
 #[cfg(test)]
@@ -77,6 +78,7 @@ struct Settings {
     max_sleep: Duration,
     call_activity: Option<String>,
     call_state_expires: u32,
+    push: Option<(Arc<dyn crate::push::PushSender>, crate::push::PushPolicy)>,
 }
 
 impl<L, P> std::fmt::Debug for ServiceBuilder<L, P> {
@@ -212,6 +214,20 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
         self
     }
 
+    /// Wake sleeping devices with push notifications (RFC 8599) through `sender`, as `policy` says: REGISTERs
+    /// with push parameters are checked, their 2xx carry `Feature-Caps`, [`RegistrarService::reach`] pushes
+    /// before a request is forked, and devices that cannot refresh by themselves are pushed before their
+    /// binding expires. Off by default: push parameters are then kept in the Contact and nothing else.
+    #[must_use]
+    pub fn push(
+        mut self,
+        sender: Arc<dyn crate::push::PushSender>,
+        policy: crate::push::PushPolicy,
+    ) -> Self {
+        self.settings.push = Some((sender, policy));
+        self
+    }
+
     /// The service.
     ///
     /// # Errors
@@ -248,6 +264,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> ServiceBuilder<L, P
                 list_locks_hasher: std::collections::hash_map::RandomState::new(),
                 call_activity: self.settings.call_activity,
                 call_state_expires: self.settings.call_state_expires,
+                push: self
+                    .settings
+                    .push
+                    .map(|(sender, policy)| push::PushState::new(sender, policy)),
             }),
         })
     }
@@ -283,6 +303,8 @@ struct Inner<L, P> {
     call_activity: Option<String>,
     /// How long reported call state lives after its last report.
     call_state_expires: u32,
+    /// Push notifications, when configured.
+    push: Option<push::PushState>,
 }
 
 /// The registrar, presence server and buddy lists composed: the API a SIP stack calls. Cheap to clone (all
@@ -333,6 +355,7 @@ impl RegistrarService {
                 max_sleep: Duration::from_secs(3600),
                 call_activity: Some("on-the-phone".to_owned()),
                 call_state_expires: 43_200,
+                push: None,
             },
         }
     }

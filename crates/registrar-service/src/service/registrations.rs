@@ -23,8 +23,10 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
         now: Timestamp,
         req: &RegisterRequest,
     ) -> Result<RegisterOutcome, Error> {
+        self.check_push_params(req)?;
         let out = self.inner.registry.register(now, req).await?;
         if !out.changes.is_empty() {
+            self.push_registered(&out.aor, &out.changes, now);
             let still = !out.bindings.is_empty();
             self.bindings_changed(&out.aor, &out.changes, still, now)
                 .await;

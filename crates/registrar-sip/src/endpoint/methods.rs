@@ -48,6 +48,9 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         let mut r = match self.svc.register_at(now, &req).await {
             Ok(out) => {
                 let mut r = helpers::register_response(&out);
+                if let Some(caps) = self.svc.push_feature_caps(&req) {
+                    r = r.with("Feature-Caps", caps);
+                }
                 if out.outbound && from.proto.is_stream() {
                     // RFC 5626 §5.2: the flow this outbound registration came over; its closing ends it.
                     self.flow_registered(from, &out.aor);
