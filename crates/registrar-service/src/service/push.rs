@@ -82,7 +82,9 @@ impl PushState {
 /// Whether `b` (live, pushed at `sent`) shows that the device of `pushed` registered after the push: a
 /// binding refreshed since then with the same contact, the same `+sip.instance`, or the same push address.
 fn same_device_refreshed(b: &Binding, pushed: &Binding, sent: Timestamp) -> bool {
-    if b.last_refresh < sent {
+    // A REGISTER since the push: not before it, and not the one the pushed binding came from (every new
+    // REGISTER has another Call-ID or a higher CSeq).
+    if b.last_refresh < sent || (b.call_id == pushed.call_id && b.cseq == pushed.cseq) {
         return false;
     }
     if b.contact == pushed.contact {
@@ -292,7 +294,12 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             let later = plan.split_off(&(Timestamp::from_millis(now.as_millis() + 1), 0));
             std::mem::replace(&mut *plan, later).into_values().collect()
         };
+        // A binding planned twice (a restart's plan beside the live one) is pushed once.
+        let mut seen = std::collections::HashSet::new();
         for (aor, contact, expires_at) in due {
+            if !seen.insert((aor.clone(), contact.to_string(), expires_at)) {
+                continue;
+            }
             let Ok(bindings) = self.inner.registry.lookup(&aor, now).await else {
                 continue;
             };
@@ -477,7 +484,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
                     // The device registered anew: its old binding stays only if it is the one refreshed.
                     if !current
                         .iter()
-                        .any(|c| c.contact == b.contact && c.last_refresh >= sent_at)
+                        .any(|c| c.contact == b.contact && same_device_refreshed(c, b, sent_at))
                     {
                         gone.push(b);
                     }
@@ -501,7 +508,7 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> RegistrarService<L,
             .filter(|c| {
                 !gone
                     .iter()
-                    .any(|g| g.contact == c.contact && c.last_refresh < sent_at)
+                    .any(|g| g.contact == c.contact && !same_device_refreshed(c, g, sent_at))
             })
             .collect();
         Ok(report)

@@ -8,5 +8,6 @@ mod buddies;
 mod calls;
 mod concurrency;
 mod journeys;
+mod push;
 mod restart;
 mod support;
