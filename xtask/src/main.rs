@@ -64,7 +64,7 @@ fn ci() -> Result<(), String> {
             "--workspace",
             "--all-targets",
             "--features",
-            "registrar-storage/tantivy",
+            "registrar-storage/tantivy,registrar-push/local",
             "--locked",
             "--",
             "-D",
@@ -79,7 +79,7 @@ fn ci() -> Result<(), String> {
             "test",
             "--workspace",
             "--features",
-            "registrar-storage/tantivy",
+            "registrar-storage/tantivy,registrar-push/local",
             "--locked",
         ]),
     )?;

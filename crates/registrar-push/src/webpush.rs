@@ -270,7 +270,7 @@ mod tests {
         let auth = b64(&[1u8; 16]);
         assert!(subscription_keys(&format!("{p256dh}.{auth}")).is_ok());
         for bad in [
-            format!("{p256dh}"),
+            p256dh.clone(),
             format!("{p256dh}.{}", b64(&[1u8; 15])),
             format!("{}.{auth}", b64(&[4u8; 33])),
             format!("{p256dh}.!!"),

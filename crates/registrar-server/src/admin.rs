@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use registrar_pidf::Document;
 use registrar_presence::SubState;
@@ -33,15 +33,23 @@ struct AppState {
     ep: Arc<Ep>,
     prometheus: PrometheusHandle,
     auth: Arc<AdminAuth>,
+    /// The wait of a wake-up that names none (`push.default_wait_ms`).
+    push_wait_ms: u64,
 }
 
 /// The API's routes: `/health` and `/openapi.json` open, `/metrics` open unless `http.metrics_require_token`,
 /// every other route behind `auth` (see [`AdminAuth`]).
-pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle, auth: Arc<AdminAuth>) -> Router {
+pub(crate) fn router(
+    ep: Arc<Ep>,
+    prometheus: PrometheusHandle,
+    auth: Arc<AdminAuth>,
+    push_wait_ms: u64,
+) -> Router {
     let state = AppState {
         ep,
         prometheus,
         auth,
+        push_wait_ms,
     };
     let admin = Router::new()
         .route("/v1/registrations", get(list_registrations))
@@ -49,6 +57,7 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle, auth: Arc<AdminA
             "/v1/registrations/{aor}",
             get(get_registration).delete(delete_registration),
         )
+        .route("/v1/registrations/{aor}/wake", post(wake_registration))
         .route("/v1/presence/{aor}", get(get_presence).put(put_presence))
         .route("/v1/mwi/{aor}", get(get_mwi).put(put_mwi))
         .route("/v1/dialogs/{aor}", get(get_dialogs))
@@ -97,6 +106,7 @@ pub(crate) fn router(ep: Arc<Ep>, prometheus: PrometheusHandle, auth: Arc<AdminA
         health,
         metrics_text,
         list_registrations,
+        wake_registration,
         get_registration,
         delete_registration,
         get_presence,
@@ -391,6 +401,129 @@ struct BindingView {
     /// User-Agent.
     #[serde(skip_serializing_if = "Option::is_none")]
     user_agent: Option<String>,
+    /// The push parameters of the Contact (RFC 8599), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    push: Option<PushView>,
+}
+
+/// A binding's push parameters.
+#[derive(Serialize, ToSchema)]
+struct PushView {
+    /// `pn-provider`.
+    provider: String,
+    /// `pn-prid` (the device's address at the service), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    prid: Option<String>,
+    /// `pn-param`, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<String>,
+    /// The device refreshes by itself (`+sip.pnsreg`): no re-registration pushes.
+    pnsreg: bool,
+}
+
+fn binding_view(b: &registrar_types::Binding, now: registrar_types::Timestamp) -> BindingView {
+    BindingView {
+        contact: b.contact.to_string(),
+        expires: b.expires_at.secs_until(now),
+        expires_at: secs(b.expires_at),
+        q: b.q.to_string(),
+        call_id: b.call_id.to_string(),
+        cseq: b.cseq.value(),
+        instance: b.instance_id.as_ref().map(ToString::to_string),
+        reg_id: b.reg_id.as_ref().map(ToString::to_string),
+        source: b.source.map(|s| s.to_string()),
+        transport: b.transport.as_ref().map(|t| t.as_str().to_owned()),
+        path: b.path.iter().map(ToString::to_string).collect(),
+        user_agent: b.user_agent.as_deref().map(str::to_owned),
+        push: b.push_target().map(|t| PushView {
+            provider: t.provider.to_string(),
+            prid: t.prid,
+            param: t.param,
+            pnsreg: b.pnsreg,
+        }),
+    }
+}
+
+/// How long a wake-up waits.
+#[derive(Deserialize, IntoParams)]
+struct WakeQuery {
+    /// Milliseconds to wait for woken devices to register (default `push.default_wait_ms`, at most
+    /// `push.max_wait_ms`).
+    wait_ms: Option<u64>,
+}
+
+/// What a wake-up found.
+#[derive(Serialize, ToSchema)]
+struct WakeResult {
+    /// The address-of-record.
+    aor: String,
+    /// What can be reached now, best first: the live bindings without the pushed devices that did not
+    /// register.
+    bindings: Vec<BindingView>,
+    /// The contacts pushed.
+    pushed: Vec<String>,
+    /// The pushed contacts whose device registered, with milliseconds from the push to its REGISTER.
+    woken: Vec<WokenView>,
+    /// The pushed contacts whose push failed, and why.
+    failed: Vec<FailedView>,
+    /// The pushed contacts that did not register in time.
+    timed_out: Vec<String>,
+}
+
+/// A woken device.
+#[derive(Serialize, ToSchema)]
+struct WokenView {
+    contact: String,
+    ms: u64,
+}
+
+/// A failed push.
+#[derive(Serialize, ToSchema)]
+struct FailedView {
+    contact: String,
+    /// `unregistered`, `throttled`, `rejected`, `credentials`, `unavailable` or `not_configured`.
+    reason: String,
+    /// The provider's words.
+    detail: String,
+}
+
+#[utoipa::path(post, path = "/v1/registrations/{aor}/wake", params(("aor" = String, Path, description = "sip:user@domain or user@domain"), WakeQuery), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = WakeResult), (status = 400, body = ErrorBody)))]
+async fn wake_registration(
+    State(s): State<AppState>,
+    Path(aor): Path<String>,
+    Query(q): Query<WakeQuery>,
+) -> Result<Json<WakeResult>, ApiError> {
+    let aor = parse_aor(&aor)?;
+    let svc = s.ep.service();
+    let wait = std::time::Duration::from_millis(q.wait_ms.unwrap_or(s.push_wait_ms));
+    let r = svc
+        .reach(&aor, wait)
+        .await
+        .map_err(|e| ApiError::from_service(&e))?;
+    let now = svc.now();
+    Ok(Json(WakeResult {
+        aor: aor.to_string(),
+        bindings: r.bindings.iter().map(|b| binding_view(b, now)).collect(),
+        pushed: r.pushed.iter().map(ToString::to_string).collect(),
+        woken: r
+            .woken
+            .iter()
+            .map(|(c, d)| WokenView {
+                contact: c.to_string(),
+                ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            })
+            .collect(),
+        failed: r
+            .failed
+            .iter()
+            .map(|(c, e)| FailedView {
+                contact: c.to_string(),
+                reason: e.reason().to_owned(),
+                detail: e.to_string(),
+            })
+            .collect(),
+        timed_out: r.timed_out.iter().map(ToString::to_string).collect(),
+    }))
 }
 
 #[utoipa::path(get, path = "/v1/registrations/{aor}", params(("aor" = String, Path, description = "sip:user@domain or user@domain")), responses((status = 401, body = ErrorBody, description = "no admin token"), (status = 403, body = ErrorBody, description = "a token without the admin scope"), (status = 200, body = AorBindings), (status = 400, body = ErrorBody)))]
@@ -407,23 +540,7 @@ async fn get_registration(
         .map_err(|e| ApiError::from_service(&e))?;
     Ok(Json(AorBindings {
         aor: aor.to_string(),
-        bindings: b
-            .iter()
-            .map(|b| BindingView {
-                contact: b.contact.to_string(),
-                expires: b.expires_at.secs_until(now),
-                expires_at: secs(b.expires_at),
-                q: b.q.to_string(),
-                call_id: b.call_id.to_string(),
-                cseq: b.cseq.value(),
-                instance: b.instance_id.as_ref().map(ToString::to_string),
-                reg_id: b.reg_id.as_ref().map(ToString::to_string),
-                source: b.source.map(|s| s.to_string()),
-                transport: b.transport.as_ref().map(|t| t.as_str().to_owned()),
-                path: b.path.iter().map(ToString::to_string).collect(),
-                user_agent: b.user_agent.as_deref().map(str::to_owned),
-            })
-            .collect(),
+        bindings: b.iter().map(|b| binding_view(b, now)).collect(),
     }))
 }
 

@@ -18,6 +18,83 @@ pub(crate) struct Config {
     pub(crate) storage: StorageSection,
     pub(crate) directory: DirectorySection,
     pub(crate) federation: FederationSection,
+    pub(crate) push: PushSection,
+}
+
+/// `[push]`: push notifications for sleeping phones (RFC 8599). Off unless a provider section is present.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct PushSection {
+    /// Longest wait of a wake-up (`POST /v1/registrations/{aor}/wake`) for the woken devices to register.
+    pub(crate) max_wait_ms: u64,
+    /// The wait of a wake-up that names none.
+    pub(crate) default_wait_ms: u64,
+    /// `Feature-Caps: +sip.pnsreg`: seconds before expiry a device that refreshes by itself should refresh.
+    pub(crate) pnsreg_secs: u32,
+    /// Seconds before expiry a device that cannot refresh by itself is pushed to refresh.
+    pub(crate) refresh_before_secs: u32,
+    /// How long one request to a push service may take.
+    pub(crate) timeout_ms: u64,
+    pub(crate) apns: Option<ApnsSection>,
+    pub(crate) fcm: Option<FcmSection>,
+    pub(crate) webpush: Option<WebPushSection>,
+}
+
+impl Default for PushSection {
+    fn default() -> Self {
+        Self {
+            max_wait_ms: 30_000,
+            default_wait_ms: 10_000,
+            pnsreg_secs: 130,
+            refresh_before_secs: 120,
+            timeout_ms: 10_000,
+            apns: None,
+            fcm: None,
+            webpush: None,
+        }
+    }
+}
+
+/// `[push.apns]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ApnsSection {
+    /// Empty: production (`https://api.push.apple.com`).
+    pub(crate) url: String,
+    pub(crate) team_id: String,
+    pub(crate) key_id: String,
+    /// The `.p8` authentication key.
+    pub(crate) key_file: std::path::PathBuf,
+    /// Allowed topics; empty: any of the team.
+    pub(crate) topics: Vec<String>,
+    /// Extra trusted CA certificates (PEM).
+    pub(crate) ca_file: String,
+}
+
+/// `[push.fcm]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct FcmSection {
+    /// The service account key (JSON) from the Firebase console.
+    pub(crate) service_account_file: std::path::PathBuf,
+    /// Empty: `https://fcm.googleapis.com`.
+    pub(crate) url: String,
+    /// Empty: the key file's `token_uri`.
+    pub(crate) token_url: String,
+    pub(crate) ca_file: String,
+}
+
+/// `[push.webpush]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct WebPushSection {
+    /// The VAPID key (PKCS#8 PEM, P-256).
+    pub(crate) vapid_key_file: std::path::PathBuf,
+    /// `mailto:` or `https:` contact of the operator.
+    pub(crate) subject: String,
+    /// Push service hosts subscriptions may name; empty: the browsers' public services.
+    pub(crate) allowed_hosts: Vec<String>,
+    pub(crate) ca_file: String,
 }
 
 /// `[federation]`: this directory server among others (docs/directory.md, "Federation").

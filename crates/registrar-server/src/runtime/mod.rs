@@ -64,6 +64,17 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
     zero_metrics(&cfg);
     let (ep, mut notify_rx, stores) = build(&cfg).await?;
     ep.service().start();
+    if ep.service().push_enabled() && stores.redis.is_none() {
+        // The re-registration push plan lives in memory: rebuilt from the bindings after a start. (In shared
+        // mode each node plans the REGISTERs it handled, so that a binding is not pushed by every node.)
+        let svc = ep.service().clone();
+        tokio::spawn(async move {
+            match svc.plan_push_refreshes().await {
+                Ok(n) => tracing::info!("push: {n} re-registration pushes planned"),
+                Err(e) => tracing::warn!("push: re-registration pushes not planned: {e}"),
+            }
+        });
+    }
 
     let limits = Limits::new(cfg.sip.max_message_bytes, cfg.sip.max_headers);
     // Connection limits out of the open-file limit (raised to its hard limit), said in the log.
@@ -272,9 +283,19 @@ pub(crate) async fn run(cfg: Config) -> Result<(), String> {
         // Config::validate refused this unless http.allow_unauthenticated is set.
         warn!(addr = %http_addr, "the admin API has no credentials (http.allow_unauthenticated)");
     }
-    let app = crate::admin::router(Arc::clone(&ep), prometheus, admin_auth).merge(
-        crate::directory::api::router(directory, keys, limits, Arc::clone(&ep), net),
-    );
+    let app = crate::admin::router(
+        Arc::clone(&ep),
+        prometheus,
+        admin_auth,
+        cfg.push.default_wait_ms,
+    )
+    .merge(crate::directory::api::router(
+        directory,
+        keys,
+        limits,
+        Arc::clone(&ep),
+        net,
+    ));
     let http_tls = if cfg.http.tls_cert.as_os_str().is_empty() {
         None
     } else {

@@ -203,6 +203,9 @@ pub(crate) async fn build(
         // Other nodes file expiries too: look for due ones at least every second.
         builder = builder.max_sleep(Duration::from_secs(1));
     }
+    if let Some((sender, policy)) = push_senders(&cfg.push)? {
+        builder = builder.push(sender, policy);
+    }
     let svc = builder
         .location_store(location)
         .presence_store(presence)
@@ -260,7 +263,9 @@ pub(crate) async fn build(
             .with_algorithms(&algorithms);
         sc = sc.auth(auth);
     }
-    Ok((Arc::new(Endpoint::new(svc, sc)), rx, stores))
+    let ep = Arc::new(Endpoint::new(svc.clone(), sc));
+    svc.set_flow_probe(Arc::new(FlowsOf(Arc::downgrade(&ep))));
+    Ok((ep, rx, stores))
 }
 
 /// A UDP socket on `addr` with receive and send buffers of `buffer` bytes (0: the system's defaults). A
@@ -381,5 +386,81 @@ impl UdpWorker {
             drop(gate);
             drop(permit);
         });
+    }
+}
+
+/// The push senders of `[push]`, when a provider is configured.
+#[allow(clippy::type_complexity)]
+fn push_senders(
+    p: &crate::config::PushSection,
+) -> Result<
+    Option<(
+        Arc<dyn registrar_service::push::PushSender>,
+        registrar_service::push::PushPolicy,
+    )>,
+    String,
+> {
+    use registrar_push::{Apns, ApnsConfig, Fcm, FcmConfig, Senders, WebPush, WebPushConfig};
+    let read = |what: &str, f: &std::path::Path| {
+        std::fs::read(f).map_err(|e| format!("{what} {}: {e}", f.display()))
+    };
+    let ca = |c: &str| (!c.is_empty()).then(|| c.to_owned());
+    let timeout = Duration::from_millis(p.timeout_ms.max(100));
+    let mut senders = Senders::new();
+    if let Some(a) = &p.apns {
+        let mut c = ApnsConfig::new(
+            &a.team_id,
+            &a.key_id,
+            read("push.apns.key_file", &a.key_file)?,
+        );
+        if !a.url.is_empty() {
+            c.url = a.url.clone();
+        }
+        c.topics = a.topics.clone();
+        c.ca_file = ca(&a.ca_file);
+        c.timeout = timeout;
+        senders = senders.with(Arc::new(Apns::new(c).map_err(|e| e.to_string())?));
+    }
+    if let Some(f) = &p.fcm {
+        let mut c = FcmConfig::new(read(
+            "push.fcm.service_account_file",
+            &f.service_account_file,
+        )?);
+        if !f.url.is_empty() {
+            c.url = f.url.clone();
+        }
+        c.token_url = f.token_url.clone();
+        c.ca_file = ca(&f.ca_file);
+        c.timeout = timeout;
+        senders = senders.with(Arc::new(Fcm::new(c).map_err(|e| e.to_string())?));
+    }
+    if let Some(w) = &p.webpush {
+        let mut c = WebPushConfig::new(
+            read("push.webpush.vapid_key_file", &w.vapid_key_file)?,
+            &w.subject,
+        );
+        if !w.allowed_hosts.is_empty() {
+            c.allowed_hosts = w.allowed_hosts.clone();
+        }
+        c.ca_file = ca(&w.ca_file);
+        c.timeout = timeout;
+        senders = senders.with(Arc::new(WebPush::new(c).map_err(|e| e.to_string())?));
+    }
+    if senders.is_empty() {
+        return Ok(None);
+    }
+    let mut policy = registrar_service::push::PushPolicy::default();
+    policy.max_wait = Duration::from_millis(p.max_wait_ms);
+    policy.pnsreg_secs = p.pnsreg_secs;
+    policy.refresh_before_secs = p.refresh_before_secs;
+    Ok(Some((Arc::new(senders), policy)))
+}
+
+/// Which devices have a live flow: the connections the endpoint knows an outbound registration came over.
+struct FlowsOf(std::sync::Weak<crate::Ep>);
+
+impl registrar_service::push::FlowProbe for FlowsOf {
+    fn alive(&self, b: &registrar_types::Binding) -> bool {
+        self.0.upgrade().is_some_and(|ep| ep.has_flow(b))
     }
 }

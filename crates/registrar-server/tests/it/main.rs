@@ -20,6 +20,7 @@ mod lifecycle;
 mod linphone;
 mod operations;
 mod pidf_cli;
+mod push;
 mod rfc4475;
 mod schemathesis;
 mod shared;

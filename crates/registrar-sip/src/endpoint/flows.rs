@@ -32,6 +32,17 @@ impl<L: LocationStore + 'static, P: PresenceStore + 'static> Endpoint<L, P> {
         }
     }
 
+    /// Whether `b` was registered over a connection that is still open (an outbound flow): a request
+    /// reaches its device without waking it.
+    pub fn has_flow(&self, b: &Binding) -> bool {
+        let (Some(src), Some(t)) = (b.source, b.transport.as_ref()) else {
+            return false;
+        };
+        self.flows
+            .iter()
+            .any(|f| f.peer.addr == src && &f.peer.proto.transport() == t)
+    }
+
     /// Whether connection `conn` carries an outbound registration (its idle time is then the flow's).
     pub fn is_flow(&self, conn: u64) -> bool {
         self.flows.contains_key(&conn)
