@@ -1,8 +1,9 @@
-//! Any text as a SIP URI: never a panic; what parses prints to something that parses to an equal URI.
+//! Any text as a SIP URI: never a panic; what parses prints to something that parses to an equal URI; its
+//! push parameters (RFC 8599) read without a panic, and a URI stripped of them has none.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registrar_types::{Aor, SipUri};
+use registrar_types::{Aor, PN_PARAM, PN_PRID, PN_PROVIDER, PushTarget, SipUri};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -14,5 +15,13 @@ fuzz_target!(|data: &[u8]| {
         assert!(again == uri, "{text:?} -> {printed:?}");
         let aor = Aor::from_uri(&uri);
         let _ = aor.to_uri();
+        if let Ok(Some(t)) = PushTarget::from_uri(&uri) {
+            assert!(!t.provider.as_str().is_empty());
+            let bare = uri
+                .without_param(PN_PROVIDER)
+                .without_param(PN_PRID)
+                .without_param(PN_PARAM);
+            assert_eq!(PushTarget::from_uri(&bare), Ok(None), "{text:?}");
+        }
     }
 });

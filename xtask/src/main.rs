@@ -19,13 +19,26 @@ fn main() -> ExitCode {
         Some("bench") if args.get(1).is_some_and(|a| a == "sip") => sip_load(&args[2..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "tls") => tls_load(&args[2..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "directory") => directory_bench(),
+        Some("bench") if args.get(1).is_some_and(|a| a == "push") => run(
+            "push wake-ups",
+            cargo().args([
+                "bench",
+                "--locked",
+                "-p",
+                "registrar-push",
+                "--features",
+                "local",
+                "--bench",
+                "wake",
+            ]),
+        ),
         Some("bench") if args.get(1).is_some_and(|a| a == "directory-http") => {
             directory_http_bench()
         }
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench tls [quick]|bench directory|bench directory-http>"
+                "usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench tls [quick]|bench directory|bench directory-http|bench push>"
             );
             return ExitCode::from(2);
         }

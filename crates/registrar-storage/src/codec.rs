@@ -660,9 +660,9 @@ mod tests {
         let mut longer = bytes.clone();
         longer.push(0);
         assert!(decode_bindings(&longer).is_err());
-        let mut v2 = bytes;
-        v2[0] = 2;
-        assert!(decode_bindings(&v2).is_err());
+        let mut v3 = bytes;
+        v3[0] = 3;
+        assert!(decode_bindings(&v3).is_err(), "an unknown record version");
     }
 
     proptest! {
