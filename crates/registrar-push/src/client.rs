@@ -121,15 +121,13 @@ pub(crate) fn tls_config(ca_file: Option<&str>) -> Result<Arc<rustls::ClientConf
     Ok(Arc::new(cfg))
 }
 
-/// One open connection to an origin.
-enum Conn {
-    H2(http2::SendRequest<Full<Bytes>>),
-}
+/// A shared HTTP/2 connection's sender.
+type H2 = http2::SendRequest<Full<Bytes>>;
 
 /// Connections by origin.
 pub(crate) struct Client {
     tls: tokio_rustls::TlsConnector,
-    conns: Mutex<HashMap<(String, u16), Conn>>,
+    conns: Mutex<HashMap<(String, u16), H2>>,
     timeout: Duration,
     /// Most origins kept open at once (Web Push endpoints name many); beyond it idle ones are dropped.
     max_origins: usize,
@@ -252,7 +250,7 @@ impl Client {
         let key = (url.host.clone(), url.port);
         let mut conns = self.conns.lock().await;
         if !fresh
-            && let Some(Conn::H2(s)) = conns.get(&key)
+            && let Some(s) = conns.get(&key)
             && !s.is_closed()
         {
             return Ok(Io::H2(s.clone()));
@@ -281,12 +279,12 @@ impl Client {
                 let _ = conn.await;
             });
             if conns.len() >= self.max_origins {
-                conns.retain(|_, Conn::H2(s)| !s.is_closed());
+                conns.retain(|_, s| !s.is_closed());
                 if conns.len() >= self.max_origins {
                     conns.clear();
                 }
             }
-            conns.insert(key, Conn::H2(send.clone()));
+            conns.insert(key, send.clone());
             Ok(Io::H2(send))
         } else {
             drop(conns);
