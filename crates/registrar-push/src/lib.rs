@@ -18,7 +18,7 @@
 //!   (HTTP 429) backs the sender off for the time the provider asked, or a growing time; a provider that
 //!   cannot be reached fails within the request timeout. Secrets (keys, tokens) are never logged or shown by
 //!   `Debug`.
-//! - With the `local` feature, [`local::LocalPushService`]: HTTP/2 servers implementing each provider's
+//! - With the `local` feature, `local::LocalPushService`: HTTP/2 servers implementing each provider's
 //!   documented requests and answers, which verify what they receive (JWT signatures and claims, the VAPID
 //!   header, the RFC 8291 ciphertext); for tests and benchmarks, since the real services cannot be reached
 //!   from a test machine.
