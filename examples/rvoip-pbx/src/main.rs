@@ -91,6 +91,7 @@ fn parse() -> Result<PbxConfig, String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,rvoip_sip=warn,rvoip_sip_dialog=warn,rvoip_media_core=warn,rvoip_rtp_core=warn".into()),

@@ -175,6 +175,42 @@ fn contact_expires(c: &str) -> Option<u32> {
     })
 }
 
+/// The request as text again. Not `Request::to_bytes`: rvoip-sip-core 0.4 parses `Contact: <a>, <b>` into one
+/// value holding both and writes them back with nothing between them (`<a><b>`), which would lose every
+/// binding but the first. Each Contact is written on a line of its own here, which RFC 3261 §7.3.1 makes
+/// equivalent.
+fn wire(r: &rvoip_sip_core::Request) -> Vec<u8> {
+    use rvoip_sip_core::TypedHeader;
+    use rvoip_sip_core::types::contact::ContactValue;
+    use std::fmt::Write as _;
+
+    let mut s = String::with_capacity(512 + 64 * r.headers.len());
+    let _ = write!(s, "{} {} {}\r\n", r.method, r.uri, r.version);
+    for h in &r.headers {
+        match h {
+            TypedHeader::Contact(c) => {
+                for v in &c.0 {
+                    match v {
+                        ContactValue::Star => s.push_str("Contact: *\r\n"),
+                        ContactValue::Params(ps) => {
+                            for p in ps {
+                                let _ = write!(s, "Contact: {}\r\n", p.address);
+                            }
+                        }
+                    }
+                }
+            }
+            other => {
+                let _ = write!(s, "{other}\r\n");
+            }
+        }
+    }
+    s.push_str("\r\n");
+    let mut bytes = s.into_bytes();
+    bytes.extend_from_slice(&r.body);
+    bytes
+}
+
 /// Where the REGISTER came from: the transport rvoip received it on, else its top Via.
 fn peer_of(reg: &IncomingRegister, request: &Message) -> Option<Peer> {
     let t = reg.transport_security_context();
@@ -211,7 +247,7 @@ where
         let _ = reg.reject_builder(500).send().await;
         return;
     };
-    let bytes = Bytes::from(request.to_bytes());
+    let bytes = Bytes::from(wire(request));
     let parsed = match Message::parse(bytes.clone(), Limits::default()) {
         Ok(m) => m,
         Err(e) => {
