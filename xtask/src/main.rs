@@ -2,6 +2,7 @@
 //!
 //! - `cargo xtask ci`: format check, clippy with `-D warnings` on all targets, every test, docs with
 //!   `-D warnings`, and a short run of every fuzz target when `cargo fuzz` is installed (`FUZZ_SECONDS`, 30).
+//! - `cargo xtask pbx`: the same checks and tests for the rvoip-sip PBX example alone (`ci` runs them too).
 //! - `cargo xtask bench`: the criterion benches and the whole-system figures, one `name value unit` line each;
 //!   `bench sip` only the SIP load, `bench directory` only the directory over 1 M participants,
 //!   `bench directory-http` only the directory over HTTP and across three federated servers.
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
+        Some("pbx") => pbx(),
         Some("bench") if args.get(1).is_some_and(|a| a == "sip") => sip_load(&args[2..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "tls") => tls_load(&args[2..]),
         Some("bench") if args.get(1).is_some_and(|a| a == "directory") => directory_bench(),
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|bench [quick]|bench sip [quick]|bench tls [quick]|bench directory|bench directory-http|bench push>"
+                "usage: cargo xtask <ci|pbx|bench [quick]|bench sip [quick]|bench tls [quick]|bench directory|bench directory-http|bench push>"
             );
             return ExitCode::from(2);
         }
@@ -148,7 +150,33 @@ fn ci() -> Result<(), String> {
             .args(["doc", "--workspace", "--no-deps", "--locked"])
             .env("RUSTDOCFLAGS", "-D warnings"),
     )?;
+    pbx()?;
     fuzz_briefly()
+}
+
+/// The rvoip-sip PBX example (`examples/rvoip-pbx`, its own package and lockfile, outside the workspace):
+/// format, clippy, and its tests, which place calls between real baresip phones. Built into the workspace's
+/// target directory (its ~400 crates are built once and kept).
+fn pbx() -> Result<(), String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = root.join("examples/rvoip-pbx/Cargo.toml");
+    let target = env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target"));
+    let manifest = manifest.to_string_lossy().into_owned();
+    let pbx = |args: &[&str]| {
+        let mut c = cargo();
+        c.args(args)
+            .args(["--manifest-path", &manifest])
+            .env("CARGO_TARGET_DIR", &target);
+        c
+    };
+    run("fmt rvoip-pbx", &mut pbx(&["fmt", "--check"]))?;
+    run(
+        "clippy rvoip-pbx",
+        pbx(&["clippy", "--locked", "--all-targets"]).args(["--", "-D", "warnings"]),
+    )?;
+    run("test rvoip-pbx", &mut pbx(&["test", "--locked"]))
 }
 
 /// Every fuzz target for a short while, from the checked-in seeds, when `cargo fuzz` is installed
