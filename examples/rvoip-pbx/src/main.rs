@@ -2,11 +2,12 @@
 //!
 //! ```text
 //! rvoip-pbx [--sip 127.0.0.1:5060] [--presence 127.0.0.1:5070] [--domain pbx.test]
-//!           [--media-ports 20000-20999] [--ring-timeout 30] [--users FILE]
+//!           [--media-ports 20000-20999] [--ring-timeout 30] [--users FILE] [--auth-algorithms SHA-256,MD5]
 //! ```
 //!
 //! `--users` names a file of `user:password` lines: REGISTER, SUBSCRIBE and PUBLISH are then authenticated
-//! (digest, realm = the domain). It prints `ready sip=… presence=…` once both ports listen.
+//! (digest, realm = the domain), challenging with SHA-256 then MD5 (RFC 8760) unless `--auth-algorithms` says
+//! otherwise (phones that read only the first challenge and know only MD5, such as baresip 1.0, need `MD5`). It prints `ready sip=… presence=…` once both ports listen.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +17,8 @@ use registrar_rvoip_pbx::{PbxConfig, start};
 use registrar_sip::auth::{Credentials, DigestAuth};
 
 const USAGE: &str = "usage: rvoip-pbx [--sip ADDR] [--presence ADDR] [--domain NAME] \
-                     [--media-ports FIRST-LAST] [--ring-timeout SECS] [--users FILE]";
+                     [--media-ports FIRST-LAST] [--ring-timeout SECS] [--users FILE] \
+                     [--auth-algorithms SHA-256,MD5]";
 
 fn parse() -> Result<PbxConfig, String> {
     let mut cfg = PbxConfig {
@@ -28,6 +30,7 @@ fn parse() -> Result<PbxConfig, String> {
         auth: None,
     };
     let mut users = None;
+    let mut algorithms = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value\n{USAGE}"));
@@ -61,6 +64,15 @@ fn parse() -> Result<PbxConfig, String> {
                 cfg.ring_timeout = Duration::from_secs(secs);
             }
             "--users" => users = Some(value()?),
+            "--auth-algorithms" => {
+                let v = value()?;
+                for name in v.split(',') {
+                    algorithms.push(
+                        DigestAuth::algorithm(name.trim())
+                            .ok_or(format!("--auth-algorithms {v}: MD5 or SHA-256"))?,
+                    );
+                }
+            }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -81,9 +93,9 @@ fn parse() -> Result<PbxConfig, String> {
                 Credentials::from_password(user, &cfg.domain, password),
             );
         }
-        cfg.auth = Some(
-            DigestAuth::new(&cfg.domain, map, 300).map_err(|e| format!("random source: {e}"))?,
-        );
+        let auth =
+            DigestAuth::new(&cfg.domain, map, 300).map_err(|e| format!("random source: {e}"))?;
+        cfg.auth = Some(auth.with_algorithms(&algorithms));
     }
     Ok(cfg)
 }

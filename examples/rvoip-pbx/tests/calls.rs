@@ -87,6 +87,11 @@ struct Pbx {
 
 impl Pbx {
     fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// A PBX with more command-line arguments.
+    fn start_with(extra: &[&str]) -> Self {
         let dir = TempDir::new("pbx");
         let (sip, presence) = (free_port(), free_port());
         let (first, last) = media_ports();
@@ -97,6 +102,7 @@ impl Pbx {
             .args(["--domain", DOMAIN])
             .args(["--media-ports", &format!("{first}-{last}")])
             .args(["--ring-timeout", "20"])
+            .args(extra)
             .env(
                 "RUST_LOG",
                 "info,rvoip_sip=warn,rvoip_sip_dialog=warn,rvoip_sip_transport=warn,rvoip_media_core=warn,rvoip_rtp_core=warn",
@@ -171,6 +177,17 @@ impl Phone {
     /// A phone for `user@pbx.test` whose requests go to `port` (the PBX's SIP port, or its presence port),
     /// answering calls by itself with `auto`, watching `buddies`.
     fn start(user: &str, port: u16, auto: bool, buddies: &[&str]) -> Self {
+        Self::start_with(user, port, auto, buddies, None)
+    }
+
+    /// [`Phone::start`] with a digest password.
+    fn start_with(
+        user: &str,
+        port: u16,
+        auto: bool,
+        buddies: &[&str],
+        password: Option<&str>,
+    ) -> Self {
         let dir = TempDir::new(user);
         let (sip, ctrl) = (free_port(), free_port());
         let tone = tone(&dir.0);
@@ -190,7 +207,8 @@ impl Phone {
         std::fs::write(
             dir.0.join("accounts"),
             format!(
-                "<sip:{user}@{DOMAIN}>;outbound=\"sip:127.0.0.1:{port}\";regint=600;pubint=0;answermode={mode}\n"
+                "<sip:{user}@{DOMAIN}>;outbound=\"sip:127.0.0.1:{port}\";regint=600;pubint=0;answermode={mode}{}\n",
+                password.map(|p| format!(";auth_pass={p}")).unwrap_or_default()
             ),
         )
         .unwrap();
@@ -497,4 +515,40 @@ fn register_rules_hold_through_rvoip() {
         "{r}"
     );
     assert!(!pbx.log().contains("panicked"), "{}", pbx.log());
+}
+
+/// With `--users`, REGISTER is authenticated through rvoip: a REGISTER without credentials gets the
+/// registrar's 401 with both of its challenges (SHA-256, then MD5); a phone with its password registers where
+/// MD5 is offered first (baresip 1.0 reads only the first challenge and knows only MD5).
+#[test]
+fn registration_is_authenticated_with_users() {
+    if !require_baresip() {
+        return;
+    }
+    let dir = TempDir::new("users");
+    let users = dir.0.join("users.txt");
+    std::fs::write(&users, "# user:password\na:secret-a\n").unwrap();
+    let pbx = Pbx::start_with(&["--users", users.to_str().unwrap()]);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r = register(&sock, pbx.sip, 1, "<sip:d@127.0.0.1:7001>", Some(300));
+    assert!(r.starts_with("SIP/2.0 401"), "{r}");
+    let sha = r.find("algorithm=SHA-256").expect("a SHA-256 challenge");
+    let md5 = r.find("algorithm=MD5").expect("an MD5 challenge");
+    assert!(sha < md5, "{r}");
+    assert!(r.contains(&format!("realm=\"{DOMAIN}\"")), "{r}");
+
+    drop(pbx);
+    let pbx = Pbx::start_with(&[
+        "--users",
+        users.to_str().unwrap(),
+        "--auth-algorithms",
+        "MD5",
+    ]);
+    let a = Phone::start_with("a", pbx.sip, false, &[], Some("secret-a"));
+    wait_for(
+        "a to register with its password",
+        || a.registered(),
+        || format!("pbx:\n{}\na:\n{}", pbx.log(), a.log()),
+    );
+    assert!(a.log().contains("SIP/2.0 401"), "a was challenged first");
 }
