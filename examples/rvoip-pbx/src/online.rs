@@ -77,13 +77,21 @@ where
         (None, Some(etag)) => PublishRequest::remove(aor.clone(), etag),
         (None, None) => return,
     };
-    match svc.publish(&req).await {
+    let modify = req.if_match.is_some() && longest.is_some();
+    let mut result = svc.publish(&req).await;
+    if modify && result.is_err() {
+        // The publication is gone (it expired, or an operator removed it: 412): publish it anew.
+        let secs = longest.unwrap_or(1).clamp(1, u64::from(u32::MAX)) as u32;
+        let again =
+            PublishRequest::initial(aor.clone(), open_document(&aor).as_bytes()).expires(secs);
+        result = svc.publish(&again).await;
+    }
+    match result {
         Ok(r) => {
             if let Some(etag) = r.outcome.etag {
                 etags.insert(aor, etag);
             }
         }
-        // A publication that expired meanwhile (412): publish anew next time.
-        Err(e) => tracing::info!("presence of {aor}: {e}"),
+        Err(e) => tracing::warn!("presence of {aor}: {e}"),
     }
 }

@@ -306,6 +306,84 @@ impl Drop for Phone {
     }
 }
 
+/// A BLF lamp: a raw SUBSCRIBE (`Event: dialog`) to the presence port, answering every NOTIFY with 200.
+struct Lamp {
+    sock: UdpSocket,
+}
+
+impl Lamp {
+    fn watch(presence: u16, user: &str) -> Self {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let local = sock.local_addr().unwrap();
+        let msg = format!(
+            "SUBSCRIBE sip:{user}@{DOMAIN} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-lamp-{user};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:lamp@{DOMAIN}>;tag=lamp\r\nTo: <sip:{user}@{DOMAIN}>\r\n\
+             Call-ID: lamp-{user}-{}\r\nCSeq: 1 SUBSCRIBE\r\nContact: <sip:lamp@{local}>\r\nEvent: dialog\r\n\
+             Accept: application/dialog-info+xml\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n",
+            std::process::id()
+        );
+        sock.send_to(msg.as_bytes(), ("127.0.0.1", presence))
+            .unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Self { sock }
+    }
+
+    /// Read NOTIFYs (answering each) until one's body satisfies `want`, for at most 30 s.
+    fn until(
+        &self,
+        what: &str,
+        want: impl Fn(&str) -> bool,
+        context: impl Fn() -> String,
+    ) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut buf = [0u8; 65_536];
+        let mut seen = Vec::new();
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for the lamp to show {what}; NOTIFYs:\n{}\n{}",
+                seen.join("\n----\n"),
+                context()
+            );
+            let Ok((n, from)) = self.sock.recv_from(&mut buf) else {
+                continue;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            if !text.starts_with("NOTIFY ") {
+                continue;
+            }
+            let head = text.split("\r\n\r\n").next().unwrap_or("");
+            let copied: String = head
+                .lines()
+                .filter(|l| {
+                    let n = l
+                        .split(':')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase();
+                    matches!(
+                        n.as_str(),
+                        "via" | "v" | "from" | "f" | "to" | "t" | "call-id" | "i" | "cseq"
+                    )
+                })
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            let ok = format!("SIP/2.0 200 OK\r\n{copied}Content-Length: 0\r\n\r\n");
+            self.sock.send_to(ok.as_bytes(), from).unwrap();
+            let body = text
+                .split_once("\r\n\r\n")
+                .map_or("", |(_, b)| b)
+                .to_owned();
+            if want(&body) {
+                return body;
+            }
+            seen.push(body);
+        }
+    }
+}
+
 fn wait_for(what: &str, mut check: impl FnMut() -> bool, context: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {
@@ -319,7 +397,8 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool, context: impl Fn() -> S
 }
 
 /// A calls B, B answers, the call is established and hung up; C, watching B on the presence port, sees B
-/// available, on the phone during the call, and available again.
+/// available, on the phone during the call, and available again; a BLF lamp on A's line (`Event: dialog` on the
+/// presence port) shows A's call confirmed, as initiator, to B, then the line idle.
 #[test]
 fn a_call_shows_on_the_phone_to_a_watcher_and_ends() {
     if !require_baresip() {
@@ -344,6 +423,9 @@ fn a_call_shows_on_the_phone_to_a_watcher_and_ends() {
         ctx,
     );
     wait_for("c to see b available", || c.sees("b") == "Online", ctx);
+    // A BLF lamp on the caller's line: idle first.
+    let lamp = Lamp::watch(pbx.presence, "a");
+    lamp.until("a's idle line", |b| b.contains("<dialog-info"), ctx);
 
     a.command("dial", &format!("sip:b@{DOMAIN}"));
     wait_for(
@@ -359,11 +441,22 @@ fn a_call_shows_on_the_phone_to_a_watcher_and_ends() {
         "b did not ring, then answer:\n{b_log}"
     );
     wait_for("c to see b on the phone", || c.sees("b") == "Busy", ctx);
+    let busy = lamp.until("a's call confirmed", |b| b.contains("confirmed"), ctx);
+    assert!(busy.contains("direction=\"initiator\""), "{busy}");
+    assert!(
+        busy.contains("sip:b@pbx.test"),
+        "the lamp names the callee: {busy}"
+    );
 
     a.command("hangup", "");
     wait_for(
         "both phones to be idle",
         || a.call().is_none() && b.call().is_none(),
+        ctx,
+    );
+    lamp.until(
+        "a's line idle again",
+        |b| b.contains("<dialog-info") && !b.contains("<dialog "),
         ctx,
     );
     wait_for(
