@@ -63,8 +63,10 @@ pub struct CallStateBridge {
 
 impl CallStateBridge {
     /// Subscribe to `coordinator`'s `session_to_dialog` and `dialog_to_session` events and report the calls
-    /// they describe to `svc`. Pass the coordinator the SIP stack publishes on (rvoip-sip's
-    /// `UnifiedCoordinator` has its own, not the process-wide one).
+    /// they describe to `svc`. Pass the coordinator the SIP stack publishes on: any coordinator the
+    /// application holds, never implicitly the process-wide one. rvoip-sip 0.4 creates one per
+    /// `UnifiedCoordinator` and does not expose it; with rvoip-sip, report from its public call lifecycle with
+    /// [`RegistrarService::report_call`] instead (`examples/rvoip-pbx` does).
     ///
     /// # Errors
     /// [`Error::Bridge`] when the coordinator refuses the subscription (it is shutting down).
