@@ -32,8 +32,15 @@ use registrar_core::registry::MemoryLocationStore;
 use registrar_core::service::{ChannelNotifier, RegistrarService};
 use registrar_sip::auth::DigestAuth;
 use registrar_sip::{Endpoint, SipConfig};
+use rvoip_sip::SipRequestOptions;
 use rvoip_sip::{Config, Event, UnifiedCoordinator};
 use tokio::net::UdpSocket;
+use tokio::sync::Semaphore;
+
+/// REGISTERs handled at once; more get 503 with `Retry-After`.
+pub const MAX_REGISTERING: usize = 1_024;
+/// Calls routed or connected at once; more get 503 with `Retry-After`.
+pub const MAX_CALLS: usize = 1_000;
 
 /// The registrar of this PBX.
 pub type Registrar = RegistrarService<MemoryLocationStore, MemoryPresenceStore>;
@@ -102,18 +109,49 @@ pub async fn start(cfg: PbxConfig) -> Result<Pbx, Box<dyn std::error::Error + Se
     // The control stream: the only one rvoip hands REGISTERs to (when its own registrar is not started).
     let mut events = coordinator.events_with_control().await?;
     let local = cfg.sip;
+    let registering = Arc::new(Semaphore::new(MAX_REGISTERING));
+    let calling = Arc::new(Semaphore::new(MAX_CALLS));
     tokio::spawn(async move {
         while let Some(event) = events.next().await {
             match event {
                 Event::IncomingRegister { register } => {
+                    let Ok(slot) = Arc::clone(&registering).try_acquire_owned() else {
+                        // Too many REGISTERs in flight: the phone retries after a while.
+                        let busy = register
+                            .reject_builder(503)
+                            .with_raw_header(rvoip_sip::HeaderName::RetryAfter, "5".to_owned());
+                        if let Ok(b) = busy {
+                            tokio::spawn(async move { b.send().await });
+                        }
+                        continue;
+                    };
                     let ep = Arc::clone(&ep);
-                    tokio::spawn(async move { register::answer(&ep, local, register).await });
+                    tokio::spawn(async move {
+                        register::answer(&ep, local, register).await;
+                        drop(slot);
+                    });
                 }
                 Event::IncomingCall {
                     call_id, from, to, ..
                 } => {
+                    let Ok(slot) = Arc::clone(&calling).try_acquire_owned() else {
+                        tracing::warn!(%call_id, "{MAX_CALLS} calls in progress: 503");
+                        let c = Arc::clone(&calls.coordinator);
+                        tokio::spawn(async move {
+                            c.reject(&call_id)
+                                .with_status(503)
+                                .with_retry_after(30)
+                                .send()
+                                .await
+                        });
+                        continue;
+                    };
                     tracing::info!(%call_id, "INVITE from {from} to {to}");
-                    tokio::spawn(Arc::clone(&calls).route(call_id, from, to));
+                    let calls = Arc::clone(&calls);
+                    tokio::spawn(async move {
+                        calls.route(call_id, from, to).await;
+                        drop(slot);
+                    });
                 }
                 _ => {}
             }
