@@ -70,16 +70,15 @@ where
     let req = match (longest, etags.remove(&aor)) {
         (Some(secs), None) => PublishRequest::initial(aor.clone(), open_document(&aor).as_bytes())
             .expires(secs.clamp(1, u64::from(u32::MAX)) as u32),
-        (Some(secs), Some(etag)) => {
-            PublishRequest::modify(aor.clone(), etag, open_document(&aor).as_bytes())
-                .expires(secs.clamp(1, u64::from(u32::MAX)) as u32)
-        }
+        // The document never changes: a refresh (no body) extends it without notifying anybody.
+        (Some(secs), Some(etag)) => PublishRequest::refresh(aor.clone(), etag)
+            .expires(secs.clamp(1, u64::from(u32::MAX)) as u32),
         (None, Some(etag)) => PublishRequest::remove(aor.clone(), etag),
         (None, None) => return,
     };
-    let modify = req.if_match.is_some() && longest.is_some();
+    let refresh = req.if_match.is_some() && longest.is_some();
     let mut result = svc.publish(&req).await;
-    if modify && result.is_err() {
+    if refresh && result.is_err() {
         // The publication is gone (it expired, or an operator removed it: 412): publish it anew.
         let secs = longest.unwrap_or(1).clamp(1, u64::from(u32::MAX)) as u32;
         let again =

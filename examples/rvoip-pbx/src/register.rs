@@ -211,24 +211,27 @@ fn wire(r: &rvoip_sip_core::Request) -> Vec<u8> {
     bytes
 }
 
-/// Where the REGISTER came from: the transport rvoip received it on, else its top Via.
-fn peer_of(reg: &IncomingRegister, request: &Message) -> Option<Peer> {
+/// Where the REGISTER came from: the transport rvoip received it on, else its top Via (the request is
+/// parsed for that only when rvoip does not say; the endpoint parses it anyway).
+fn peer_of(reg: &IncomingRegister, bytes: &Bytes) -> Option<Peer> {
     let t = reg.transport_security_context();
+    let (addr, via_proto) = match t.remote_addr.as_deref().and_then(|a| a.parse().ok()) {
+        Some(a) => (a, None),
+        None => {
+            let m = Message::parse(bytes.clone(), Limits::default()).ok()?;
+            let v = m.top_via();
+            let addr: SocketAddr = format!("{}:{}", v.host, v.port.unwrap_or(5060))
+                .parse()
+                .ok()?;
+            (addr, Proto::parse(&v.transport))
+        }
+    };
     let proto = t
         .transport
         .as_deref()
         .and_then(Proto::parse)
-        .or_else(|| Proto::parse(&request.top_via().transport))
+        .or(via_proto)
         .unwrap_or(Proto::Udp);
-    let addr: SocketAddr = match t.remote_addr.as_deref().and_then(|a| a.parse().ok()) {
-        Some(a) => a,
-        None => {
-            let v = request.top_via();
-            format!("{}:{}", v.host, v.port.unwrap_or(5060))
-                .parse()
-                .ok()?
-        }
-    };
     Some(match proto {
         Proto::Udp => Peer::udp(addr),
         // rvoip keeps its connections to itself; the registrar knows the flow by the address.
@@ -248,15 +251,8 @@ where
         return;
     };
     let bytes = Bytes::from(wire(request));
-    let parsed = match Message::parse(bytes.clone(), Limits::default()) {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::info!("unparseable REGISTER: {e}");
-            let _ = reg.reject_builder(400).send().await;
-            return;
-        }
-    };
-    let Some(peer) = peer_of(&reg, &parsed) else {
+    let Some(peer) = peer_of(&reg, &bytes) else {
+        tracing::info!("REGISTER from an unknown source with an unreadable Via: 400");
         let _ = reg.reject_builder(400).send().await;
         return;
     };
